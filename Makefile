@@ -1,0 +1,35 @@
+# bigganctl — every target creates .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: a truncated sample grid of class 207 (golden retriever).
+demo: $(STAMP)
+	$(VENV)/bin/bigganctl sample --class 207 --trunc 0.5 --out out/demo.png --overwrite
+
+## The test suite (CPU, < 10 min on 2 cores; slow tests are marked and skipped).
+test: $(STAMP)
+	$(PY) -m pytest -q -m 'not slow'
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_generate.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check bigganctl tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,83 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename.
+
+An interrupted or failed write never leaves a half-written file at the target path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from .errors import RuntimeFailure, UsageError
+
+
+def check_writable_target(path: str | os.PathLike, *, overwrite: bool, option: str) -> Path:
+    """Refuse to clobber an existing file unless ``overwrite``; return the path.
+
+    Raises UsageError (exit 2) naming ``option`` when the file exists.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise UsageError(f"{p} exists; pass --overwrite to replace it", option=option)
+    if p.exists() and p.is_dir():
+        raise UsageError(f"{p} is a directory", option=option)
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success rename it onto ``path``.
+
+    Parent folders are created. On any exception the temporary file is removed and the
+    target is left untouched. ``suffix`` defaults to the target's suffix so writers that
+    pick a format by extension (Pillow, imageio) still work.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=target.suffix if suffix is None else suffix,
+            dir=target.parent,
+        )
+    except OSError as e:
+        raise RuntimeFailure(f"cannot write {target}: {e.strerror or e}") from e
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """``open()`` for writing, atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_open(path, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False, default=str)
+        fh.write("\n")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,57 @@
+"""Shared options, declared once so every command spells and checks them the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+MODEL_PANEL = "Model"
+SAMPLING_PANEL = "Sampling"
+OUTPUT_PANEL = "Output"
+
+DEFAULT_MODEL = "biggan-deep-128"
+
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m", metavar="NAME|DIR", rich_help_panel=MODEL_PANEL,
+    help="Registered model name (see `bigganctl models list`) or a Hugging Face-style folder.")]
+ModelsOpt = Annotated[Optional[list[str]], typer.Option(
+    "--model", "-m", metavar="NAME|DIR", rich_help_panel=MODEL_PANEL,
+    help="Model name or folder; repeat to compare several. Default biggan-deep-128.")]
+WeightsOpt = Annotated[Optional[str], typer.Option(
+    "--weights", "-w", metavar="PATH|random", rich_help_panel=MODEL_PANEL,
+    help="Weights from a local file or folder in the model's format, or `random` "
+         "(deterministic random init, for smoke tests and benchmarks). Default: cache/download.")]
+DeviceOpt = Annotated[str, typer.Option(
+    "--device", metavar="auto|cpu|cuda|cuda:N|mps", rich_help_panel=MODEL_PANEL,
+    help="Where the generator runs: auto = CUDA if present, else MPS, else CPU.")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--dtype", metavar="fp32|bf16|fp16", rich_help_panel=MODEL_PANEL,
+    help="Generator precision (metric features are always computed in fp32).")]
+BatchSizeOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", "-b", min=1, metavar="N", rich_help_panel=SAMPLING_PANEL,
+    help="Upper bound on the batch; results never depend on it. Default: by device.")]
+TruncOpt = Annotated[str, typer.Option(
+    "--trunc", "-t", metavar="PSI", rich_help_panel=SAMPLING_PANEL,
+    help="Truncation psi. DeepMind models: psi in (0, 1], z = psi*TruncNorm(-2, 2) plus "
+         "matching BN statistics; other models: N(0,1) re-drawn beyond +-psi.")]
+SeedOpt = Annotated[int, typer.Option(
+    "--seed", "-s", min=0, metavar="S", rich_help_panel=SAMPLING_PANEL,
+    help="First per-sample seed (samples use S, S+1, ...).")]
+SeedsOpt = Annotated[Optional[str], typer.Option(
+    "--seeds", metavar="RANGE", rich_help_panel=SAMPLING_PANEL,
+    help="Explicit per-sample seeds, e.g. 0-15,20.")]
+ClassOpt = Annotated[Optional[list[str]], typer.Option(
+    "--class", "-c", metavar="C", rich_help_panel=SAMPLING_PANEL,
+    help="ImageNet class: index (207), WordNet id (n02099601) or name ('golden retriever'); "
+         "repeatable and comma-separated.")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", rich_help_panel=OUTPUT_PANEL, help="Print exactly one JSON document on stdout.")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", rich_help_panel=OUTPUT_PANEL, help="No progress output on stderr.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", rich_help_panel=OUTPUT_PANEL, help="Replace existing output files.")]
+InceptionWeightsOpt = Annotated[Optional[Path], typer.Option(
+    "--inception-weights", metavar="PATH", rich_help_panel=MODEL_PANEL,
+    help="torch-fidelity inception-v3-compat weights file (default: cache, then download).")]

@@ -1,0 +1,26 @@
+"""Output helpers: results to stdout, everything else (progress, notes, errors) to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False)
+
+
+def emit_json(obj: Any) -> None:
+    """Print exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def note(msg: str, *, quiet: bool = False) -> None:
+    if not quiet:
+        err.print(msg)
+
+
+def warn(msg: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {msg}")

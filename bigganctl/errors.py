@@ -1,0 +1,61 @@
+"""Domain exceptions. The core raises these; ``bigganctl.cli`` maps them to exit codes once.
+
+Exit codes (docs/CLI.md): 0 success, 1 runtime failure, 2 usage error, 3 quality gate
+missed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+
+class BigGANCtlError(Exception):
+    """Base class. ``exit_code`` is what the CLI exits with; ``hint`` an optional next step."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+
+class UsageError(BigGANCtlError):
+    """Bad user input (an option value, an unknown class, conflicting options): exit 2.
+
+    ``option`` names the offending option (``--trunc``) so the one-line message can start
+    with it.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, option: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.option = option
+
+    def __str__(self) -> str:
+        return f"{self.option}: {self.message}" if self.option else self.message
+
+
+class RuntimeFailure(BigGANCtlError):
+    """Something outside the user's command line failed (I/O, network, corrupt file): exit 1."""
+
+
+class WeightsUnavailable(RuntimeFailure):
+    """Weights are neither cached nor downloadable (offline, no network): exit 1."""
+
+
+class CheckpointError(RuntimeFailure):
+    """A checkpoint does not match its format: missing / unexpected / mis-shaped keys,
+    an unsafe pickle, an unreadable file: exit 1."""
+
+
+class ChecksumError(RuntimeFailure):
+    """A downloaded or cached file does not have the expected sha256: exit 1."""
+
+
+class GateFailed(BigGANCtlError):
+    """A quality gate (``--max-fid``, ``--min-is``) was missed: exit 3."""
+
+    exit_code = 3

@@ -1,0 +1,60 @@
+"""The interface every bigganctl generator offers (the loader API contract).
+
+``G(z, y, psi)``: z float [B, z_dim]; y int64 class indices [B] or float class vectors
+[B, num_classes] (soft vectors allowed: interpolation needs them); psi a float. Returns
+float32 [B, 3, R, R] in [-1, 1] on G's device. Inputs may live anywhere; they are moved.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+TRUNCATION_CONVENTIONS = ("deepmind", "paper")
+
+
+class Generator(nn.Module):
+    """Base class. Subclasses set the attributes and implement ``synthesize``."""
+
+    z_dim: int
+    num_classes: int
+    resolution: int
+    truncation: str  # "deepmind" (psi * TruncNorm(-2, 2) + per-psi BN stats) | "paper"
+
+    def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
+        """z [B, z_dim] and y [B, num_classes] float, both on the model's device and dtype."""
+        raise NotImplementedError
+
+    def _param_device_dtype(self) -> tuple[torch.device, torch.dtype]:
+        p = next(self.parameters(), None)
+        if p is None:
+            b = next(self.buffers())
+            return b.device, b.dtype
+        return p.device, p.dtype
+
+    def class_vectors(self, y: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Class indices [B] or vectors [B, num_classes] -> float vectors [B, num_classes]."""
+        if y.dim() == 1 and not torch.is_floating_point(y):
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+                raise ValueError(f"class index out of range [0, {self.num_classes})")
+            return nn.functional.one_hot(y.to(device=device, dtype=torch.long), self.num_classes).to(dtype)
+        if y.dim() == 2 and y.shape[1] == self.num_classes:
+            return y.to(device=device, dtype=dtype)
+        raise ValueError(
+            f"y must be int64 class indices [B] or float class vectors [B, {self.num_classes}], "
+            f"got {tuple(y.shape)} {y.dtype}")
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+        device, dtype = self._param_device_dtype()
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must be [B, {self.z_dim}], got {tuple(z.shape)}")
+        psi = float(psi)
+        if not math.isfinite(psi) or psi <= 0:
+            raise ValueError(f"psi must be a positive finite number, got {psi}")
+        yv = self.class_vectors(y, device, dtype)
+        if yv.shape[0] != z.shape[0]:
+            raise ValueError(f"batch sizes differ: z {z.shape[0]}, y {yv.shape[0]}")
+        out = self.synthesize(z.to(device=device, dtype=dtype), yv, psi)
+        return out.float()

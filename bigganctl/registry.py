@@ -1,0 +1,135 @@
+"""Model zoo: names -> architecture, config, checkpoint format and where the weights live.
+
+A table, not an if-chain. ``bigganctl.hub`` resolves a spec's files on disk; the loader
+builds the architecture and reads the files with the spec's format adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .models.config import DEEP_CONFIGS, BigGANConfig, BigGANDeepConfig
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a model: its name in the cache, where to get it, what it should be."""
+
+    filename: str
+    urls: tuple[str, ...]
+    size: int | None = None           # bytes, where known
+    sha256: str | None = None         # hex, where known
+    member: str | None = None         # path inside an archive (zip) download
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    arch: str                          # "biggan-deep" | "biggan"
+    config: Any                        # BigGANDeepConfig | BigGANConfig
+    format: str                        # "hf" | "ajbrock" | "ivclab" | "tutorial"
+    truncation: str                    # "deepmind" | "paper"
+    description: str
+    files: tuple[RemoteFile, ...] = ()
+    paper: dict[str, Any] = field(default_factory=dict)   # published numbers, for docs/info
+    notes: str = ""
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def downloadable(self) -> bool:
+        return bool(self.files) and all(f.urls for f in self.files)
+
+
+_HF_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
+
+
+def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = None) -> ModelSpec:
+    return ModelSpec(
+        name=f"biggan-deep-{res}",
+        arch="biggan-deep",
+        config=DEEP_CONFIGS[res],
+        format="hf",
+        truncation="deepmind",
+        description=f"BigGAN-deep {res}x{res} (DeepMind TF-Hub weights, Hugging Face port)",
+        files=(
+            RemoteFile("config.json", (f"{_HF_S3}/biggan-deep-{res}-config.json",)),
+            RemoteFile("pytorch_model.bin", (f"{_HF_S3}/biggan-deep-{res}-pytorch_model.bin",),
+                       size=weights_size, sha256=weights_sha),
+        ),
+    )
+
+
+def _tfhub_config(res: int) -> BigGANConfig:
+    # DeepMind TF-Hub biggan-{128,256,512}/2 as ported by ivclab: z 120/140/128,
+    # chunks of 20/20/16, attention at 64/128/64, SN and BN eps 1e-4, 50 standing stats.
+    table = {
+        128: dict(dim_z=120, in_mult=(16, 16, 8, 4, 2), out_mult=(16, 8, 4, 2, 1), attn_res=(64,)),
+        256: dict(dim_z=140, in_mult=(16, 16, 8, 8, 4, 2), out_mult=(16, 8, 8, 4, 2, 1), attn_res=(128,)),
+        512: dict(dim_z=128, in_mult=(16, 16, 8, 8, 4, 2, 1), out_mult=(16, 8, 8, 4, 2, 1, 1), attn_res=(64,)),
+    }[res]
+    return BigGANConfig(resolution=res, ch=96, shared_dim=128, bn_eps=1e-4, sn_eps=1e-4,
+                        shortcut="always", out_kernel=3, sn_linear=True, n_stats=50, **table)
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"duplicate model name {spec.name}")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+register(_deep(128))
+register(_deep(256, 234_411_737, "5900ef4065047e3aa0d1b66197b7f2664dceb59b27080e414ad57e203c485bc5"))
+register(_deep(512))
+register(ModelSpec(
+    name="biggan-128",
+    arch="biggan",
+    config=BigGANConfig(),
+    format="ajbrock",
+    truncation="paper",
+    description="BigGAN 128x128, the author's release (ajbrock/BigGAN-PyTorch G_ema.pth, 138k iterations)",
+    files=(RemoteFile("G_ema.pth", (), member="138k/G_ema.pth"),),
+    notes="Distributed on Google Drive as BigGAN_ch96_bs256x8_138k.zip; download it by hand "
+          "and pass --weights PATH/G_ema.pth (or the zip).",
+))
+for _res in (128, 256, 512):
+    register(ModelSpec(
+        name=f"biggan-tfhub-{_res}",
+        arch="biggan",
+        config=_tfhub_config(_res),
+        format="ivclab",
+        truncation="deepmind",
+        description=f"BigGAN {_res}x{_res} (DeepMind TF-Hub biggan-{_res}/2, ivclab PyTorch port)",
+        files=(RemoteFile(f"biggan{_res}-release.pt", ()),),
+        notes="Released by ivclab/BigGAN-Generator-Pretrained-Pytorch (Google Drive); "
+              "download it by hand and pass --weights PATH.",
+    ))
+register(ModelSpec(
+    name="biggan-tutorial-128",
+    arch="biggan",
+    config=BigGANConfig(shortcut="when_changed", out_kernel=1, sn_linear=False, cbn_affine_bn=True,
+                        bn_eps=1e-5, sn_eps=1e-12),
+    format="tutorial",
+    truncation="paper",
+    description="BigGAN 128x128 in the tutorial layout of the design document (no public weights; use --weights)",
+))
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look a model up by name, or raise UsageError with the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UsageError(f"unknown model {name!r}{hint}; see `bigganctl models list`", option="--model") from None

@@ -1,0 +1,56 @@
+"""Device and dtype, resolved once at the edge and passed explicitly everywhere else."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import UsageError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` -> CUDA if present, else MPS, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps``."""
+    if isinstance(spec, torch.device):
+        return spec
+    s = (spec or "auto").strip().lower()
+    if s == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(s)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown device {spec!r} (auto, cpu, cuda, cuda:N, mps)", option="--device") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("CUDA is not available on this machine", option="--device")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"no CUDA device {dev.index} (found {torch.cuda.device_count()})", option="--device")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UsageError("MPS is not available on this machine", option="--device")
+    elif dev.type != "cpu":
+        raise UsageError(f"unsupported device {spec!r}", option="--device")
+    return dev
+
+
+def resolve_dtype(spec: str | torch.dtype = "fp32") -> torch.dtype:
+    """``fp32`` | ``bf16`` | ``fp16`` (or a torch dtype) -> torch dtype."""
+    if isinstance(spec, torch.dtype):
+        if spec not in DTYPES.values():
+            raise UsageError(f"unsupported dtype {spec}", option="--dtype")
+        return spec
+    key = str(spec).strip().lower()
+    key = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}.get(key, key)
+    if key not in DTYPES:
+        raise UsageError(f"unknown dtype {spec!r} (fp32, bf16, fp16)", option="--dtype")
+    return DTYPES[key]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in DTYPES.items()}[dtype]
