@@ -103,12 +103,17 @@ def fold_torch_sn(weight_orig: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -
     return (w / sigma).to(weight_orig.dtype)
 
 
-def converged_sn_vectors(weight: torch.Tensor, eps: float = 1e-12) -> tuple[torch.Tensor, torch.Tensor]:
-    """Leading singular vectors (u, v) of a weight, as a converged power iteration would
-    leave them; used to write sane random checkpoints (u.W v = sigma_max > 0)."""
+def converged_sn_vectors(weight: torch.Tensor, n_iter: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
+    """Singular-vector estimates (u, v) after ``n_iter`` power iterations from a fixed
+    start, as a trained model's spectral norm would store them. Deterministic, fast (no
+    SVD of large conv weights) and sane: ``u . W v`` is positive and close to sigma_max.
+    Used to write random checkpoints in the real formats."""
     w_mat = weight.double().reshape(weight.shape[0], -1)
-    U, S, Vh = torch.linalg.svd(w_mat, full_matrices=False)
-    u, v = U[:, 0], Vh[0]
-    if u.sum() < 0:  # a fixed sign, so files are deterministic
-        u, v = -u, -v
+    v = torch.ones(w_mat.shape[1], dtype=torch.float64) / w_mat.shape[1] ** 0.5
+    u = w_mat @ v
+    for _ in range(n_iter):
+        u = w_mat @ v
+        u = u / u.norm()
+        v = w_mat.T @ u
+        v = v / v.norm()
     return u.to(weight.dtype), v.to(weight.dtype)
