@@ -11,18 +11,16 @@ from ..classes import search
 from .options import JsonOpt
 from .render import emit_json, err
 
-HELP = """Search the 1000 ImageNet classes by index, WordNet id, name or synonym.
-
-Matches, best first: an index or WordNet id; an exact name; whole words; substrings; close spellings. Without QUERY, lists all classes. Classes sharing a name show their WordNet definition. Text mode exits 1 when nothing matches; --json always exits 0.
-
-Examples:
-
-  bigganctl classes retriever
-
-  bigganctl classes crane            (two classes: 134 the bird, 517 the machine)
-
-  bigganctl classes n02099601 --json
-"""
+HELP = (
+    "Search the 1000 ImageNet classes by index, WordNet id, name or synonym.\n\n"
+    "Matches, best first: an index or WordNet id; an exact name; whole words; substrings; close "
+    "spellings. Without QUERY, lists all classes. Classes sharing a name show their WordNet "
+    "definition. Text mode exits 1 when nothing matches; --json always exits 0.\n\n"
+    "Examples:\n\n"
+    "  bigganctl classes retriever\n\n"
+    "  bigganctl classes crane            (two classes: 134 the bird, 517 the machine)\n\n"
+    "  bigganctl classes n02099601 --json\n"
+)
 
 
 def classes_cmd(
