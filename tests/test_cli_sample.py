@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from tiny_generator import TinyGenerator
 
-import bigganctl.sample as core
+import bigganctl.sampler as core
 
 HAVE_LOADER = importlib.util.find_spec("bigganctl.loader") is not None
 needs_loader = pytest.mark.skipif(not HAVE_LOADER, reason="bigganctl.loader (issue 2) not merged yet")

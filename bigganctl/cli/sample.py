@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import sample as core
+from .. import sampler as core
 from ..classes import resolve_classes
 from ..parsing import parse_float
 from ..runtime import resolve_device, resolve_dtype

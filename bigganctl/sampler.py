@@ -1,4 +1,8 @@
-"""Class-conditional truncated sampling: classes x seeds -> uint8 images + a manifest.
+"""``bigganctl.sample()``: class-conditional truncated sampling (classes x seeds -> uint8
+images and a manifest), and the files ``bigganctl sample`` writes.
+
+The module is named ``sampler`` so that the package attribute ``bigganctl.sample`` stays
+the function: a submodule named ``sample`` would replace it as soon as it was imported.
 
 The pixels come from exactly two public calls, so any image can be rebuilt from its
 manifest::
