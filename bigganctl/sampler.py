@@ -350,8 +350,11 @@ def _grid_info(result: SampleResult, nrow: int, grid: torch.Tensor) -> dict[str,
 
 
 def invoked_command() -> str | None:
-    """The command line as typed, when this process is the bigganctl program."""
-    prog = Path(sys.argv[0]).name if sys.argv else ""
-    if prog == "bigganctl" or sys.argv[0].endswith(("bigganctl/__main__.py", "-m")):
+    """The command line as typed, when this process is the bigganctl program
+    (``bigganctl ...`` or ``python -m bigganctl ...``); None otherwise (e.g. in tests)."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is None:
+        return None
+    if argv0.name == "bigganctl" or argv0.parts[-2:] == ("bigganctl", "__main__.py"):
         return shlex.join(["bigganctl", *sys.argv[1:]])
     return None

@@ -294,3 +294,15 @@ def test_package_attribute_is_the_function_even_after_the_cli_is_imported(G):
         assert callable(bigganctl.sample) and bigganctl.sample.__name__ == "sample"
     res = bigganctl.sample(model=G, classes=[207, "goldfish"], n=2, seed=0, psi=0.5)
     assert res.images.shape == (4, 3, 16, 16)
+
+
+@pytest.mark.parametrize("argv0, expected", [
+    ("/usr/bin/bigganctl", "bigganctl sample --class 'golden retriever'"),
+    ("/x/bigganctl/__main__.py", "bigganctl sample --class 'golden retriever'"),
+    ("/x/pytest", None),
+])
+def test_invoked_command(monkeypatch, argv0, expected):
+    from bigganctl.sampler import invoked_command
+
+    monkeypatch.setattr("sys.argv", [argv0, "sample", "--class", "golden retriever"])
+    assert invoked_command() == expected
