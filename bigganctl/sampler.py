@@ -160,6 +160,12 @@ def _check_psi(psi: Any, convention: str | None) -> float:
     return check_psi(value, convention or "paper")
 
 
+def load_model(model: Any, weights: str | None = None, device: str = "auto", dtype: str = "fp32"):
+    """``model`` itself if it is a loaded generator, else ``load_generator(...)``; a bad
+    ``device`` or ``dtype`` fails (exit 2) before anything is read."""
+    return _load(model, weights, device, dtype)
+
+
 def _load(model: Any, weights: str | None, device: str, dtype: str):
     if isinstance(model, torch.nn.Module):
         return model

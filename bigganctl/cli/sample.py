@@ -88,10 +88,13 @@ def sample_cmd(
     outputs = core.plan_outputs(out=out, images_dir=images, npz=npz, classes=infos, seeds=cols,
                                 nrow=nrow, grid=grid, overwrite=overwrite)
 
-    # 2. generate, with a progress bar on stderr
+    # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
+    #    then generate with a progress bar on stderr
+    G = core.load_model(model, weights, device, dtype)
+
     def run(progress: Any = None) -> core.SampleResult:
-        return core.sample(model=model, classes=infos, seeds=cols, psi=psi, weights=weights,
-                           device=device, dtype=dtype, batch_size=batch_size, progress=progress)
+        return core.sample(model=G, classes=infos, seeds=cols, psi=psi,
+                           batch_size=batch_size, progress=progress)
 
     if quiet:
         result = run()
