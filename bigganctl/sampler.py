@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import platform
 import shlex
 import sys
@@ -30,7 +31,7 @@ import torch
 from . import __version__
 from ._io import write_json
 from .classes import ClassInfo, resolve_classes
-from .errors import UsageError
+from .errors import RuntimeFailure, UsageError
 from .generate import iter_uint8, model_device
 from .media import (
     GRID_PADDING,
@@ -51,6 +52,8 @@ DEFAULT_N = 8
 #: Used when no class is given: golden retriever, goldfish, volcano, cheeseburger.
 DEFAULT_CLASSES = (207, 1, 980, 933)
 MAX_SAMPLES = 100_000
+#: The images are held in memory (uint8) before they are written.
+MAX_IMAGE_BYTES = 16 * 2**30
 PIXELS = "uint8 = round((x + 1) * 127.5) clamped to [0, 255] (bigganctl.to_uint8)"
 
 Progress = Callable[[int, int], None]
@@ -103,11 +106,11 @@ def _seed_int(value: Any, option: str) -> int:
 
 
 def model_truncation(model: Any) -> str | None:
-    """The truncation convention of ``model`` (a Generator or a registered name), or None
-    when only loading can tell (a folder)."""
-    if isinstance(model, torch.nn.Module):
+    """The truncation convention of ``model`` (a Generator, a ModelSpec or a registered
+    name), or None when only loading can tell (a folder)."""
+    if not isinstance(model, (str, os.PathLike)):
         return getattr(model, "truncation", None)
-    if Path(str(model)).exists():
+    if Path(model).exists():
         return None
     from .registry import get_spec
 
@@ -129,9 +132,10 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
     infos = resolve_classes(classes)
     cols = resolve_seeds(n, seed, seeds)
     total = len(infos) * len(cols)
+    count_option = "--seeds" if seeds is not None else "--n"
     if total > MAX_SAMPLES:
-        raise UsageError(f"{total} samples is more than {MAX_SAMPLES}; use `bigganctl eval` "
-                         "or several runs", option="--n")
+        raise UsageError(f"{total} samples is more than {MAX_SAMPLES}; split the seeds over "
+                         "several runs (--seeds a-b)", option=count_option)
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or batch_size < 1):
         raise UsageError(f"must be a positive integer, got {batch_size!r}", option="--batch-size")
@@ -141,9 +145,17 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
     if G.num_classes < 1000:
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", option="--model")
 
+    need = total * 3 * G.resolution ** 2
+    if need > MAX_IMAGE_BYTES:
+        raise UsageError(f"{total} samples at {G.resolution} px need {need / 2**30:.1f} GiB in memory "
+                         f"(limit {MAX_IMAGE_BYTES / 2**30:.0f}); split the seeds over several runs "
+                         "(--seeds a-b)", option=count_option)
     labels = torch.tensor([c.index for c in infos for _ in cols], dtype=torch.long)
     per_sample = [s for _ in infos for s in cols]
-    images = torch.empty(total, 3, G.resolution, G.resolution, dtype=torch.uint8)
+    try:
+        images = torch.empty(total, 3, G.resolution, G.resolution, dtype=torch.uint8)
+    except RuntimeError as e:   # the allocator's out-of-memory
+        raise RuntimeFailure(f"cannot hold {total} images in memory: {e}") from None
     for lo, batch in iter_uint8(G, labels, per_sample, psi, batch_size=batch_size):
         images[lo:lo + batch.shape[0]] = batch
         if progress is not None:
@@ -173,14 +185,16 @@ def _load(model: Any, weights: str | None, device: str, dtype: str):
     resolve_dtype(dtype)
     from .loader import load_generator
 
-    return load_generator(str(model), weights=weights, device=device, dtype=dtype)
+    return load_generator(model, weights=weights, device=device, dtype=dtype)
 
 
 def _model_name(G: Any, model: Any) -> str:
     spec = getattr(G, "spec", None)
     if spec is not None and getattr(spec, "name", None):
         return spec.name
-    return str(model) if not isinstance(model, torch.nn.Module) else type(model).__name__
+    if isinstance(model, (str, os.PathLike)):
+        return str(model)
+    return getattr(model, "name", None) or type(model).__name__
 
 
 def build_manifest(G: Any, model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int],
@@ -271,7 +285,9 @@ class SampleOutputs:
 
 def default_out(model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
     """``samples/<model>_<class indices>_psi<psi>_seeds<range>.png``."""
-    name = Path(str(model)).name if not isinstance(model, torch.nn.Module) else type(model).__name__
+    name = (Path(model).name if isinstance(model, (str, os.PathLike))
+            else getattr(model, "name", None) or getattr(getattr(model, "spec", None), "name", None)
+            or type(model).__name__)
     idx = [str(c.index) for c in classes]
     cls = "-".join(idx) if len(idx) <= 6 else f"{len(idx)}classes"
     rng = _range_text(list(seeds))

@@ -306,3 +306,13 @@ def test_invoked_command(monkeypatch, argv0, expected):
 
     monkeypatch.setattr("sys.argv", [argv0, "sample", "--class", "golden retriever"])
     assert invoked_command() == expected
+
+
+def test_memory_bound_is_a_usage_error(G, monkeypatch):
+    import bigganctl.sampler as mod
+
+    monkeypatch.setattr(mod, "MAX_IMAGE_BYTES", 5 * 3 * 16 * 16)
+    assert sample(G, classes=[1], n=5).images.shape[0] == 5
+    with pytest.raises(UsageError) as e:
+        sample(G, classes=[1], seeds="0-5")
+    assert e.value.option == "--seeds" and "split the seeds" in str(e.value)
