@@ -48,6 +48,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise RuntimeFailure(f"cannot write {target}: {e.strerror or e}") from e
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; outputs get the usual permissions (0666 minus the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
