@@ -192,11 +192,12 @@ class BigGAN(Generator):
         if hit is not None:
             self._stat_cache.move_to_end(key)
             return hit
-        eps = self.config.bn_eps
+        n_bn = 2 * self.config.num_blocks
         out = []
         # normal tensors even when called under inference_mode: the cache outlives the call
         with torch.inference_mode(False), torch.no_grad():
-            for bn in self._bns():
+            for k, bn in enumerate(self._bns()):
+                eps = self.config.bn_eps if k < n_bn else self.config.output_bn_eps
                 mean, var = bn.mean[i0], bn.var[i0]
                 if i1 != i0:
                     mean = torch.lerp(mean, bn.mean[i1], frac)
@@ -298,12 +299,12 @@ class BigGAN(Generator):
             z = z.clamp(-2.0, 2.0)
         labels = torch.randint(cfg.n_classes, (calib_batch,), generator=g)
         y = F.one_hot(labels, cfg.n_classes).float()
-        eps = cfg.bn_eps
 
         def calibrate(bn, x):
             var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
             bn.mean.copy_(mean.expand_as(bn.mean))
             bn.var.copy_(var.expand_as(bn.var))
+            eps = cfg.output_bn_eps if bn is work.out_bn else cfg.bn_eps
             return mean, torch.rsqrt(var + eps)
 
         work._forward(z, y, calibrate)

@@ -88,6 +88,9 @@ class BigGANConfig:
     the statistics for ``psi = (i + 1) / n_stats`` (ivclab's TF-Hub port: 50 rows,
     psi = 0.02 ... 1.00; truncation convention "deepmind").
 
+    ``out_bn_eps`` (None: ``bn_eps``) exists because ajbrock's code builds its output BN with
+    the default eps 1e-5 whatever ``BN_eps`` says.
+
     ``sn_eps`` and ``sn_linear`` describe the spectral norm of the checkpoint formats; the
     model itself holds plain, folded weights.
     """
@@ -108,6 +111,7 @@ class BigGANConfig:
     sn_linear: bool = True            # spectral norm on the first linear layer (not tutorial)
     cbn_affine_bn: bool = False       # nn.BatchNorm2d with its own affine inside cBN (tutorial)
     n_stats: int = 0                  # standing statistics rows (TF-Hub port: 50)
+    out_bn_eps: float | None = None   # eps of the output BN when it differs from bn_eps
     extra: tuple[tuple[str, Any], ...] = field(default=())  # arch-specific knobs
 
     def __post_init__(self) -> None:
@@ -178,6 +182,10 @@ class BigGANConfig:
     def has_shortcut_conv(self, i: int) -> bool:
         cin, cout = self.block_channels(i)
         return self.shortcut == "always" or cin != cout
+
+    @property
+    def output_bn_eps(self) -> float:
+        return self.bn_eps if self.out_bn_eps is None else self.out_bn_eps
 
     @property
     def truncation(self) -> str:
