@@ -98,8 +98,8 @@ def fold_sn(weight: torch.Tensor, u0: torch.Tensor, eps: float) -> torch.Tensor:
     v = v / v.norm().clamp_min(eps)
     wv = v @ w.t()
     u = wv / wv.norm().clamp_min(eps)
-    sigma = (wv @ u.t()).squeeze()
-    return (weight.double() / sigma).float()
+    sigma = float((wv @ u.t()).squeeze())
+    return weight.float() / sigma
 
 
 def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str = FORMAT) -> B.StateDict:

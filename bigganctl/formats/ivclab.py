@@ -113,9 +113,8 @@ def _matrix(w: torch.Tensor) -> torch.Tensor:
 def fold_sn(weight_orig: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``weight_orig / sigma``, ``sigma = u . (W v)`` with ivclab's flattening (eval mode:
     no power iteration). Float64 inside, float32 out."""
-    w = weight_orig.double()
-    sigma = torch.dot(u.double(), _matrix(w) @ v.double())
-    return (w / sigma).float()
+    sigma = float(torch.dot(u.double(), _matrix(weight_orig.double()) @ v.double()))
+    return weight_orig.float() / sigma
 
 
 def _rows_to_internal(w: torch.Tensor, cfg: BigGANConfig) -> torch.Tensor:
