@@ -26,7 +26,7 @@ import torch
 from ..errors import CheckpointError
 from ..models.config import AUTHOR_CONFIG_128, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, converged_sn_vectors, load_state_dict_file
+from .common import check_keys, load_state_dict_file
 
 FORMAT = "ajbrock"
 #: ajbrock's Generator builds its output BN as ``layers.bn(ch)``: eps 1e-5 whatever BN_eps is.
@@ -137,21 +137,22 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
 
 def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     """The internal layout -> a ``G_ema.pth`` state dict: raw weights at a random scale,
-    ``u0`` the converged left singular vector, ``sv0`` the sigma it gives."""
-    from ..models.biggan import SN_INIT_ITERS
+    ``u0`` the converged left singular vector (:func:`~bigganctl.models.biggan.sn_estimate`),
+    ``sv0`` the sigma it gives."""
+    from ..models.biggan import sn_estimate
 
     _check_config(cfg)
     g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
     out: dict[str, torch.Tensor] = {}
 
     def sn(p: str, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
-        raw = w * B.random_scale(g)
-        u, v = converged_sn_vectors(raw, n_iter=SN_INIT_ITERS)
-        out[f"{p}.weight"] = raw.float()
+        raw = (w * B.random_scale(g)).float()
+        u0, _, _, sigma = sn_estimate(raw.reshape(raw.shape[0], -1))
+        out[f"{p}.weight"] = raw
         if bias is not None:
             out[f"{p}.bias"] = bias.float()
-        out[f"{p}.u0"] = u.float()[None]
-        out[f"{p}.sv0"] = torch.dot(u.double(), raw.double().reshape(raw.shape[0], -1) @ v.double()).float()[None]
+        out[f"{p}.u0"] = u0.float()[None]
+        out[f"{p}.sv0"] = torch.tensor([sigma], dtype=torch.float32)
 
     for part in B.layout(cfg):
         p, q = _prefix(part), part.internal

@@ -34,7 +34,7 @@ import torch
 
 from ..models.config import TFHUB_CONFIGS, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, converged_sn_vectors, load_state_dict_file
+from .common import check_keys, load_state_dict_file
 
 FORMAT = "ivclab"
 
@@ -177,7 +177,7 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
 def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     """The internal layout -> a ``biggan*-release.pt`` state dict: raw weights at a random
     scale with converged (u, v) in ivclab's flattening."""
-    from ..models.biggan import SN_INIT_ITERS
+    from ..models.biggan import sn_estimate
 
     _check_config(cfg)
     g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
@@ -185,7 +185,7 @@ def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str
 
     def sn(p: str, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
         raw = (w * B.random_scale(g)).float()
-        u, v = converged_sn_vectors(_matrix(raw), n_iter=SN_INIT_ITERS)
+        _, u, v, _ = sn_estimate(_matrix(raw))
         if bias is not None:
             out[f"{p}.bias"] = bias.float()
         out.update({f"{p}.weight_orig": raw, f"{p}.weight_u": u.float(), f"{p}.weight_v": v.float()})

@@ -30,7 +30,7 @@ import torch
 
 from ..models.config import TUTORIAL_CONFIG_128, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, converged_sn_vectors, fold_torch_sn, load_state_dict_file
+from .common import check_keys, fold_torch_sn, load_state_dict_file
 
 FORMAT = "tutorial"
 _ATTN_NAMES = {"gamma", "theta", "phi", "g", "o"}
@@ -161,7 +161,7 @@ def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0,
                   nested: bool | None = None) -> dict[str, torch.Tensor]:
     """The internal layout -> a tutorial-layout state dict: raw weights at a random scale
     with converged (u, v), running statistics from the stored ones."""
-    from ..models.biggan import SN_INIT_ITERS
+    from ..models.biggan import sn_estimate
 
     _check_config(cfg)
     nested = default_nesting(cfg) if nested is None else nested
@@ -170,7 +170,7 @@ def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0,
 
     def sn(p: str, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
         raw = (w * B.random_scale(g)).float()
-        u, v = converged_sn_vectors(raw, n_iter=SN_INIT_ITERS)
+        _, u, v, _ = sn_estimate(raw.reshape(raw.shape[0], -1))
         if bias is not None:
             out[f"{p}.bias"] = bias.float()
         out.update({f"{p}.weight_orig": raw, f"{p}.weight_u": u.float(), f"{p}.weight_v": v.float()})

@@ -252,10 +252,10 @@ class BigGAN(Generator):
         """Fill with deterministic, sane random weights; returns ``self``.
 
         Weights are drawn on the CPU from a ``torch.Generator`` seeded with ``seed`` alone.
-        Every layer that a checkpoint format spectrally normalises gets a weight of spectral
-        norm 1, as a real model's folded weights have (a rank-one top direction over a
-        Gaussian bulk, so sigma is well separated; estimated in float64 by
-        :data:`SN_INIT_ITERS` power iterations, the estimate the format writers store); the
+        Every layer that a checkpoint format spectrally normalises gets a Gaussian weight
+        divided by its spectral norm, as a real model's folded weights are (sigma from
+        :func:`sn_estimate`, the estimate the format writers store, so a written file folds
+        back to these weights in every format); the
         batch-norm statistics are then calibrated on a seeded batch (float32, CPU), so
         activations stay normalised and the output spreads over [-1, 1]. Per-truncation
         rows (n_stats > 0) drift smoothly by a few percent around the calibrated values.
@@ -268,13 +268,7 @@ class BigGAN(Generator):
             return torch.randn(*shape, generator=g)
 
         def sn_unit(*shape):
-            # a rank-one top direction over a Gaussian bulk (spectral norm ~0.5): a clear
-            # spectral gap, so every reference's sigma estimate agrees to float rounding
-            m, n = shape[0], math.prod(shape[1:])
-            a, b = randn(m), randn(n)
-            top = torch.outer(a / a.norm(), b / b.norm())
-            bulk = randn(m, n) * (0.5 / (math.sqrt(m) + math.sqrt(n)))
-            return spectrally_normalised((top + bulk).reshape(shape))
+            return spectrally_normalised(randn(*shape))
 
         work.shared.weight.copy_(randn(*work.shared.weight.shape) * 0.5)
         lw = work.linear.weight
@@ -295,7 +289,7 @@ class BigGAN(Generator):
                 for conv in (blk.attn.theta, blk.attn.phi, blk.attn.g, blk.attn.o):
                     conv.weight.copy_(sn_unit(*conv.weight.shape))
                 blk.attn.gamma.fill_(0.5)
-        work.out_bn.weight.copy_(1.5 + 0.1 * randn(*work.out_bn.weight.shape))
+        work.out_bn.weight.copy_(1.0 + 0.1 * randn(*work.out_bn.weight.shape))
         work.out_bn.bias.copy_(0.1 * randn(*work.out_bn.bias.shape))
         work.out_conv.weight.copy_(sn_unit(*work.out_conv.weight.shape))
         work.out_conv.bias.copy_(0.05 * randn(3))
@@ -328,17 +322,28 @@ class BigGAN(Generator):
 
 
 #: Power iterations behind the spectral norm of random weights (random_init_) and behind
-#: the (u, v) vectors the format writers store; equal, so a written file folds back to the
-#: same weights.
+#: the singular vectors the format writers store.
 SN_INIT_ITERS = 10
 
 
-def spectrally_normalised(w: torch.Tensor, n_iter: int = SN_INIT_ITERS) -> torch.Tensor:
-    """``w / sigma`` with ``sigma = u . (W v)`` from
-    :func:`bigganctl.formats.common.converged_sn_vectors` (float64), ``W`` = ``w`` flattened
-    to (out, -1): the spectral norm a writer's stored (u, v) give back is 1."""
+def sn_estimate(w_mat: torch.Tensor, n_iter: int = SN_INIT_ITERS):
+    """Power-iteration singular vectors of a 2-d weight that every reference's eval-mode
+    sigma agrees on, in float64: ``(u0, u, v, sigma)`` with ``(u0, v)`` from
+    :func:`bigganctl.formats.common.converged_sn_vectors` (so ``v = normalize(W^T u0)``),
+    ``sigma = |W v|`` and ``u = W v / sigma``.
+
+    torch-style spectral norm with the stored (u, v) gives ``u . (W v) = sigma``; ajbrock's
+    one power iteration from ``u0`` gives ``v``, then ``u``, then the same sigma.
+    """
     from ..formats.common import converged_sn_vectors
 
-    u, v = converged_sn_vectors(w, n_iter=n_iter)
-    sigma = float(torch.dot(u.double(), w.double().reshape(w.shape[0], -1) @ v.double()))
-    return w / sigma
+    w = w_mat.double()
+    u0, v = converged_sn_vectors(w, n_iter=n_iter)
+    wv = w @ v
+    sigma = wv.norm()
+    return u0, wv / sigma, v, float(sigma)
+
+
+def spectrally_normalised(w: torch.Tensor, n_iter: int = SN_INIT_ITERS) -> torch.Tensor:
+    """``w / sigma`` with sigma from :func:`sn_estimate` of ``w`` flattened to (out, -1)."""
+    return w / sn_estimate(w.reshape(w.shape[0], -1), n_iter)[3]
