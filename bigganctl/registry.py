@@ -112,7 +112,8 @@ register(ModelSpec(
     config=TUTORIAL_CONFIG_128,
     format="tutorial",
     truncation="paper",
-    description="BigGAN 128x128 in the tutorial layout (seed document / Coursera C2W3; no public weights; use --weights)",
+    description="BigGAN 128x128 in the tutorial layout (seed document / Coursera C2W3; "
+                "no public weights; use --weights)",
     notes="Config as published (attention after every up-block); a file in the seed document's "
           "variant (one attention block, at 64x64) loads too: attention placement is read from its keys.",
 ))

@@ -177,8 +177,9 @@ def ivclab_reference(sd, cfg: BigGANConfig, z, c, truncation, stats=ivc_get_stan
                             stats(sd[f"{p}.standing_vars"], truncation), weight, bias, False, 0.0, eps)
 
     def hyperbn(inp, condition, p):
-        return (F.linear(condition, ivc_W(sd, f"{p}.gamma")).view(condition.size(0), -1, 1, 1) + 1) * \
-            crbn(inp, f"{p}.crossreplicabn") + F.linear(condition, ivc_W(sd, f"{p}.beta")).view(condition.size(0), -1, 1, 1)
+        n = condition.size(0)
+        return (F.linear(condition, ivc_W(sd, f"{p}.gamma")).view(n, -1, 1, 1) + 1) * \
+            crbn(inp, f"{p}.crossreplicabn") + F.linear(condition, ivc_W(sd, f"{p}.beta")).view(n, -1, 1, 1)
 
     def gblock(inp, condition, p):
         sc = torch.cat((inp, inp, inp, inp), dim=1)

@@ -198,11 +198,12 @@ class BigGAN(Generator):
         with torch.inference_mode(False), torch.no_grad():
             for k, bn in enumerate(self._bns()):
                 eps = self.config.bn_eps if k < n_bn else self.config.output_bn_eps
-                mean, var = bn.mean[i0], bn.var[i0]
+                m, v = bn.mean.float(), bn.var.float()      # float32 even for bf16 models
+                mean, var = m[i0], v[i0]
                 if i1 != i0:
-                    mean = torch.lerp(mean, bn.mean[i1], frac)
-                    var = torch.lerp(var, bn.var[i1], frac)
-                out.append((mean.clone(), torch.rsqrt(var + eps)))
+                    mean = torch.lerp(mean, m[i1], frac)
+                    var = torch.lerp(var, v[i1], frac)
+                out.append((mean.to(ref.dtype), torch.rsqrt(var + eps).to(ref.dtype)))
         self._stat_cache[key] = out
         while len(self._stat_cache) > 8:
             self._stat_cache.popitem(last=False)
