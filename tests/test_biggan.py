@@ -596,13 +596,20 @@ def test_written_file_reproduces_the_random_model(name, small_models):
 
 
 def test_ajbrock_release_zip(small_files, tmp_path):
+    """The 2019 release zip holds legacy-format (pre-1.6, non-zip) torch pickles."""
+    legacy = tmp_path / "G_ema_legacy.pth"
+    torch.save(torch.load(small_files["ajbrock"], weights_only=True), legacy,
+               _use_new_zipfile_serialization=False)
+    assert not zipfile.is_zipfile(legacy)
     path = tmp_path / "BigGAN_ch96_bs256x8_138k.zip"
     with zipfile.ZipFile(path, "w") as zf:
-        zf.write(small_files["ajbrock"], "138k/G_ema.pth")
+        zf.write(legacy, "138k/G_ema.pth")
         zf.writestr("138k/state_dict.pth", b"not used")
     cfg, sd = ajbrock.read(path, SMALL["ajbrock"])
     _, direct = ajbrock.read(small_files["ajbrock"], SMALL["ajbrock"])
     assert sd.keys() == direct.keys() and all(torch.equal(sd[k], direct[k]) for k in sd)
+    _, from_legacy = ajbrock.read(legacy, SMALL["ajbrock"])
+    assert all(torch.equal(from_legacy[k], direct[k]) for k in sd)
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w") as zf:
         zf.writestr("readme.txt", "x")
