@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
-from .models.config import DEEP_CONFIGS, BigGANConfig, BigGANDeepConfig
+from .models.config import (AUTHOR_CONFIG_128, DEEP_CONFIGS, TFHUB_CONFIGS, TUTORIAL_CONFIG_128,
+                            BigGANConfig, BigGANDeepConfig)
 
 
 @dataclass(frozen=True)
@@ -65,15 +66,8 @@ def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = N
 
 
 def _tfhub_config(res: int) -> BigGANConfig:
-    # DeepMind TF-Hub biggan-{128,256,512}/2 as ported by ivclab: z 120/140/128,
-    # chunks of 20/20/16, attention at 64/128/64, SN and BN eps 1e-4, 50 standing stats.
-    table = {
-        128: dict(dim_z=120, in_mult=(16, 16, 8, 4, 2), out_mult=(16, 8, 4, 2, 1), attn_res=(64,)),
-        256: dict(dim_z=140, in_mult=(16, 16, 8, 8, 4, 2), out_mult=(16, 8, 8, 4, 2, 1), attn_res=(128,)),
-        512: dict(dim_z=128, in_mult=(16, 16, 8, 8, 4, 2, 1), out_mult=(16, 8, 8, 4, 2, 1, 1), attn_res=(64,)),
-    }[res]
-    return BigGANConfig(resolution=res, ch=96, shared_dim=128, bn_eps=1e-4, sn_eps=1e-4,
-                        shortcut="always", out_kernel=3, sn_linear=True, n_stats=50, **table)
+    # DeepMind TF-Hub biggan-{128,256,512}/2 as ported by ivclab (see models/config.py).
+    return TFHUB_CONFIGS[res]
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -92,7 +86,7 @@ register(_deep(512))
 register(ModelSpec(
     name="biggan-128",
     arch="biggan",
-    config=BigGANConfig(),
+    config=AUTHOR_CONFIG_128,
     format="ajbrock",
     truncation="paper",
     description="BigGAN 128x128, the author's release (ajbrock/BigGAN-PyTorch G_ema.pth, 138k iterations)",
@@ -115,11 +109,13 @@ for _res in (128, 256, 512):
 register(ModelSpec(
     name="biggan-tutorial-128",
     arch="biggan",
-    config=BigGANConfig(shortcut="when_changed", out_kernel=1, sn_linear=False, cbn_affine_bn=True,
-                        bn_eps=1e-5, sn_eps=1e-12),
+    config=TUTORIAL_CONFIG_128,
     format="tutorial",
     truncation="paper",
-    description="BigGAN 128x128 in the tutorial layout of the design document (no public weights; use --weights)",
+    description="BigGAN 128x128 in the tutorial layout (seed document / Coursera C2W3; "
+                "no public weights; use --weights)",
+    notes="Config as published (attention after every up-block); a file in the seed document's "
+          "variant (one attention block, at 64x64) loads too: attention placement is read from its keys.",
 ))
 
 

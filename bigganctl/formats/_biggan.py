@@ -1,0 +1,114 @@
+"""Helpers shared by the BigGAN (not deep) format adapters: ajbrock, ivclab, tutorial.
+
+Each adapter walks :func:`layout` - the generator's parts in the order the reference
+modules register them - and maps every part between its own key names and the internal
+layout of :class:`bigganctl.models.biggan.BigGAN`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+import torch
+
+from .._io import atomic_path
+from ..errors import CheckpointError
+from ..models.config import BigGANConfig
+
+StateDict = dict[str, torch.Tensor]
+
+
+class Part(NamedTuple):
+    """One part of the generator. ``kind``: embed | linear | conv | cbn | attn | out_bn |
+    out_conv; ``block``: the up-block index (or None); ``internal``: the prefix in the
+    internal layout; ``shape``: the weight shape (channels for BNs)."""
+
+    kind: str
+    block: int | None
+    internal: str
+    shape: tuple[int, ...]
+
+
+def layout(cfg: BigGANConfig) -> Iterator[Part]:
+    """The parts in forward order (the order every reference registers them in)."""
+    c0 = cfg.ch * cfg.in_mult[0]
+    yield Part("embed", None, "shared", (cfg.n_classes, cfg.shared_dim))
+    yield Part("linear", None, "linear", (c0 * cfg.bottom_width ** 2, cfg.z_chunk_size))
+    for i in range(cfg.num_blocks):
+        cin, cout = cfg.block_channels(i)
+        b = f"blocks.{i}"
+        yield Part("conv", i, f"{b}.conv1", (cout, cin, 3, 3))
+        yield Part("conv", i, f"{b}.conv2", (cout, cout, 3, 3))
+        if cfg.has_shortcut_conv(i):
+            yield Part("conv", i, f"{b}.conv_sc", (cout, cin, 1, 1))
+        yield Part("cbn", i, f"{b}.bn1", (cin, cfg.cond_dim))
+        yield Part("cbn", i, f"{b}.bn2", (cout, cfg.cond_dim))
+        if i in cfg.attn_blocks:
+            yield Part("attn", i, f"{b}.attn", (cout,))
+    cl = cfg.ch * cfg.out_mult[-1]
+    yield Part("out_bn", None, "out_bn", (cl,))
+    yield Part("out_conv", None, "out_conv", (3, cl, cfg.out_kernel, cfg.out_kernel))
+
+
+def attn_shapes(c: int) -> dict[str, tuple[int, ...]]:
+    return {"theta": (c // 8, c, 1, 1), "phi": (c // 8, c, 1, 1), "g": (c // 2, c, 1, 1),
+            "o": (c, c // 2, 1, 1)}
+
+
+def spec_config(spec: Any, default: BigGANConfig) -> BigGANConfig:
+    """The config behind ``spec``: a ModelSpec (its ``.config``), a BigGANConfig, or None."""
+    if spec is None:
+        return default
+    cfg = getattr(spec, "config", spec)
+    if not isinstance(cfg, BigGANConfig):
+        raise ValueError(f"expected a BigGAN (not deep) spec or config, got {type(cfg).__name__}")
+    return cfg
+
+
+def spec_label(spec: Any, path: str | Path, fmt: str) -> str:
+    name = getattr(spec, "name", None)
+    return f"{Path(path).name} ({fmt} format{', ' + name if name else ''})"
+
+
+def require(cfg: BigGANConfig, fmt: str, **wanted: Any) -> None:
+    """Refuse a config this format cannot express (a programming error, not user input)."""
+    bad = [f"{k}={getattr(cfg, k)!r} (needs {v!r})" for k, v in wanted.items() if getattr(cfg, k) != v]
+    if bad:
+        raise ValueError(f"the {fmt} format cannot express this config: {', '.join(bad)}")
+
+
+def f32(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float32).contiguous()
+
+
+def random_scale(g: torch.Generator) -> float:
+    """A raw weight's scale before spectral norm (what a trained file stores)."""
+    return float(0.5 + 3.5 * torch.rand((), generator=g, dtype=torch.float64))
+
+
+def random_internal_state(cfg: BigGANConfig, seed: int) -> StateDict:
+    from ..models.biggan import BigGAN
+
+    return BigGAN(cfg).random_init_(seed).state_dict()
+
+
+def save(path: str | Path, state: StateDict) -> Path:
+    """``torch.save`` a plain state dict atomically (temp file + rename)."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        torch.save(state, tmp)
+    return target
+
+
+def as_checkpoint_error(fn):
+    """Run ``fn()``; a config the file implies but the architecture rejects -> CheckpointError."""
+    try:
+        return fn()
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def replace(cfg: BigGANConfig, **kw: Any) -> BigGANConfig:
+    return dataclasses.replace(cfg, **kw) if any(getattr(cfg, k) != v for k, v in kw.items()) else cfg
