@@ -383,41 +383,60 @@ def _shape_model(config: BigGANDeepConfig) -> nn.Module:
     return m
 
 
-def analytic_bn_stats(config: BigGANDeepConfig, w: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per-truncation BN statistics that match the activations the (folded) weights ``w``
-    produce, propagated layer by layer as per-channel (mean, variance) in float64 under
-    an independence approximation. Row t is psi = t / (n_stats - 1) with
+def _moments(w: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum, sum of squares)`` of ``scale * w`` over the kernel taps, float64 [out, in].
+
+    Converted in row chunks: no float64 copy of a large weight is ever materialised
+    (fresh large allocations are what costs time here, not the arithmetic)."""
+    w3 = w.reshape(w.shape[0], w.shape[1], -1)
+    s = torch.empty(w3.shape[:2], dtype=torch.float64)
+    q = torch.empty(w3.shape[:2], dtype=torch.float64)
+    step = max(1, (1 << 16) // max(1, w3[0].numel()))
+    for i in range(0, w3.shape[0], step):
+        c = w3[i:i + step].double()
+        s[i:i + step] = c.sum(2)
+        q[i:i + step] = c.square_().sum(2)
+    return s.mul_(scale), q.mul_(scale * scale)
+
+
+def analytic_bn_stats(config: BigGANDeepConfig, w: dict[str, torch.Tensor],
+                      sn_scale: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """Per-truncation BN statistics that match the activations the weights produce.
+
+    ``w``: internal-layout weights; a spectral-norm weight is used as
+    ``w[name] * sn_scale[name]`` (1 / sigma, default 1: already folded). Activations are
+    propagated layer by layer as per-channel (mean, variance) in float64 under an
+    independence approximation. Row t is psi = t / (n_stats - 1) with
     z = psi * TruncNorm(-2, 2) and a uniformly random class. Returns running_means and
-    running_vars for every batch norm (internal names, float32)."""
+    running_vars for every batch norm (internal names, float32, variances positive)."""
+    sn_scale = sn_scale or {}
+    T = config.n_stats
+
     def d(k):
         return w[k].double()
 
-    psi = torch.linspace(0.0, 1.0, config.n_stats, dtype=torch.float64)[:, None]
+    psi = torch.linspace(0.0, 1.0, T, dtype=torch.float64)[:, None]
     emb = d("embeddings.weight")                          # [z_dim, classes]
     c_mean = torch.cat([torch.zeros(config.z_dim, dtype=torch.float64), emb.mean(1)])
     c_var = torch.cat([(psi ** 2 * _TRUNCNORM2_VAR).expand(-1, config.z_dim),
-                       emb.var(1, unbiased=False).expand(config.n_stats, -1)], dim=1)   # [T, 256]
-    c_sq = c_var + c_mean ** 2
+                       emb.var(1, unbiased=False).expand(T, -1)], dim=1)   # [T, 2 z_dim]
 
-    def lin(mu, var, W, b=None):
-        """Per-channel mean / variance after a linear map or conv (kernel taps summed)."""
-        W = W.double()
-        sq = W.square()
-        if W.dim() == 4:
-            W, sq = W.sum((2, 3)), sq.sum((2, 3))
-        mu_o = mu @ W.T
-        var_o = var @ sq.T
-        return (mu_o + b if b is not None else mu_o), var_o
+    def lin(mu, var, name, bias=None):
+        """Per-channel mean / variance after a linear map or conv (taps summed)."""
+        s, q = _moments(w[name], sn_scale.get(name, 1.0))
+        mu_o = mu @ s.T
+        var_o = var @ q.T
+        return (mu_o + d(bias) if bias is not None else mu_o), var_o
 
-    def cbn_relu(prefix):
+    def bn_relu(prefix):
         """Normalised input (0, 1) -> (1 + s) x + o -> ReLU; s, o linear in the condition."""
         if prefix == "generator.bn":
             g, b = d(f"{prefix}.weight"), d(f"{prefix}.bias")
-            m, v = b.expand(config.n_stats, -1), (g ** 2).expand(config.n_stats, -1)
+            m, v = b.expand(T, -1), (g ** 2).expand(T, -1)
         else:
-            s_mu, s_var = lin(c_mean, c_var, w[f"{prefix}.scale.weight"])
-            o_mu, o_var = lin(c_mean, c_var, w[f"{prefix}.offset.weight"])
-            m = o_mu.expand(config.n_stats, -1)
+            s_mu, s_var = lin(c_mean, c_var, f"{prefix}.scale.weight")
+            o_mu, o_var = lin(c_mean, c_var, f"{prefix}.offset.weight")
+            m = o_mu.expand(T, -1)
             v = (1 + s_mu) ** 2 + s_var + o_var
         sd = v.sqrt()
         a = m / sd
@@ -432,19 +451,19 @@ def analytic_bn_stats(config: BigGANDeepConfig, w: dict[str, torch.Tensor]) -> d
         out[f"{prefix}.running_means"] = mu.float().contiguous()
         out[f"{prefix}.running_vars"] = var.clamp_min(1e-6).float().contiguous()
 
-    # gen_z: [T, 16 * 16ch] then NHWC -> per-channel mixture over the 16 positions.
+    # gen_z: [T, 16 * 16ch], NHWC -> per-channel mixture over the 16 positions.
     ch16 = 16 * config.channel_width
-    mu_j, var_j = lin(c_mean, c_var, w["generator.gen_z.weight"], d("generator.gen_z.bias"))
-    mu_pos = mu_j.view(16, ch16)
-    mu = mu_pos.mean(0).expand(config.n_stats, -1)
+    mu_j, var_j = lin(c_mean, c_var, "generator.gen_z.weight", "generator.gen_z.bias")
+    mu_pos = mu_j.view(16, ch16)                           # the same for every row
+    mu = mu_pos.mean(0).expand(T, -1)
     var = (var_j.view(-1, 16, ch16) + mu_pos ** 2).mean(1) - mu ** 2
     for i, kind in enumerate(_layer_kinds(config)):
         p = f"generator.layers.{i}"
         if kind == "attn":
-            g_mu, g_var = lin(mu, var, w[f"{p}.snconv1x1_g.weight"])
+            g_mu, g_var = lin(mu, var, f"{p}.snconv1x1_g.weight")
             pooled_mu = g_mu + 1.0294 * g_var.sqrt()      # E[max of 4 normals]
             pooled_var = 0.05 * g_var                     # softmax averaging shrinks it
-            o_mu, o_var = lin(pooled_mu, pooled_var, w[f"{p}.snconv1x1_o_conv.weight"])
+            o_mu, o_var = lin(pooled_mu, pooled_var, f"{p}.snconv1x1_o_conv.weight")
             gamma = float(w[f"{p}.gamma"])
             mu, var = mu + gamma * o_mu, var + gamma ** 2 * o_var
             continue
@@ -452,8 +471,8 @@ def analytic_bn_stats(config: BigGANDeepConfig, w: dict[str, torch.Tensor]) -> d
         h_mu, h_var = mu, var
         for j in range(4):
             record(f"{p}.bn_{j}", h_mu, h_var)
-            r_mu, r_var = cbn_relu(f"{p}.bn_{j}")
-            h_mu, h_var = lin(r_mu, r_var, w[f"{p}.conv_{j}.weight"], d(f"{p}.conv_{j}.bias"))
+            r_mu, r_var = bn_relu(f"{p}.bn_{j}")
+            h_mu, h_var = lin(r_mu, r_var, f"{p}.conv_{j}.weight", f"{p}.conv_{j}.bias")
         out_c = h_mu.shape[1]
         mu, var = h_mu + x_mu[:, :out_c], h_var + x_var[:, :out_c]
     record("generator.bn", mu, var)
