@@ -161,8 +161,8 @@ def _validate(c: BigGANDeepConfig) -> None:
             raise ValueError(f"layer {i}: unsupported channel multipliers ({a}, {b})")
         if i and c.layers[i - 1][2] != a:
             raise ValueError(f"layer {i}: input {a} does not match the previous output {c.layers[i - 1][2]}")
-    if c.layers[-1][2] * ch < 3:
-        raise ValueError("the last layer must output at least 3 channels")
+    if c.layers[-1][2] != 1 or ch < 3:
+        raise ValueError("the last layer must output channel_width (>= 3) channels (multiplier 1)")
     if not 0 <= c.attention_layer_position <= len(c.layers):
         raise ValueError(f"attention_layer_position {c.attention_layer_position} is out of range")
     if 4 * 2 ** sum(bool(u) for u, _, _ in c.layers) != c.output_dim:

@@ -68,8 +68,21 @@ def interpolate_stats(stats: torch.Tensor, row: int, frac: float) -> torch.Tenso
 
 
 # ----------------------------------------------------------------------------- layers
-# Minimal modules: they own the parameters under the HF names; the model's forward does
-# the math (functional), so the hot path has no per-module Python overhead to speak of.
+# Minimal modules: they own the parameters under the HF names; BigGANDeep.synthesize does
+# the math functionally.
+
+#: On the CPU, convolutions at or below this spatial size run one sample at a time: oneDNN
+#: picks batch-size-dependent algorithms for them, which would make a sample's pixels
+#: depend on its batch. (Larger convolutions, measured, do not.) They are cheap.
+_PER_SAMPLE_MAX_SIZE = 8
+
+
+def _rows(fn, x: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """``fn(x)``, or ``fn`` applied to each sample separately (batch-size-invariant bits)."""
+    if per_sample and x.shape[0] > 1:
+        return torch.cat([fn(x[i:i + 1]) for i in range(x.shape[0])])
+    return fn(x)
+
 
 class _Linear(nn.Module):
     def __init__(self, in_f: int, out_f: int, bias: bool = True):
@@ -86,7 +99,8 @@ class _Conv(nn.Module):
         self.padding = k // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight, self.bias, padding=self.padding)
+        per_sample = x.device.type == "cpu" and x.shape[-1] <= _PER_SAMPLE_MAX_SIZE
+        return _rows(lambda t: F.conv2d(t, self.weight, self.bias, padding=self.padding), x, per_sample)
 
 
 class _BatchNorm(nn.Module):
@@ -95,6 +109,7 @@ class _BatchNorm(nn.Module):
 
     def __init__(self, num_features: int, n_stats: int, cond_dim: int | None):
         super().__init__()
+        self.num_features = num_features
         self.register_buffer("running_means", torch.zeros(n_stats, num_features))
         self.register_buffer("running_vars", torch.ones(n_stats, num_features))
         self.conditional = cond_dim is not None
@@ -105,29 +120,21 @@ class _BatchNorm(nn.Module):
             self.weight = nn.Parameter(torch.ones(num_features))
             self.bias = nn.Parameter(torch.zeros(num_features))
 
-    def bn_relu(self, x: torch.Tensor, cond: torch.Tensor | None,
-                mean: torch.Tensor, rstd: torch.Tensor) -> torch.Tensor:
-        """``relu((x - mean) * rstd * gain + bias)`` as ``relu(x * a + b)``; gain = 1 + scale(c)."""
-        if self.conditional:
-            a = (F.linear(cond, self.scale.weight) + 1.0) * rstd          # [B, C]
-            b = torch.addcmul(F.linear(cond, self.offset.weight), mean, a, value=-1.0)
-            out = torch.addcmul(b[:, :, None, None], x, a[:, :, None, None])
-        else:
-            a = self.weight * rstd                                          # [C]
-            b = torch.addcmul(self.bias, mean, a, value=-1.0)
-            out = torch.addcmul(b[None, :, None, None], x, a[None, :, None, None])
-        return out.relu_()
+
+def _bn_relu(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``relu(x * a + b)`` with per-sample, per-channel ``a``, ``b`` [B or 1, C]; a batch norm
+    ``(x - mean) * rstd * gain + bias`` is ``a = gain * rstd``, ``b = bias - mean * a``."""
+    return torch.addcmul(b[:, :, None, None], x, a[:, :, None, None]).relu_()
 
 
 class _GenBlock(nn.Module):
     """Bottleneck residual block (reduction 4): 1x1 / [up] 3x3 / 3x3 / 1x1, each after
-    cBN + ReLU. Skip: first ``out`` channels when the count drops, then upsample."""
+    cBN + ReLU. Skip: the first half of the channels when the count drops, then upsample."""
 
     def __init__(self, in_c: int, out_c: int, cond_dim: int, up: bool, n_stats: int):
         super().__init__()
         mid = in_c // 4
         self.up = up
-        self.out_c = out_c
         self.drop_channels = in_c != out_c
         self.bn_0 = _BatchNorm(in_c, n_stats, cond_dim)
         self.conv_0 = _Conv(in_c, mid, 1)
@@ -141,14 +148,14 @@ class _GenBlock(nn.Module):
     def bns(self) -> tuple[_BatchNorm, ...]:
         return self.bn_0, self.bn_1, self.bn_2, self.bn_3
 
-    def run(self, x: torch.Tensor, cond: torch.Tensor, stats: Iterator) -> torch.Tensor:
-        h = self.conv_0(self.bn_0.bn_relu(x, cond, *next(stats)))
-        h = self.bn_1.bn_relu(h, cond, *next(stats))
+    def run(self, x: torch.Tensor, ab: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        h = self.conv_0(_bn_relu(x, *next(ab)))
+        h = _bn_relu(h, *next(ab))
         if self.up:
             h = F.interpolate(h, scale_factor=2, mode="nearest")
         h = self.conv_1(h)
-        h = self.conv_2(self.bn_2.bn_relu(h, cond, *next(stats)))
-        h = self.conv_3(self.bn_3.bn_relu(h, cond, *next(stats)))
+        h = self.conv_2(_bn_relu(h, *next(ab)))
+        h = self.conv_3(_bn_relu(h, *next(ab)))
         skip = x[:, : x.shape[1] // 2] if self.drop_channels else x
         if self.up:
             skip = F.interpolate(skip, scale_factor=2, mode="nearest")
@@ -174,7 +181,9 @@ class _SelfAttn(nn.Module):
         v = F.max_pool2d(self.snconv1x1_g(x), 2).flatten(2).transpose(1, 2)     # [B, HW/4, C/2]
         o = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
                                            scale=1.0).squeeze(1)               # [B, HW, C/2]
-        o = o.transpose(1, 2).reshape(b, -1, h, w)
+        # NCHW-contiguous: the reshape alone is a channels-last view for B > 1 but not for
+        # B == 1, and the 1x1 conv would then run different kernels for the two.
+        o = o.transpose(1, 2).reshape(b, -1, h, w).contiguous()
         return torch.addcmul(x, self.gamma, self.snconv1x1_o_conv(o))
 
 
@@ -199,7 +208,13 @@ class _Trunk(nn.Module):
 # ----------------------------------------------------------------------------- model
 
 class BigGANDeep(Generator):
-    """BigGAN-deep generator; ``G(z, y, psi)`` with z [B, z_dim], y classes, psi in (0, 1]."""
+    """BigGAN-deep generator; ``G(z, y, psi)`` with z [B, z_dim], y classes, psi in (0, 1].
+
+    Derived data, rebuilt when what it derives from changes (parameter/buffer versions,
+    ``.to()``, ``load_state_dict``): the per-psi BN statistics (LRU of ``_CACHE_SIZE``) and
+    the concatenation of all conditional-BN scale/offset weights (one matmul per forward).
+    On the CPU every sample's pixels are bit-identical whatever batch it is in.
+    """
 
     truncation = "deepmind"
     _CACHE_SIZE = 8
@@ -214,29 +229,29 @@ class BigGANDeep(Generator):
         self.resolution = config.output_dim
         self.embeddings = _Linear(config.num_classes, config.z_dim, bias=False)
         self.generator = _Trunk(config)
+        self._cond_bns = [bn for layer in self.generator.layers if isinstance(layer, _GenBlock)
+                          for bn in layer.bns()]
         self._stats_cache: OrderedDict = OrderedDict()
+        self._fused: tuple | None = None
         self.register_load_state_dict_post_hook(lambda module, _keys: module.clear_cache())
 
-    # -- BN statistics ---------------------------------------------------------------
     def batch_norms(self) -> list[_BatchNorm]:
         """Every batch norm in forward order (4 per block, then the final one)."""
-        bns: list[_BatchNorm] = []
-        for layer in self.generator.layers:
-            if isinstance(layer, _GenBlock):
-                bns.extend(layer.bns())
-        bns.append(self.generator.bn)
-        return bns
+        return [*self._cond_bns, self.generator.bn]
 
     def clear_cache(self) -> None:
         self._stats_cache.clear()
+        self._fused = None
 
-    def _apply(self, fn, recurse=True):  # .to(), .half(), .cuda(): cached stats go stale
+    def _apply(self, fn, recurse=True):  # .to(), .half(), .cuda(): derived data goes stale
         self.clear_cache()
         return super()._apply(fn, recurse)
 
-    def bn_stats(self, psi: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``(mean, 1/sqrt(var + eps))`` per batch norm for truncation ``psi``, in the
-        model's dtype and device; computed in float64 and cached (LRU) per stat position."""
+    # -- derived data ------------------------------------------------------------------
+    def bn_stats(self, psi: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, rstd)`` of all conditional BNs concatenated (forward order), then of the
+        final BN, for truncation ``psi``; ``rstd = 1/sqrt(var + eps)``. Computed in float64
+        from the (interpolated) stored rows, cast to the model's dtype, cached per row."""
         row, frac = stat_position(psi, self.config.n_stats)
         bns = self.batch_norms()
         stamp = tuple((b.running_means._version, b.running_vars._version) for b in bns)
@@ -248,28 +263,50 @@ class BigGANDeep(Generator):
             return hit[1]
         eps = self.config.eps
         with torch.inference_mode(False), torch.no_grad():
-            stats = []
-            for bn in bns:
-                mean = interpolate_stats(bn.running_means, row, frac)
-                var = interpolate_stats(bn.running_vars, row, frac)
-                stats.append((mean.to(dtype), torch.rsqrt(var + eps).to(dtype)))
+            means = [interpolate_stats(b.running_means, row, frac) for b in bns]
+            rstds = [torch.rsqrt(interpolate_stats(b.running_vars, row, frac) + eps) for b in bns]
+            stats = (torch.cat(means[:-1]).to(dtype), torch.cat(rstds[:-1]).to(dtype),
+                     means[-1].to(dtype), rstds[-1].to(dtype))
         self._stats_cache[key] = (stamp, stats)
         while len(self._stats_cache) > self._CACHE_SIZE:
             self._stats_cache.popitem(last=False)
         return stats
 
+    def _cond_weight(self) -> torch.Tensor:
+        """All cBN scale weights, then all offset weights, stacked: [2 * sum C, cond_dim]."""
+        params = [b.scale.weight for b in self._cond_bns] + [b.offset.weight for b in self._cond_bns]
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return torch.cat(params)                     # part of the graph: not cached
+        stamp = tuple((p.data_ptr(), p._version) for p in params)
+        if self._fused is None or self._fused[0] != stamp:
+            with torch.inference_mode(False), torch.no_grad():
+                self._fused = (stamp, torch.cat(params))
+        return self._fused[1]
+
     # -- forward ---------------------------------------------------------------------
     def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
         g = self.generator
-        stats = iter(self.bn_stats(psi))
-        cond = torch.cat((z, F.linear(y, self.embeddings.weight)), dim=1)
+        per_sample = z.device.type == "cpu"          # batch-size-invariant CPU GEMMs
+        mean, rstd, mean_out, rstd_out = self.bn_stats(psi)
+        embed = _rows(lambda t: F.linear(t, self.embeddings.weight), y, per_sample)
+        cond = torch.cat((z, embed), dim=1)
+        # Every conditional BN at once: a = (1 + scale(c)) * rstd, b = offset(c) - mean * a.
+        so = _rows(lambda t: F.linear(t, self._cond_weight()), cond, per_sample)
+        n = mean.shape[0]
+        a = (so[:, :n] + 1.0).mul_(rstd)
+        b = torch.addcmul(so[:, n:], mean, a, value=-1.0)
+        sizes = [bn.num_features for bn in self._cond_bns]
+        ab = iter(zip(a.split(sizes, dim=1), b.split(sizes, dim=1)))
+
         ch16 = 16 * self.config.channel_width
-        # TF layout: the linear output is [B, 4, 4, C]; the NHWC -> NCHW permute is a view.
-        x = F.linear(cond, g.gen_z.weight, g.gen_z.bias).view(-1, 4, 4, ch16).permute(0, 3, 1, 2)
-        x = x.contiguous()
+        x = _rows(lambda t: F.linear(t, g.gen_z.weight, g.gen_z.bias), cond, per_sample)
+        # TF layout: the linear output is [B, 4, 4, C] (NHWC), permuted to NCHW.
+        x = x.view(-1, 4, 4, ch16).permute(0, 3, 1, 2).contiguous()
         for layer in g.layers:
-            x = layer.run(x, cond, stats) if isinstance(layer, _GenBlock) else layer(x)
-        x = g.bn.bn_relu(x, None, *next(stats))
+            x = layer.run(x, ab) if isinstance(layer, _GenBlock) else layer(x)
+        a_out = g.bn.weight * rstd_out
+        b_out = torch.addcmul(g.bn.bias, mean_out, a_out, value=-1.0)
+        x = _bn_relu(x, a_out[None], b_out[None])
         rgb = g.conv_to_rgb
         x = F.conv2d(x, rgb.weight[:3], rgb.bias[:3], padding=1)   # only the kept channels
         return torch.tanh(x)
