@@ -1,0 +1,509 @@
+"""BigGAN-deep (DeepMind TF-Hub models in the Hugging Face port's layout), spectral norm folded.
+
+Parameter and buffer names are the Hugging Face state-dict keys with spectral norm folded
+(``generator.gen_z.weight`` instead of ``weight_orig``/``weight_u``/``weight_v``), so
+:mod:`bigganctl.formats.hf` converts with a one-line key map.
+
+Forward (as the HF port): ``cond = cat(z, embed(y))`` -> linear to 4x4x16ch viewed NHWC ->
+bottleneck blocks (self-attention before block ``attention_layer_position``) -> BN, ReLU,
+3x3 conv -> channels [:3] -> tanh. Every batch norm uses *stored* per-truncation
+statistics: row i of ``running_means``/``running_vars`` holds psi = i / (n_stats - 1).
+Unlike the HF port, the row is chosen correctly (:func:`stat_position`).
+
+Speed: no spectral norm at run time; the per-psi BN statistics are reduced once to
+``(mean, 1/sqrt(var + eps))`` per layer and cached; a conditional BN + ReLU is one
+``addcmul`` and an in-place ReLU; the RGB conv computes only the 3 channels that are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Generator
+from .config import BigGANDeepConfig
+
+#: Variance of TruncNorm(-2, 2): z = psi * TruncNorm(-2, 2) has variance psi**2 * this.
+_TRUNCNORM2_VAR = 1.0 - 4.0 * math.exp(-2.0) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2))
+
+#: Two stat positions closer than this (in rows) are the same row: psi = 0.28 -> row 14.
+SNAP_TOL = 1e-6
+
+
+def stat_position(psi: float, n_stats: int) -> tuple[int, float]:
+    """Which stored BN statistics a truncation psi uses: ``(row, frac)``.
+
+    ``pos = psi * (n_stats - 1)``; within ``SNAP_TOL`` of an integer it snaps to that row
+    (``frac == 0``), otherwise statistics are ``row * (1 - frac) + (row + 1) * frac``.
+
+    >>> stat_position(0.28, 51)
+    (14, 0.0)
+    >>> stat_position(0.404, 51)[0], round(stat_position(0.404, 51)[1], 6)
+    (20, 0.2)
+    """
+    psi = float(psi)
+    last = n_stats - 1
+    pos = psi * last
+    if not math.isfinite(pos) or pos < -SNAP_TOL or pos > last + SNAP_TOL:
+        raise ValueError(f"psi must be in (0, 1] for BigGAN-deep, got {psi}")
+    nearest = round(pos)
+    if abs(pos - nearest) <= SNAP_TOL:
+        return int(nearest), 0.0
+    row = math.floor(pos)
+    return int(row), pos - row
+
+
+def interpolate_stats(stats: torch.Tensor, row: int, frac: float) -> torch.Tensor:
+    """Row ``row`` of ``stats`` [n_stats, C], or its linear interpolation towards ``row + 1``
+    (float64)."""
+    s = stats.double()
+    if frac == 0.0:
+        return s[row]
+    return s[row] * (1.0 - frac) + s[row + 1] * frac
+
+
+# ----------------------------------------------------------------------------- layers
+# Minimal modules: they own the parameters under the HF names; BigGANDeep.synthesize does
+# the math functionally.
+
+#: On the CPU, convolutions at or below this spatial size run one sample at a time: oneDNN
+#: picks batch-size-dependent algorithms for them, which would make a sample's pixels
+#: depend on its batch. (Larger convolutions, measured, do not.) They are cheap.
+_PER_SAMPLE_MAX_SIZE = 8
+
+
+def _rows(fn, x: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """``fn(x)``, or ``fn`` applied to each sample separately (batch-size-invariant bits)."""
+    if per_sample and x.shape[0] > 1:
+        return torch.cat([fn(x[i:i + 1]) for i in range(x.shape[0])])
+    return fn(x)
+
+
+class _Linear(nn.Module):
+    def __init__(self, in_f: int, out_f: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_f, in_f))
+        self.bias = nn.Parameter(torch.zeros(out_f)) if bias else None
+
+
+class _Conv(nn.Module):
+    def __init__(self, in_c: int, out_c: int, k: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_c, in_c, k, k))
+        self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
+        self.padding = k // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        per_sample = x.device.type == "cpu" and x.shape[-1] <= _PER_SAMPLE_MAX_SIZE
+        return _rows(lambda t: F.conv2d(t, self.weight, self.bias, padding=self.padding), x, per_sample)
+
+
+class _BatchNorm(nn.Module):
+    """Batch norm with stored per-truncation statistics; conditional (scale/offset are
+    bias-free linears of the condition vector) or plain affine (weight/bias)."""
+
+    def __init__(self, num_features: int, n_stats: int, cond_dim: int | None):
+        super().__init__()
+        self.num_features = num_features
+        self.register_buffer("running_means", torch.zeros(n_stats, num_features))
+        self.register_buffer("running_vars", torch.ones(n_stats, num_features))
+        self.conditional = cond_dim is not None
+        if self.conditional:
+            self.scale = _Linear(cond_dim, num_features, bias=False)
+            self.offset = _Linear(cond_dim, num_features, bias=False)
+        else:
+            self.weight = nn.Parameter(torch.ones(num_features))
+            self.bias = nn.Parameter(torch.zeros(num_features))
+
+
+def _bn_relu(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``relu(x * a + b)`` with per-sample, per-channel ``a``, ``b`` [B or 1, C]; a batch norm
+    ``(x - mean) * rstd * gain + bias`` is ``a = gain * rstd``, ``b = bias - mean * a``."""
+    return torch.addcmul(b[:, :, None, None], x, a[:, :, None, None]).relu_()
+
+
+class _GenBlock(nn.Module):
+    """Bottleneck residual block (reduction 4): 1x1 / [up] 3x3 / 3x3 / 1x1, each after
+    cBN + ReLU. Skip: the first half of the channels when the count drops, then upsample."""
+
+    def __init__(self, in_c: int, out_c: int, cond_dim: int, up: bool, n_stats: int):
+        super().__init__()
+        mid = in_c // 4
+        self.up = up
+        self.drop_channels = in_c != out_c
+        self.bn_0 = _BatchNorm(in_c, n_stats, cond_dim)
+        self.conv_0 = _Conv(in_c, mid, 1)
+        self.bn_1 = _BatchNorm(mid, n_stats, cond_dim)
+        self.conv_1 = _Conv(mid, mid, 3)
+        self.bn_2 = _BatchNorm(mid, n_stats, cond_dim)
+        self.conv_2 = _Conv(mid, mid, 3)
+        self.bn_3 = _BatchNorm(mid, n_stats, cond_dim)
+        self.conv_3 = _Conv(mid, out_c, 1)
+
+    def bns(self) -> tuple[_BatchNorm, ...]:
+        return self.bn_0, self.bn_1, self.bn_2, self.bn_3
+
+    def run(self, x: torch.Tensor, ab: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        h = self.conv_0(_bn_relu(x, *next(ab)))
+        h = _bn_relu(h, *next(ab))
+        if self.up:
+            h = F.interpolate(h, scale_factor=2, mode="nearest")
+        h = self.conv_1(h)
+        h = self.conv_2(_bn_relu(h, *next(ab)))
+        h = self.conv_3(_bn_relu(h, *next(ab)))
+        skip = x[:, : x.shape[1] // 2] if self.drop_channels else x
+        if self.up:
+            skip = F.interpolate(skip, scale_factor=2, mode="nearest")
+        return h.add_(skip)
+
+
+class _SelfAttn(nn.Module):
+    """SA-GAN non-local block: theta, phi (C/8), g (C/2) 1x1 convs, phi and g 2x2
+    max-pooled, ``x + gamma * o(g softmax(theta^T phi)^T)``."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.snconv1x1_theta = _Conv(ch, ch // 8, 1, bias=False)
+        self.snconv1x1_phi = _Conv(ch, ch // 8, 1, bias=False)
+        self.snconv1x1_g = _Conv(ch, ch // 2, 1, bias=False)
+        self.snconv1x1_o_conv = _Conv(ch // 2, ch, 1, bias=False)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        q = self.snconv1x1_theta(x).flatten(2).transpose(1, 2)                  # [B, HW, C/8]
+        k = F.max_pool2d(self.snconv1x1_phi(x), 2).flatten(2).transpose(1, 2)   # [B, HW/4, C/8]
+        v = F.max_pool2d(self.snconv1x1_g(x), 2).flatten(2).transpose(1, 2)     # [B, HW/4, C/2]
+        o = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
+                                           scale=1.0).squeeze(1)               # [B, HW, C/2]
+        # NCHW-contiguous: the reshape alone is a channels-last view for B > 1 but not for
+        # B == 1, and the 1x1 conv would then run different kernels for the two.
+        o = o.transpose(1, 2).reshape(b, -1, h, w).contiguous()
+        return torch.addcmul(x, self.gamma, self.snconv1x1_o_conv(o))
+
+
+class _Trunk(nn.Module):
+    """``generator.*`` of the HF layout."""
+
+    def __init__(self, cfg: BigGANDeepConfig):
+        super().__init__()
+        ch = cfg.channel_width
+        cond_dim = 2 * cfg.z_dim
+        self.gen_z = _Linear(cond_dim, 4 * 4 * 16 * ch)
+        layers: list[nn.Module] = []
+        for i, (up, in_m, out_m) in enumerate(cfg.layers):
+            if i == cfg.attention_layer_position:
+                layers.append(_SelfAttn(ch * in_m))
+            layers.append(_GenBlock(ch * in_m, ch * out_m, cond_dim, up, cfg.n_stats))
+        self.layers = nn.ModuleList(layers)
+        self.bn = _BatchNorm(ch, cfg.n_stats, None)
+        self.conv_to_rgb = _Conv(ch, ch, 3)
+
+
+# ----------------------------------------------------------------------------- model
+
+class BigGANDeep(Generator):
+    """BigGAN-deep generator; ``G(z, y, psi)`` with z [B, z_dim], y classes, psi in (0, 1].
+
+    Derived data, rebuilt when what it derives from changes (parameter/buffer versions,
+    ``.to()``, ``load_state_dict``): the per-psi BN statistics (LRU of ``_CACHE_SIZE``) and
+    the concatenation of all conditional-BN scale/offset weights (one matmul per forward).
+    On the CPU every sample's pixels are bit-identical whatever batch it is in.
+    """
+
+    truncation = "deepmind"
+    _CACHE_SIZE = 8
+
+    def __init__(self, config: BigGANDeepConfig):
+        super().__init__()
+        if not config.layers:
+            raise ValueError("BigGANDeepConfig.layers is empty")
+        self.config = config
+        self.z_dim = config.z_dim
+        self.num_classes = config.num_classes
+        self.resolution = config.output_dim
+        self.embeddings = _Linear(config.num_classes, config.z_dim, bias=False)
+        self.generator = _Trunk(config)
+        self._cond_bns = [bn for layer in self.generator.layers if isinstance(layer, _GenBlock)
+                          for bn in layer.bns()]
+        self._stats_cache: OrderedDict = OrderedDict()
+        self._fused: tuple | None = None
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.clear_cache())
+
+    def batch_norms(self) -> list[_BatchNorm]:
+        """Every batch norm in forward order (4 per block, then the final one)."""
+        return [*self._cond_bns, self.generator.bn]
+
+    def clear_cache(self) -> None:
+        self._stats_cache.clear()
+        self._fused = None
+
+    def _apply(self, fn, recurse=True):  # .to(), .half(), .cuda(): derived data goes stale
+        self.clear_cache()
+        return super()._apply(fn, recurse)
+
+    # -- derived data ------------------------------------------------------------------
+    def bn_stats(self, psi: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, rstd)`` of all conditional BNs concatenated (forward order), then of the
+        final BN, for truncation ``psi``; ``rstd = 1/sqrt(var + eps)``. Computed in float64
+        from the (interpolated) stored rows, cast to the model's dtype, cached per row."""
+        row, frac = stat_position(psi, self.config.n_stats)
+        bns = self.batch_norms()
+        stamp = tuple((b.running_means._version, b.running_vars._version) for b in bns)
+        dtype = self.generator.gen_z.weight.dtype
+        key = (row, frac, dtype)
+        hit = self._stats_cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            self._stats_cache.move_to_end(key)
+            return hit[1]
+        eps = self.config.eps
+        with torch.inference_mode(False), torch.no_grad():
+            means = [interpolate_stats(b.running_means, row, frac) for b in bns]
+            rstds = [torch.rsqrt(interpolate_stats(b.running_vars, row, frac) + eps) for b in bns]
+            stats = (torch.cat(means[:-1]).to(dtype), torch.cat(rstds[:-1]).to(dtype),
+                     means[-1].to(dtype), rstds[-1].to(dtype))
+        self._stats_cache[key] = (stamp, stats)
+        while len(self._stats_cache) > self._CACHE_SIZE:
+            self._stats_cache.popitem(last=False)
+        return stats
+
+    def _cond_weight(self) -> torch.Tensor:
+        """All cBN scale weights, then all offset weights, stacked: [2 * sum C, cond_dim]."""
+        params = [b.scale.weight for b in self._cond_bns] + [b.offset.weight for b in self._cond_bns]
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return torch.cat(params)                     # part of the graph: not cached
+        stamp = tuple((p.data_ptr(), p._version) for p in params)
+        if self._fused is None or self._fused[0] != stamp:
+            with torch.inference_mode(False), torch.no_grad():
+                self._fused = (stamp, torch.cat(params))
+        return self._fused[1]
+
+    # -- forward ---------------------------------------------------------------------
+    def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
+        g = self.generator
+        per_sample = z.device.type == "cpu"          # batch-size-invariant CPU GEMMs
+        mean, rstd, mean_out, rstd_out = self.bn_stats(psi)
+        embed = _rows(lambda t: F.linear(t, self.embeddings.weight), y, per_sample)
+        cond = torch.cat((z, embed), dim=1)
+        # Every conditional BN at once: a = (1 + scale(c)) * rstd, b = offset(c) - mean * a.
+        so = _rows(lambda t: F.linear(t, self._cond_weight()), cond, per_sample)
+        n = mean.shape[0]
+        a = (so[:, :n] + 1.0).mul_(rstd)
+        b = torch.addcmul(so[:, n:], mean, a, value=-1.0)
+        sizes = [bn.num_features for bn in self._cond_bns]
+        ab = iter(zip(a.split(sizes, dim=1), b.split(sizes, dim=1)))
+
+        ch16 = 16 * self.config.channel_width
+        x = _rows(lambda t: F.linear(t, g.gen_z.weight, g.gen_z.bias), cond, per_sample)
+        # TF layout: the linear output is [B, 4, 4, C] (NHWC), permuted to NCHW.
+        x = x.view(-1, 4, 4, ch16).permute(0, 3, 1, 2).contiguous()
+        for layer in g.layers:
+            x = layer.run(x, ab) if isinstance(layer, _GenBlock) else layer(x)
+        a_out = g.bn.weight * rstd_out
+        b_out = torch.addcmul(g.bn.bias, mean_out, a_out, value=-1.0)
+        x = _bn_relu(x, a_out[None], b_out[None])
+        rgb = g.conv_to_rgb
+        x = F.conv2d(x, rgb.weight[:3], rgb.bias[:3], padding=1)   # only the kept channels
+        return torch.tanh(x)
+
+    # -- random weights ----------------------------------------------------------------
+    def random_init_(self, seed: int = 0) -> "BigGANDeep":
+        """Deterministic, numerically sane random weights (same on every machine).
+
+        Weights are uniform draws from a seeded CPU generator, divided by the random-matrix
+        estimate of their largest singular value (the folded spectral norm); the per-truncation
+        BN statistics are the activation statistics those weights produce (propagated
+        analytically), so every layer sees roughly unit-variance inputs and the output
+        spreads over [-1, 1].
+        """
+        state = random_state_dict(self.config, seed, fold="rmt")
+        self.load_state_dict(state, strict=True)   # copies onto our device and dtype
+        self.clear_cache()
+        return self
+
+
+# ----------------------------------------------------------------------------- random init
+
+#: Std of the raw (pre spectral norm) random weights; only their direction matters.
+_SN_RAW_STD = 0.02
+
+
+def _uniform(gen: torch.Generator, shape: tuple[int, ...], std: float) -> torch.Tensor:
+    """Uniform with the given std, bit-identical on every machine: torch.rand on a CPU
+    generator gives k / 2**24 exactly, and ``(2u - 1) * a`` rounds once."""
+    u = torch.rand(shape, generator=gen, dtype=torch.float32)
+    a = std * math.sqrt(3.0)
+    return u.mul_(2.0 * a).sub_(a)
+
+
+def sn_param_names(config: BigGANDeepConfig) -> list[str]:
+    """Internal names of the weights that carry spectral norm in the HF layout."""
+    names = ["generator.gen_z.weight", "generator.conv_to_rgb.weight"]
+    for i, layer in enumerate(_layer_kinds(config)):
+        p = f"generator.layers.{i}"
+        if layer == "attn":
+            names += [f"{p}.snconv1x1_{n}.weight" for n in ("theta", "phi", "g", "o_conv")]
+        else:
+            for j in range(4):
+                names += [f"{p}.bn_{j}.scale.weight", f"{p}.bn_{j}.offset.weight", f"{p}.conv_{j}.weight"]
+    return names
+
+
+def _layer_kinds(config: BigGANDeepConfig) -> list[str]:
+    kinds = []
+    for i in range(len(config.layers)):
+        if i == config.attention_layer_position:
+            kinds.append("attn")
+        kinds.append("block")
+    return kinds
+
+
+def raw_random_weights(config: BigGANDeepConfig, seed: int) -> dict[str, torch.Tensor]:
+    """Seeded raw parameters (internal names, no BN statistics). Spectral-norm weights are
+    *raw* (not yet divided by sigma); the rest are final."""
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed))
+    shapes = {k: tuple(v.shape) for k, v in _shape_model(config).state_dict().items()}
+    sn = set(sn_param_names(config))
+    out: dict[str, torch.Tensor] = {}
+    for name, shape in shapes.items():          # fixed (module) order -> fixed draws
+        if name.endswith(("running_means", "running_vars")):
+            continue
+        if name in sn:
+            out[name] = _uniform(gen, shape, _SN_RAW_STD)
+        elif name == "embeddings.weight":
+            out[name] = _uniform(gen, shape, 0.5)
+        elif name.endswith("gamma"):
+            out[name] = 0.2 + _uniform(gen, shape, 0.05)
+        elif name == "generator.bn.weight":
+            out[name] = 1.0 + _uniform(gen, shape, 0.05)
+        elif name.endswith("bias"):
+            out[name] = _uniform(gen, shape, 0.05)
+        else:  # pragma: no cover - every parameter is covered above
+            raise AssertionError(f"no init rule for {name}")
+    return out
+
+
+def _rmt_sigma(w: torch.Tensor) -> float:
+    """Largest singular value of an iid zero-mean [m, n] matrix drawn with std
+    ``_SN_RAW_STD``: about std * (sqrt(m) + sqrt(n)). From the shape only: deterministic."""
+    return _SN_RAW_STD * (math.sqrt(w.shape[0]) + math.sqrt(w[0].numel()))
+
+
+def random_state_dict(config: BigGANDeepConfig, seed: int = 0, fold: str = "rmt") -> dict[str, torch.Tensor]:
+    """A complete, sane internal state dict. ``fold="rmt"`` divides spectral-norm weights
+    by the random-matrix estimate of sigma (fast, exact arithmetic)."""
+    if fold != "rmt":
+        raise ValueError(f"unknown fold {fold!r}")
+    state = raw_random_weights(config, seed)
+    for name in sn_param_names(config):
+        state[name].div_(_rmt_sigma(state[name]))
+    state.update(analytic_bn_stats(config, state))
+    return state
+
+
+_shape_cache: dict[BigGANDeepConfig, BigGANDeep] = {}
+
+
+def _shape_model(config: BigGANDeepConfig) -> nn.Module:
+    """A model on the meta device: names and shapes only, no memory."""
+    m = _shape_cache.get(config)
+    if m is None:
+        with torch.device("meta"):
+            m = BigGANDeep(config)
+        _shape_cache[config] = m
+    return m
+
+
+def _moments(w: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum, sum of squares)`` of ``scale * w`` over the kernel taps, float64 [out, in].
+    (Squares in the weight's dtype, sums in float64: a few large ops, no float64 copy.)"""
+    w3 = w.reshape(w.shape[0], w.shape[1], -1)
+    s = w3.sum(2, dtype=torch.float64)
+    q = w3.square().sum(2, dtype=torch.float64)
+    return s.mul_(scale), q.mul_(scale * scale)
+
+
+def analytic_bn_stats(config: BigGANDeepConfig, w: dict[str, torch.Tensor],
+                      sn_scale: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """Per-truncation BN statistics that match the activations the weights produce.
+
+    ``w``: internal-layout weights; a spectral-norm weight is used as
+    ``w[name] * sn_scale[name]`` (1 / sigma, default 1: already folded). Activations are
+    propagated layer by layer as per-channel (mean, variance) in float64 under an
+    independence approximation. Row t is psi = t / (n_stats - 1) with
+    z = psi * TruncNorm(-2, 2) and a uniformly random class. Returns running_means and
+    running_vars for every batch norm (internal names, float32, variances positive)."""
+    sn_scale = sn_scale or {}
+    T = config.n_stats
+
+    def d(k):
+        return w[k].double()
+
+    psi = torch.linspace(0.0, 1.0, T, dtype=torch.float64)[:, None]
+    emb = d("embeddings.weight")                          # [z_dim, classes]
+    c_mean = torch.cat([torch.zeros(config.z_dim, dtype=torch.float64), emb.mean(1)])
+    c_var = torch.cat([(psi ** 2 * _TRUNCNORM2_VAR).expand(-1, config.z_dim),
+                       emb.var(1, unbiased=False).expand(T, -1)], dim=1)   # [T, 2 z_dim]
+
+    def lin(mu, var, name, bias=None):
+        """Per-channel mean / variance after a linear map or conv (taps summed)."""
+        s, q = _moments(w[name], sn_scale.get(name, 1.0))
+        mu_o = mu @ s.T
+        var_o = var @ q.T
+        return (mu_o + d(bias) if bias is not None else mu_o), var_o
+
+    def bn_relu(prefix):
+        """Normalised input (0, 1) -> (1 + s) x + o -> ReLU; s, o linear in the condition."""
+        if prefix == "generator.bn":
+            g, b = d(f"{prefix}.weight"), d(f"{prefix}.bias")
+            m, v = b.expand(T, -1), (g ** 2).expand(T, -1)
+        else:
+            s_mu, s_var = lin(c_mean, c_var, f"{prefix}.scale.weight")
+            o_mu, o_var = lin(c_mean, c_var, f"{prefix}.offset.weight")
+            m = o_mu.expand(T, -1)
+            v = (1 + s_mu) ** 2 + s_var + o_var
+        sd = v.sqrt()
+        a = m / sd
+        cdf, pdf = torch.special.ndtr(a), torch.exp(-0.5 * a ** 2) / math.sqrt(2 * math.pi)
+        e1 = m * cdf + sd * pdf
+        e2 = (m ** 2 + v) * cdf + m * sd * pdf
+        return e1, (e2 - e1 ** 2).clamp_min(1e-12)
+
+    out: dict[str, torch.Tensor] = {}
+
+    def record(prefix, mu, var):
+        out[f"{prefix}.running_means"] = mu.float().contiguous()
+        out[f"{prefix}.running_vars"] = var.clamp_min(1e-6).float().contiguous()
+
+    # gen_z: [T, 16 * 16ch], NHWC -> per-channel mixture over the 16 positions.
+    ch16 = 16 * config.channel_width
+    mu_j, var_j = lin(c_mean, c_var, "generator.gen_z.weight", "generator.gen_z.bias")
+    mu_pos = mu_j.view(16, ch16)                           # the same for every row
+    mu = mu_pos.mean(0).expand(T, -1)
+    var = (var_j.view(-1, 16, ch16) + mu_pos ** 2).mean(1) - mu ** 2
+    for i, kind in enumerate(_layer_kinds(config)):
+        p = f"generator.layers.{i}"
+        if kind == "attn":
+            g_mu, g_var = lin(mu, var, f"{p}.snconv1x1_g.weight")
+            pooled_mu = g_mu + 1.0294 * g_var.sqrt()      # E[max of 4 normals]
+            pooled_var = 0.05 * g_var                     # softmax averaging shrinks it
+            o_mu, o_var = lin(pooled_mu, pooled_var, f"{p}.snconv1x1_o_conv.weight")
+            gamma = float(w[f"{p}.gamma"])
+            mu, var = mu + gamma * o_mu, var + gamma ** 2 * o_var
+            continue
+        x_mu, x_var = mu, var
+        h_mu, h_var = mu, var
+        for j in range(4):
+            record(f"{p}.bn_{j}", h_mu, h_var)
+            r_mu, r_var = bn_relu(f"{p}.bn_{j}")
+            h_mu, h_var = lin(r_mu, r_var, f"{p}.conv_{j}.weight", f"{p}.conv_{j}.bias")
+        out_c = h_mu.shape[1]
+        mu, var = h_mu + x_mu[:, :out_c], h_var + x_var[:, :out_c]
+    record("generator.bn", mu, var)
+    return out

@@ -1,0 +1,71 @@
+"""Helpers for the BigGAN-deep tests: reference-port loading and its stat-row choice."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+from bigganctl.formats import hf
+from bigganctl.models.biggan_deep import BigGANDeep
+from bigganctl.sampling import truncated_noise
+
+N_STATS = 51
+
+
+def reference_row(psi: float, n_stats: int = N_STATS) -> tuple[int, float]:
+    """What pytorch-pretrained-biggan does: ``coef, start = modf(psi / step)`` and the
+    statistics ``m[start] * coef + m[start + 1] * (1 - coef)`` (weights swapped)."""
+    coef, start = math.modf(psi / (1.0 / (n_stats - 1)))
+    return int(start), coef
+
+
+def reference_is_right(psi: float, n_stats: int = N_STATS) -> bool:
+    """True where the reference selects exactly the stored row of psi (coef == 0)."""
+    start, coef = reference_row(psi, n_stats)
+    return coef == 0.0 and start == round(psi * (n_stats - 1))
+
+
+def load_reference(folder: str | Path):
+    from pytorch_pretrained_biggan import BigGAN
+
+    logging.getLogger("pytorch_pretrained_biggan").setLevel(logging.ERROR)
+    model = BigGAN.from_pretrained(str(folder))
+    return model.eval().requires_grad_(False)
+
+
+def load_ours(folder: str | Path, spec=None) -> BigGANDeep:
+    config, state = hf.read(folder, spec)
+    model = BigGANDeep(config)
+    model.load_state_dict(state, strict=True)
+    return model.eval().requires_grad_(False)
+
+
+def inputs(batch: int, psi: float, seed0: int = 0, num_classes: int = 1000):
+    """(z, class indices, one-hot vectors) for ``batch`` samples."""
+    z = truncated_noise(list(range(seed0, seed0 + batch)), 128, psi, "deepmind")
+    y = torch.tensor([(97 * (seed0 + i) + 13) % num_classes for i in range(batch)])
+    return z, y, torch.nn.functional.one_hot(y, num_classes).float()
+
+
+def soft_class_vector(num_classes: int = 1000) -> torch.Tensor:
+    """A non-one-hot class vector [1, num_classes]: 0.3 * class 207 + 0.7 * class 1."""
+    v = torch.zeros(1, num_classes)
+    v[0, 207], v[0, 1] = 0.3, 0.7
+    return v
+
+
+def patched_stats_checkpoint(src: Path, dst: Path, rows: dict[int, tuple[int, float]]) -> Path:
+    """Copy an HF checkpoint, replacing stat row ``r`` of every BN by the correct linear
+    interpolation ``m[i] * (1 - f) + m[i + 1] * f`` for ``rows[r] = (i, f)`` (float64)."""
+    config, _ = hf.read_config(src / hf.CONFIG_NAME), None
+    state = torch.load(src / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    for key, t in state.items():
+        if key.endswith((".running_means", ".running_vars")):
+            t64 = t.double()
+            for r, (i, f) in rows.items():
+                row = t64[i] if f == 0.0 else t64[i] * (1.0 - f) + t64[i + 1] * f
+                t[r] = row.to(t.dtype)
+    return hf.write_checkpoint(dst, config, state)
