@@ -35,6 +35,7 @@ class ModelSpec:
     files: tuple[RemoteFile, ...] = ()
     paper: dict[str, Any] = field(default_factory=dict)   # published numbers, for docs/info
     notes: str = ""
+    local_dir: str | None = None       # set for specs read from a model folder (--model DIR)
 
     @property
     def resolution(self) -> int:
