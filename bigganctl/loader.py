@@ -159,7 +159,7 @@ def _config_from_dict(arch: str, d: dict) -> Any:
     cfg_cls = getattr(arch_class(arch), "config_class", None)
     if cfg_cls is None:
         raise ValueError(f"architecture {arch!r} cannot be configured from a folder")
-    return cfg_cls(**d)
+    return cfg_cls(**{k: v for k, v in d.items() if k not in ("arch", "format", "truncation")})
 
 
 # ---------------------------------------------------------------------------------------
