@@ -69,6 +69,7 @@ class Asset:
     subdir: str
     files: tuple[RemoteFile, ...]
     notes: str = ""
+    alternative: str = "--weights PATH"    # how to pass the file by hand instead
 
 
 _FIDELITY = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0"
@@ -89,6 +90,7 @@ ASSETS: dict[str, Asset] = {
         ),),
         notes="sha256 known by its 8-digit prefix only (torch.hub naming convention); "
               "the pytorch-fid release file carries the same prefix and serves as a mirror.",
+        alternative="--inception-weights PATH",
     ),
 }
 
@@ -188,11 +190,12 @@ def sha256_matches(actual: str, expected: str | None) -> bool:
 # ---------------------------------------------------------------------------------------
 # Messages
 
-def unavailable_message(pull_name: str, filename: str, reason: str) -> str:
+def unavailable_message(pull_name: str, filename: str, reason: str,
+                        alternative: str = "--weights PATH") -> str:
     """The one instruction for missing weights (offline, unreachable, manual download)."""
     return (f"{filename} for {pull_name} is not in the cache ({home()}) and {reason}. "
             f"Run `bigganctl models pull {pull_name}` on a machine with network access and "
-            f"copy its BIGGANCTL_HOME ({home()}) here, or pass --weights PATH.")
+            f"copy its BIGGANCTL_HOME ({home()}) here, or pass {alternative}.")
 
 
 def _pull_name(subdir: str) -> str:
@@ -276,14 +279,16 @@ def verify(spec: Spec) -> list[dict[str, Any]]:
 def ensure_spec(spec: Spec, *, progress: bool = True) -> list[Path]:
     """``ensure_file`` for every file of a model or asset; returns their paths."""
     return [ensure_file(rf, subdir_of(spec), progress=progress, pull_name=spec.name,
-                        notes=getattr(spec, "notes", "")) for rf in spec.files]
+                        notes=spec.notes, alternative=getattr(spec, "alternative", "--weights PATH"))
+            for rf in spec.files]
 
 
 # ---------------------------------------------------------------------------------------
 # ensure_file
 
 def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
-                pull_name: str | None = None, notes: str = "") -> Path:
+                pull_name: str | None = None, notes: str = "",
+                alternative: str = "--weights PATH") -> Path:
     """Return the path of ``remote`` in the cache, downloading it first if needed.
 
     ``subdir`` is relative to :func:`home` (``"models/biggan-deep-128"``, ``"inception"``,
@@ -302,7 +307,9 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
     Offline (:func:`offline`) no socket is opened. Raises :class:`WeightsUnavailable`
     (with the exact instruction) when the file is neither cached nor downloadable.
     ``pull_name`` is the name for ``bigganctl models pull`` in messages (default: from
-    ``subdir``); ``notes`` is appended for files that must be fetched by hand.
+    ``subdir``); ``alternative`` the option that passes the file by hand (``--weights
+    PATH``, ``--inception-weights PATH``, ``--ref FILE.npz``); ``notes`` is appended for
+    files that must be fetched by hand.
     """
     name = pull_name or _pull_name(subdir)
     folder = home() / subdir
@@ -312,10 +319,11 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
         return dest
     if offline():
         raise WeightsUnavailable(unavailable_message(
-            name, remote.filename, "offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE)"))
+            name, remote.filename, "offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE)",
+            alternative))
     if not remote.urls:
         raise WeightsUnavailable(
-            unavailable_message(name, remote.filename, "it has no public download URL")
+            unavailable_message(name, remote.filename, "it has no public download URL", alternative)
             + (f" {notes}" if notes else "")
             + f" You can also place the file at {dest}.")
 
@@ -327,7 +335,7 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
         # Another process may have finished the download while we waited for the lock.
         if dest.is_file() and _cached_ok(dest, remote, delete_bad=True):
             return dest
-        _download_any(remote, dest, name, progress=progress)
+        _download_any(remote, dest, name, progress=progress, alternative=alternative)
     return dest
 
 
@@ -393,7 +401,8 @@ class _Transient(Exception):
     """Worth retrying after a pause (5xx, 429, reset, stalled read)."""
 
 
-def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: bool) -> None:
+def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: bool,
+                  alternative: str) -> None:
     errors: list[str] = []
     checksum_failures: list[str] = []
     unreachable = 0
@@ -434,7 +443,7 @@ def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: bool) 
                             f"(removed; nothing cached): " + "; ".join(checksum_failures))
     reason = ("the network is unreachable" if unreachable == len(remote.urls)
               else "the download failed")
-    raise WeightsUnavailable(unavailable_message(name, remote.filename, reason),
+    raise WeightsUnavailable(unavailable_message(name, remote.filename, reason, alternative),
                              hint="tried: " + "; ".join(errors))
 
 
