@@ -32,7 +32,7 @@ out = Console(highlight=False, soft_wrap=True)   # long URLs and hashes stay on 
 NamesArg = Annotated[list[str], typer.Argument(
     metavar="NAME...", help="Model names (see `bigganctl models list`) or `inception`.", show_default=False)]
 NameArg = Annotated[str, typer.Argument(
-    metavar="NAME", help="A model name (see `bigganctl models list`), `inception`, or a model folder.",
+    help="A model name (see `bigganctl models list`), `inception`, or a model folder.",
     show_default=False)]
 
 
