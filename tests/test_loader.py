@@ -311,3 +311,32 @@ def test_hf_folder_round_trip_and_config_mismatch(tmp_path):
     with pytest.raises(UsageError) as e:
         loader.load_generator("biggan-deep-256", weights=tmp_path / "d128", device="cpu")
     assert e.value.option == "--weights" and "output_dim" in str(e.value)
+
+
+def test_zip_with_member_is_unpacked_into_the_cache(tmp_path, monkeypatch):
+    import zipfile
+
+    w = _save(tmp_path / "G_ema.pth", _tiny_state())
+    with zipfile.ZipFile(tmp_path / "release.zip", "w") as zf:
+        zf.write(w, "138k/G_ema.pth")
+    spec = ModelSpec(name="tiny-zip", arch="tiny", config=TinyConfig(), format="tiny", truncation="paper",
+                     description="tiny, by hand", files=(RemoteFile("G_ema.pth", (), member="138k/G_ema.pth"),))
+    monkeypatch.setitem(REGISTRY, "tiny-zip", spec)
+    with pytest.raises(WeightsUnavailable, match="--weights PATH"):
+        loader.load_generator("tiny-zip", device="cpu")
+    G = loader.load_generator("tiny-zip", weights=tmp_path / "release.zip", device="cpu")
+    cached = hub.home() / "models" / "tiny-zip" / "G_ema.pth"
+    assert cached.read_bytes() == w.read_bytes() and G.weights_info["path"] == str(cached)
+    loader.clear_cache()
+    assert _state_hash(loader.load_generator("tiny-zip", device="cpu")) == _state_hash(G)
+
+
+def test_bench_command_times_generation(cli):
+    r = cli("bench", "--model", "tiny-8", "--n", "6", "--batch-size", "4", "--device", "cpu", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = r.json()
+    assert doc["model"] == "tiny-8" and doc["weights"]["source"] == "random"
+    assert doc["n"] == 6 and doc["batch_size"] == 4 and doc["images_per_s"] > 0
+    assert doc["load_s"] >= 0 and doc["peak_rss_mb"] > 10
+    r = cli("bench", "--model", "tiny-8", "--n", "2", "--trunc", "0")
+    assert r.exit_code == 2 and "--trunc" in r.stderr
