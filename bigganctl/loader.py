@@ -284,8 +284,7 @@ def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
         assert target is not None and wfile is not None
         config, state = _read(spec, target)
         config = _check_config(spec, config, target)
-        G = cls(config)
-        _load_state(G, state, spec, target)
+        G = _build_loaded(cls, config, state, what=f"{target} ({spec.name}, {spec.format} format)")
         del state
         info = {"source": source, "path": str(wfile), "sha256": hub.cached_sha256(wfile)}
     info["format"] = spec.format
@@ -332,12 +331,44 @@ def _check_config(spec: ModelSpec, config: Any, target: Path) -> Any:
                      f"pass the folder as --model to use its own config", option="--weights")
 
 
-def _load_state(G: torch.nn.Module, state: dict[str, torch.Tensor], spec: ModelSpec, target: Path) -> None:
+def _build_loaded(cls: type, config: Any, state: dict[str, torch.Tensor], *, what: str) -> torch.nn.Module:
+    """Build ``cls(config)`` holding a copy of ``state`` (strict: every key and shape checked).
+
+    The module is built on the meta device and given uninitialised storage before the
+    copy, which skips initialising weights only to overwrite them. Architectures with
+    tensors outside their state dict (non-persistent buffers, plain tensor attributes) get
+    a normal build. The tensors are always copied, never assigned: a state dict read with
+    mmap must not tie the model to a file that may be rewritten.
+    """
     from .formats.common import check_keys
 
-    expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-    check_keys(state, expected, what=f"{target} ({spec.name}, {spec.format} format)")
+    G = None
     try:
-        G.load_state_dict(state, strict=True)
-    except RuntimeError as e:   # pragma: no cover - check_keys catches key and shape problems
-        raise CheckpointError(f"{target}: {str(e).splitlines()[0]}") from None
+        with torch.device("meta"):
+            G = cls(config)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        G = None
+    if G is not None:
+        keys = set(G.state_dict())
+        if _has_meta_tensors(G, keys):
+            G = None
+        else:
+            G.to_empty(device="cpu")
+    if G is None:
+        G = cls(config)
+    check_keys(state, {k: tuple(v.shape) for k, v in G.state_dict().items()}, what=what)
+    G.load_state_dict(state, strict=True)
+    return G
+
+
+def _has_meta_tensors(G: torch.nn.Module, state_keys: set[str] | None = None) -> bool:
+    """Does ``G`` hold meta tensors that a state dict would not fill?"""
+    named = dict(G.named_parameters(remove_duplicate=False))
+    named.update(G.named_buffers(remove_duplicate=False))
+    if state_keys is not None and any(k not in state_keys for k in named):
+        return True
+    for m in G.modules():
+        for t in vars(m).values():
+            if isinstance(t, torch.Tensor) and t.is_meta:
+                return True
+    return state_keys is None and any(t.is_meta for t in named.values())

@@ -332,3 +332,24 @@ def test_bench_command_times_generation(cli):
     assert doc["load_s"] >= 0 and doc["peak_rss_mb"] > 10
     r = cli("bench", "--model", "tiny-8", "--n", "2", "--trunc", "0")
     assert r.exit_code == 2 and "--trunc" in r.stderr
+
+
+class TinyWithPlainTensor(TinyGen):
+    """Keeps a tensor that is neither parameter nor buffer: the meta-device build must fall back."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.scale = torch.full((1,), 0.5)
+
+    def synthesize(self, z, y, psi):
+        return super().synthesize(z, y, psi) * self.scale
+
+
+def test_loaded_weights_are_real_tensors_with_any_arch(tmp_path, monkeypatch):
+    w = _save(tmp_path / "w.pt", _tiny_state())
+    for cls in (TinyGen, TinyWithPlainTensor):
+        monkeypatch.setitem(loader.ARCHS, "tiny", cls)
+        loader.clear_cache()
+        G = loader.load_generator("tiny-8", weights=w, device="cpu")
+        assert type(G) is cls and not loader._has_meta_tensors(G)
+        assert torch.isfinite(G(torch.randn(2, 4), torch.tensor([0, 1]), 1.0)).all()
