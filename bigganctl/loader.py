@@ -316,19 +316,29 @@ def _read(spec: ModelSpec, target: Path) -> tuple[Any, dict[str, torch.Tensor]]:
     return config, state
 
 
+#: config fields that say *which* model a checkpoint is; a format may adjust others
+#: (e.g. an eps its reference code hard-codes) without making it a different model
+_IDENTITY_FIELDS = ("output_dim", "resolution", "z_dim", "dim_z", "num_classes", "n_classes",
+                    "layers", "channel_width", "ch", "in_mult", "out_mult", "n_stats")
+
+
 def _check_config(spec: ModelSpec, config: Any, target: Path) -> Any:
-    """The checkpoint's config wins only if it describes the same model as the spec."""
-    if config is None or config == spec.config:
-        return spec.config if config is None else config
-    if dataclasses.is_dataclass(config) and type(config) is type(spec.config):
-        diffs = [f"{f.name} {getattr(config, f.name)!r} (spec {getattr(spec.config, f.name)!r})"
-                 for f in dataclasses.fields(config)
-                 if getattr(config, f.name) != getattr(spec.config, f.name)]
-        detail = "; ".join(diffs[:4])
+    """Use the checkpoint's config, provided it describes the same model as the spec."""
+    if config is None:
+        return spec.config
+    if config == spec.config:
+        return config
+    if type(config) is type(spec.config):
+        diffs = [f"{f} {getattr(config, f)!r} (expected {getattr(spec.config, f)!r})"
+                 for f in _IDENTITY_FIELDS
+                 if hasattr(config, f) and getattr(config, f) != getattr(spec.config, f)]
+        if not diffs:
+            return config
+        detail = "; ".join(diffs[:3])
     else:
-        detail = f"{type(config).__name__} vs {type(spec.config).__name__}"
-    raise UsageError(f"{target} is not a {spec.name} checkpoint: its config differs ({detail}); "
-                     f"pass the folder as --model to use its own config", option="--weights")
+        detail = f"a {type(config).__name__}, expected a {type(spec.config).__name__}"
+    raise UsageError(f"{target} is not a {spec.name} checkpoint: {detail}; pass the folder as "
+                     f"--model to use its own config", option="--weights")
 
 
 def _build_loaded(cls: type, config: Any, state: dict[str, torch.Tensor], *, what: str) -> torch.nn.Module:
