@@ -123,3 +123,13 @@ def test_bad_checkpoint_via_cli_names_the_key(cli, tmp_path):
     assert r.exit_code == 1
     assert key in r.stderr and "missing" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_info_on_a_model_folder(cli, tmp_path):
+    folder = tmp_path / "my-deep"
+    folder.mkdir()
+    (folder / "config.json").write_text(REGISTRY["biggan-deep-256"].config.to_hf_json())
+    (folder / "pytorch_model.bin").write_bytes(DATA)
+    doc = cli("models", "info", str(folder), "--json").json()
+    assert doc["arch"] == "biggan-deep" and doc["resolution"] == 256 and doc["cache"] == "local"
+    assert doc["files"][0]["sha256"] == SHA and doc["size"] == len(DATA)

@@ -4,6 +4,7 @@ the weights cache."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -134,7 +135,15 @@ def _info(spec: ModelSpec | hub.Asset) -> dict[str, Any]:
                     "truncation_convention": CONVENTIONS.get(spec.truncation, ""),
                     "config": _config_dict(spec.config), "paper": spec.paper})
         if spec.local_dir:
-            doc["local_dir"] = spec.local_dir
+            from ..loader import find_weights_file
+
+            wfile = find_weights_file(Path(spec.local_dir))
+            doc.update({"local_dir": spec.local_dir, "cache": "local", "cache_dir": spec.local_dir,
+                        "files": [{"filename": wfile.name, "urls": [], "size": wfile.stat().st_size,
+                                   "sha256": hub.cached_sha256(wfile), "member": None, "path": str(wfile),
+                                   "cached": True, "cached_size": wfile.stat().st_size, "verified": None}]
+                        if wfile else []})
+            doc["size"] = wfile.stat().st_size if wfile else None
     return doc
 
 
