@@ -36,6 +36,7 @@ class ModelSpec:
     files: tuple[RemoteFile, ...] = ()
     paper: dict[str, Any] = field(default_factory=dict)   # published numbers, for docs/info
     notes: str = ""
+    local_dir: str | None = None       # set for specs read from a model folder (--model DIR)
 
     @property
     def resolution(self) -> int:
@@ -49,7 +50,8 @@ class ModelSpec:
 _HF_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
 
 
-def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = None) -> ModelSpec:
+def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = None,
+          config_size: int | None = None, config_sha: str | None = None) -> ModelSpec:
     return ModelSpec(
         name=f"biggan-deep-{res}",
         arch="biggan-deep",
@@ -58,7 +60,8 @@ def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = N
         truncation="deepmind",
         description=f"BigGAN-deep {res}x{res} (DeepMind TF-Hub weights, Hugging Face port)",
         files=(
-            RemoteFile("config.json", (f"{_HF_S3}/biggan-deep-{res}-config.json",)),
+            RemoteFile("config.json", (f"{_HF_S3}/biggan-deep-{res}-config.json",),
+                       size=config_size, sha256=config_sha),
             RemoteFile("pytorch_model.bin", (f"{_HF_S3}/biggan-deep-{res}-pytorch_model.bin",),
                        size=weights_size, sha256=weights_sha),
         ),
@@ -81,7 +84,10 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 register(_deep(128))
-register(_deep(256, 234_411_737, "5900ef4065047e3aa0d1b66197b7f2664dceb59b27080e414ad57e203c485bc5"))
+# deep-256: weights from a third-party manifest; the hosted config.json is byte-identical
+# to BigGANDeepConfig.to_hf_json() (FIELD_NOTES §3a). The 128/512 hosted files are unverified.
+register(_deep(256, 234_411_737, "5900ef4065047e3aa0d1b66197b7f2664dceb59b27080e414ad57e203c485bc5",
+               715, "edd106f65ff28ee1638491a978cfa6bc50dfa0344aab70749a7b8eb08bbec677"))
 register(_deep(512))
 register(ModelSpec(
     name="biggan-128",
