@@ -1,0 +1,214 @@
+"""`bigganctl interp` end to end.
+
+Most tests run the command with a stand-in loader that returns a tiny generator (fast);
+the acceptance tests at the bottom use the real loader with ``--weights random``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from _interp_tiny import Interrupting, TinyGenerator, assert_pixels_close, install_fake_loader
+from bigganctl.generate import iter_uint8
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fake(monkeypatch, work):
+    install_fake_loader(monkeypatch, resolution=32)
+    return work
+
+
+def _decode_mp4(path):
+    import imageio.v2 as iio
+
+    r = iio.get_reader(path)
+    try:
+        return [f for f in r], r.get_meta_data()
+    finally:
+        r.close()
+
+
+def _pngs(folder):
+    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("frame_*.png"))]
+
+
+def _mad(a, b) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+BASE = ("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1")
+
+
+# ---------------------------------------------------------------------------- with the stand-in loader
+
+
+def test_mp4_frame_count_size_rate_and_manifest(cli, fake):
+    r = cli(*BASE, "--steps", "12", "--fps", "12", "--out", "v.mp4")
+    assert r.exit_code == 0, r.stderr
+    frames, meta = _decode_mp4(fake / "v.mp4")
+    assert len(frames) == 13 and frames[0].shape == (32, 32, 3) and meta["fps"] == 12
+    m = json.loads((fake / "v.mp4.json").read_text())
+    assert m["frames"] == 13 and m["steps"] == 12 and m["fps"] == 12 and m["z"] == "fixed"
+    assert m["waypoint_frames"] == [0, 12] and m["seeds"] == [[0, 0]] and m["psi"] == 0.5
+    assert m["truncation"] == "deepmind" and m["weights"]["sha256"] == "random"
+    assert [c["index"] for c in m["classes"]] == [207, 1] and m["model"] == "biggan-deep-128"
+    assert {"torch", "bigganctl", "pillow"} <= set(m["versions"]) and m["command"].startswith("bigganctl")
+
+
+@pytest.mark.parametrize("ext", ["gif", "webp"])
+def test_gif_and_webp_have_the_same_frame_count(cli, fake, ext):
+    r = cli(*BASE, "--steps", "12", "--fps", "12", "--out", f"v.{ext}")
+    assert r.exit_code == 0, r.stderr
+    im = Image.open(fake / f"v.{ext}")
+    assert im.n_frames == 13 and im.size == (32, 32)
+
+
+def test_loop_adds_the_return_segment(cli, fake):
+    r = cli(*BASE, "--steps", "12", "--loop", "--out", "v.gif", "--frames", "f")
+    assert r.exit_code == 0, r.stderr
+    fr = _pngs(fake / "f")
+    assert Image.open(fake / "v.gif").n_frames == len(fr) == 24
+    ends = _mad(fr[0], fr[12])
+    assert _mad(fr[23], fr[0]) <= 0.35 * ends       # the last frame leads back to the first
+    assert _mad(fr[23], fr[12]) > 0.5 * ends
+
+
+def test_waypoint_frames_equal_the_generator_samples(cli, fake):
+    r = cli(*BASE, "--steps", "6", "--trunc", "0.7", "--seed", "5", "--out", "v.gif", "--frames", "f")
+    assert r.exit_code == 0, r.stderr
+    fr = _pngs(fake / "f")
+    G = TinyGenerator(resolution=32)
+    for cls, f in [(207, 0), (1, 6)]:
+        _, ref = next(iter_uint8(G, torch.tensor([cls]), [5], 0.7))
+        assert_pixels_close(fr[f], ref[0].permute(1, 2, 0).numpy())
+
+
+def test_seed_grid_with_caption_and_json(cli, fake):
+    r = cli(*BASE, "--steps", "3", "--seeds", "0-2", "--z", "slerp", "--caption", "--out", "g.webp", "--json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)                               # exactly one JSON document
+    assert doc["out"] == "g.webp" and doc["manifest_path"] == "g.webp.json"
+    m = doc["manifest"]
+    assert m["seeds"] == [[0, 1], [1, 2], [2, 3]] and m["caption"] is True and m["frames"] == 4
+    assert m["width"] == 3 * 32 + 2 * 2 and m["height"] > 32 and m["height"] % 2 == 0
+    assert Image.open(fake / "g.webp").size == (m["width"], m["height"])
+
+
+def test_one_class_walks_through_seeds(cli, fake):
+    r = cli("interp", "--weights", "random", "-c", "207", "--z", "slerp", "--seeds", "0-2", "--steps", "3",
+            "--loop", "--out", "w.gif", "--json")
+    assert r.exit_code == 0, r.stderr
+    m = r.json()["manifest"]
+    assert m["frames"] == 9 and m["seeds"] == [[0, 1, 2]] and m["waypoint_classes"] == [207, 207, 207]
+
+
+@pytest.mark.parametrize("args,option", [
+    (("-c", "207", "--out", "v.mp4"), "--class"),
+    (("-c", "207", "--seeds", "0-3", "--out", "v.mp4"), "--class"),
+    (("-c", "207", "--z", "slerp", "--out", "v.mp4"), "--class"),
+    (("-c", "207", "-c", "1", "--steps", "1", "--out", "v.mp4"), "--steps"),
+    (("-c", "207", "-c", "1", "--fps", "0", "--out", "v.mp4"), "--fps"),
+    (("-c", "207", "-c", "1", "--fps", "60", "--out", "v.gif"), "--fps"),
+    (("-c", "207", "-c", "1", "--out", "v.avi2"), "--out"),
+    (("-c", "207", "-c", "1000", "--out", "v.mp4"), "--class"),
+    (("-c", "207", "-c", "-1", "--out", "v.mp4"), "--class"),
+    (("-c", "207", "-c", "golden retreiver", "--out", "v.mp4"), "--class"),
+    (("-c", "207", "-c", "1", "--z", "lerp", "--out", "v.mp4"), "--z"),
+    (("-c", "207", "-c", "1", "--ease", "cubic", "--out", "v.mp4"), "--ease"),
+    (("-c", "207", "-c", "1", "--seed", "1", "--seeds", "0-3", "--out", "v.mp4"), "--seeds"),
+    (("-c", "207", "-c", "1", "--seeds", "5-2", "--out", "v.mp4"), "--seeds"),
+    (("-c", "207", "-c", "1", "--trunc", "0", "--out", "v.mp4"), "--trunc"),
+    (("-c", "207", "-c", "1", "--trunc", "1.5", "--out", "v.mp4"), "--trunc"),
+    (("-c", "207", "-c", "1", "--trunc", "nan", "--out", "v.mp4"), "--trunc"),
+    (("-c", "207", "-c", "1", "--nrow", "0", "--out", "v.mp4"), "--nrow"),
+])
+def test_bad_input_exits_2_naming_the_option(cli, fake, args, option):
+    r = cli("interp", "--weights", "random", *args)
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert option in r.stderr and "Traceback" not in r.stderr
+    assert list(fake.iterdir()) == []
+
+
+def test_existing_outputs_need_overwrite(cli, fake):
+    assert cli(*BASE, "--steps", "2", "--out", "v.gif").exit_code == 0
+    before = (fake / "v.gif").read_bytes()
+    r = cli(*BASE, "--steps", "3", "--out", "v.gif")
+    assert r.exit_code == 2 and "--overwrite" in r.stderr and (fake / "v.gif").read_bytes() == before
+    (fake / "f").mkdir()
+    (fake / "f" / "x.png").write_bytes(b"")
+    r = cli(*BASE, "--steps", "3", "--out", "w.gif", "--frames", "f")
+    assert r.exit_code == 2 and "--frames" in r.stderr and not (fake / "w.gif").exists()
+    r = cli(*BASE, "--steps", "3", "--out", "v.gif", "--overwrite")
+    assert r.exit_code == 0 and Image.open(fake / "v.gif").n_frames == 4
+
+
+def test_without_the_mp4_backend_exit_1_names_the_package(cli, fake, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    r = cli(*BASE, "--out", "v.mp4")
+    assert r.exit_code == 1 and "imageio-ffmpeg" in r.stderr and "Traceback" not in r.stderr
+    assert list(fake.iterdir()) == []
+
+
+def test_interrupt_exits_130_and_leaves_nothing(cli, work, monkeypatch):
+    install_fake_loader(monkeypatch, cls=Interrupting, after=3, resolution=32)
+    r = cli(*BASE, "--steps", "12", "--batch-size", "2", "--out", "v.mp4", "--frames", "f")
+    assert r.exit_code == 130
+    assert list(work.iterdir()) == []
+
+
+def test_help_has_examples(cli):
+    r = cli("interp", "--help")
+    assert r.exit_code == 0
+    for text in ("Examples", "bigganctl interp --class 207 --class 1", "--z", "--loop", "--frames", "13 frames"):
+        assert text in r.stdout
+
+
+# ---------------------------------------------------------------------------- the real loader (acceptance)
+
+
+@pytest.fixture
+def real_loader():
+    return pytest.importorskip("bigganctl.loader", reason="the shared loader (issue 2) is not on this branch yet")
+
+
+def test_acceptance_command(cli, work, real_loader):
+    r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
+            "--steps", "12", "--fps", "12", "--out", "v.mp4", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    frames, meta = _decode_mp4(work / "v.mp4")
+    assert len(frames) == 13 and frames[0].shape == (128, 128, 3) and meta["fps"] == 12
+    assert json.loads((work / "v.mp4.json").read_text())["weights"]["sha256"] == "random"
+
+
+def test_acceptance_waypoints_match_sample_and_change_gradually(cli, work, real_loader):
+    r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
+            "--steps", "12", "--trunc", "0.5", "--seed", "3", "--out", "v.gif", "--frames", "f", "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    fr = _pngs(work / "f")
+    assert len(fr) == 13 and Image.open(work / "v.gif").n_frames == 13
+    try:
+        from bigganctl.sample import sample
+    except ImportError:      # `sample` (issue 3) not merged yet: the same loader + generation loop
+        G = real_loader.load_generator("biggan-deep-128", weights="random", device="cpu", dtype="fp32")
+        refs = [next(iter_uint8(G, torch.tensor([c]), [3], 0.5))[1][0] for c in (207, 1)]
+    else:
+        res = sample(model="biggan-deep-128", classes=[207, 1], n=1, seed=3, psi=0.5, weights="random",
+                     device="cpu")
+        refs = [res.images[0], res.images[1]]
+    assert_pixels_close(fr[0], refs[0].permute(1, 2, 0).numpy())
+    assert_pixels_close(fr[12], refs[1].permute(1, 2, 0).numpy())
+    ends = _mad(fr[0], fr[12])
+    steps = [_mad(a, b) for a, b in zip(fr, fr[1:])]
+    assert ends > 1 and max(steps) <= 0.35 * ends, (steps, ends)
