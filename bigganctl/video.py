@@ -21,6 +21,7 @@ or Ctrl-C removes it (and a ``--frames`` folder in progress).
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
 import platform
 import shutil
@@ -552,7 +553,7 @@ def interp_manifest(G, path: InterpPath, info: VideoInfo, *, psi: float, classes
     p = next(G.parameters(), None)
     spec = getattr(G, "spec", None)
     return {
-        "kind": "interp",
+        "kind": "bigganctl.interp",
         "video": info.path,
         "format": FORMATS[Path(info.path).suffix.lower()].description,
         "frames": info.frames,
@@ -583,6 +584,7 @@ def interp_manifest(G, path: InterpPath, info: VideoInfo, *, psi: float, classes
         "device": str(p.device) if p is not None else None,
         "render_seconds": round(info.seconds, 3),
         "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }
 

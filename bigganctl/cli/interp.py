@@ -74,9 +74,7 @@ def _resolve_classes(values: list[str]) -> tuple[list[int], list[dict]]:
         if e.name != "bigganctl.classes":
             raise
         return _indices_only(items)
-    infos = resolve_classes(items)
-    entries = [{"index": int(c.index), "wnid": getattr(c, "wnid", None), "name": getattr(c, "name", str(c.index))}
-               for c in infos]
+    entries = [c.to_dict() for c in resolve_classes(items)]
     return [e["index"] for e in entries], entries
 
 
@@ -95,6 +93,15 @@ def _indices_only(items: list[str]) -> tuple[list[int], list[dict]]:
     return out, [{"index": i, "wnid": None, "name": str(i)} for i in out]
 
 
+def _invoked_command() -> str | None:
+    """The command line as typed when this process is bigganctl (``bigganctl ...`` or
+    ``python -m bigganctl ...``); None otherwise (tests, notebooks)."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if argv0 is not None and (argv0.name == "bigganctl" or argv0.parts[-2:] == ("bigganctl", "__main__.py")):
+        return shlex.join(["bigganctl", *sys.argv[1:]])
+    return None
+
+
 def interp(
     cls: ClassOpt = None,
     out: OutOpt = ...,
@@ -102,7 +109,7 @@ def interp(
     seeds: SeedsOpt = None,
     steps: StepsOpt = 24,
     fps: FpsOpt = 24.0,
-    trunc: TruncOpt = "0.5",
+    trunc: TruncOpt = "1.0",
     z: ZOpt = "fixed",
     ease: EaseOpt = "linear",
     loop: LoopOpt = False,
@@ -160,7 +167,7 @@ def interp(
     manifest = interp_manifest(
         G, path, info, psi=psi, classes=[by_index[c] for c in dict.fromkeys(path.classes)],
         captions=caption, nrow=nrow, frames_dir=str(frames) if frames is not None else None,
-        command=shlex.join(["bigganctl", *sys.argv[1:]]))
+        command=_invoked_command())
     mpath = manifest_path(out)
     write_json(mpath, manifest)
     if json_out:
