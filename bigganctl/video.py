@@ -169,7 +169,7 @@ class GifWriter:
     def append(self, frame: np.ndarray) -> None:
         from PIL import GifImagePlugin, Image
 
-        im = Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8), "RGB").quantize(colors=256)
+        im = Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8)).quantize(colors=256)
         if self._i == 0:
             header, _ = GifImagePlugin.getheader(im, None, {"loop": 0})
             for block in header:
@@ -453,7 +453,7 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike, *, fps: fl
                     raise ValueError(f"frame {count} is {w}x{h}, expected {size[0]}x{size[1]}")
                 writer.append(frame)
                 if fdir is not None:
-                    Image.fromarray(frame, "RGB").save(fdir / name(count), compress_level=4)
+                    Image.fromarray(frame).save(fdir / name(count), compress_level=4)
                 count += 1
                 if progress is not None:
                     progress(count)
@@ -464,7 +464,8 @@ def write_video(frames: Iterable[np.ndarray], out: str | os.PathLike, *, fps: fl
             os.chmod(tmp, _umask_mode(0o666))
         except BaseException:
             if writer is not None:
-                writer.abort()
+                with contextlib.suppress(Exception):     # keep the original error
+                    writer.abort()
             raise
     return count, size[0], size[1]
 

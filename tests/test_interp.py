@@ -292,6 +292,18 @@ def test_existing_frames_folder_is_replaced_without_stale_frames(G, tmp_path):
                                                      "notes.txt"]
 
 
+def test_a_failing_encoder_is_a_runtime_failure_and_leaves_nothing(tmp_path, monkeypatch):
+    import shutil
+
+    import bigganctl.video as video
+
+    monkeypatch.setattr(video, "_ffmpeg_exe", lambda: shutil.which("false") or pytest.skip("no `false`"))
+    frames = (np.zeros((16, 16, 3), np.uint8) for _ in range(3))
+    with pytest.raises(RuntimeFailure, match="ffmpeg"):
+        write_video(frames, tmp_path / "v.mp4", fps=8, n_frames=3, frames_dir=tmp_path / "f")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_mp4_backend_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
     with pytest.raises(RuntimeFailure) as e:
