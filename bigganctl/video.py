@@ -590,14 +590,8 @@ def interp_manifest(G, path: InterpPath, info: VideoInfo, *, psi: float, classes
     }
 
 
-def manifest_path(out: str | os.PathLike) -> Path:
-    """Where a video's manifest goes: ``v.mp4`` -> ``v.mp4.json``."""
-    out = Path(out)
-    return out.with_name(out.name + ".json")
-
-
 __all__ = [
     "FORMATS", "VideoFormat", "video_format", "check_video_options", "write_video",
     "compose_frame", "Captioner", "render_interp", "iter_interp_tiles", "interp_manifest",
-    "manifest_path", "check_frames_dir", "gif_delay_cs",
+    "check_frames_dir", "gif_delay_cs",
 ]

@@ -1,5 +1,5 @@
-"""Test-only helpers for the interp tests: a tiny deterministic Generator and a stand-in
-``bigganctl.loader`` for the CLI tests while the real loader is not on this branch."""
+"""Test-only helpers for the interp tests: a stand-in ``bigganctl.loader`` returning the
+shared tiny generator (fast CLI tests), one that gets interrupted, and the pixel tolerance."""
 
 from __future__ import annotations
 
@@ -7,39 +7,17 @@ import sys
 import types
 
 import torch
-from torch import nn
-
-from bigganctl.models.base import Generator
+import tiny_generator
 
 
-class TinyGenerator(Generator):
-    """A few layers, continuous in z and in the (soft) class vector; psi scales the
-    class modulation so truncation changes the pixels too."""
+class TinyGenerator(tiny_generator.TinyGenerator):
+    """The shared tiny test generator (z_dim 16, 1000 classes) with a class embedding
+    strong enough that two classes look clearly different (interpolation tests)."""
 
-    def __init__(self, resolution: int = 32, z_dim: int = 16, num_classes: int = 1000,
-                 truncation: str = "deepmind", seed: int = 0):
-        super().__init__()
-        self.z_dim, self.num_classes, self.resolution, self.truncation = z_dim, num_classes, resolution, truncation
-        g = torch.Generator().manual_seed(seed)
-        self.embed = nn.Parameter(torch.randn(num_classes, 16, generator=g))
-        self.fc = nn.Linear(z_dim + 16, 16 * 4 * 4)
-        self.convs = nn.ModuleList()
-        r, c = 4, 16
-        while r < resolution:
-            self.convs.append(nn.Conv2d(c, 8, 3, padding=1))
-            r, c = r * 2, 8
-        self.to_rgb = nn.Conv2d(c, 3, 3, padding=1)
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
         with torch.no_grad():
-            for p in [*self.fc.parameters(), *self.convs.parameters(), *self.to_rgb.parameters()]:
-                p.copy_(torch.randn(p.shape, generator=g) * (1.0 / max(1, p[0].numel()) ** 0.5 if p.dim() > 1 else 0.1))
-        self.eval().requires_grad_(False)
-
-    def synthesize(self, z, y, psi):
-        e = (y @ self.embed) * (0.5 + psi)
-        h = torch.tanh(self.fc(torch.cat([z, e], 1))).view(-1, 16, 4, 4)
-        for conv in self.convs:
-            h = torch.relu(conv(nn.functional.interpolate(h, scale_factor=2.0))) + 0.1
-        return torch.tanh(2.0 * self.to_rgb(h))
+            self.embed.weight.mul_(20.0)
 
 
 def fake_loader_module(cls=None, **kw) -> types.ModuleType:

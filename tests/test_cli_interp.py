@@ -134,11 +134,28 @@ def test_one_class_walks_through_seeds(cli, fake):
     (("-c", "207", "-c", "1", "--trunc", "nan", "--out", "v.mp4"), "--trunc"),
     (("-c", "207", "-c", "1", "--nrow", "0", "--out", "v.mp4"), "--nrow"),
 ])
-def test_bad_input_exits_2_naming_the_option(cli, fake, args, option):
+def test_bad_input_exits_2_naming_the_option(cli, work, monkeypatch, args, option):
+    def must_not_load(*a, **k):
+        pytest.fail("bad input must fail before the model loads")
+
+    install_fake_loader(monkeypatch)
+    monkeypatch.setattr(sys.modules["bigganctl.loader"], "load_generator", must_not_load)
     r = cli("interp", "--weights", "random", *args)
     assert r.exit_code == 2, (r.stdout, r.stderr)
-    assert option in r.stderr and "Traceback" not in r.stderr
-    assert list(fake.iterdir()) == []
+    assert r.stderr.startswith(f"error: {option}:") and r.stderr.count("\n") <= 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(work.iterdir()) == []
+
+
+def test_unknown_class_suggests_and_names_resolve(cli, fake):
+    r = cli(*BASE[:5], "-c", "golden retreiver", "-c", "1", "--out", "v.gif")
+    assert r.exit_code == 2 and "golden retriever" in r.stderr
+    r = cli(*BASE[:5], "-c", "golden retriever,goldfish", "-c", "n09472597", "--steps", "2", "--caption",
+            "--out", "v.gif", "--json")
+    assert r.exit_code == 0, r.stderr
+    m = r.json()["manifest"]
+    assert m["waypoint_classes"] == [207, 1, 980]
+    assert [c["name"] for c in m["classes"]] == ["golden retriever", "goldfish", "volcano"]
 
 
 def test_existing_outputs_need_overwrite(cli, fake):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -63,45 +61,6 @@ NrowOpt = Annotated[Optional[int], typer.Option(
     help="Seeds per row of the grid video. Default: all side by side.")]
 
 
-def _resolve_classes(values: list[str]) -> tuple[list[int], list[dict]]:
-    """Class options -> (indices, manifest entries) via bigganctl.classes."""
-    from ..parsing import split_csv
-
-    items = split_csv(values)
-    try:
-        from ..classes import resolve_classes
-    except ModuleNotFoundError as e:      # interim until bigganctl.classes lands (issue 3)
-        if e.name != "bigganctl.classes":
-            raise
-        return _indices_only(items)
-    entries = [c.to_dict() for c in resolve_classes(items)]
-    return [e["index"] for e in entries], entries
-
-
-def _indices_only(items: list[str]) -> tuple[list[int], list[dict]]:
-    from ..errors import UsageError
-
-    out = []
-    for it in items:
-        try:
-            i = int(it)
-        except ValueError:
-            raise UsageError(f"unknown class {it!r} (use an index 0..999)", option="--class") from None
-        if not 0 <= i < 1000:
-            raise UsageError(f"class index {i} outside 0..999", option="--class")
-        out.append(i)
-    return out, [{"index": i, "wnid": None, "name": str(i)} for i in out]
-
-
-def _invoked_command() -> str | None:
-    """The command line as typed when this process is bigganctl (``bigganctl ...`` or
-    ``python -m bigganctl ...``); None otherwise (tests, notebooks)."""
-    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if argv0 is not None and (argv0.name == "bigganctl" or argv0.parts[-2:] == ("bigganctl", "__main__.py")):
-        return shlex.join(["bigganctl", *sys.argv[1:]])
-    return None
-
-
 def interp(
     cls: ClassOpt = None,
     out: OutOpt = ...,
@@ -126,13 +85,16 @@ def interp(
     overwrite: OverwriteOpt = False,
 ) -> None:
     from .._io import check_writable_target, write_json
+    from ..classes import resolve_classes
     from ..errors import UsageError
     from ..interp import make_path, waypoint_captions
-    from ..parsing import parse_float, parse_range
+    from ..media import manifest_path
+    from ..parsing import parse_float, parse_range, split_csv
     from ..registry import REGISTRY
     from ..runtime import resolve_device, resolve_dtype
+    from ..sampler import invoked_command
     from ..sampling import check_psi
-    from ..video import check_frames_dir, check_video_options, interp_manifest, manifest_path
+    from ..video import check_frames_dir, check_video_options, interp_manifest
 
     # Everything the user typed is checked before the model loads.
     check_video_options(out, fps)
@@ -145,7 +107,8 @@ def interp(
     seed_list = parse_range(seeds, option="--seeds") if seeds is not None else [seed or 0]
     if nrow is not None and nrow < 1:
         raise UsageError(f"must be >= 1, got {nrow}", option="--nrow")
-    indices, class_entries = _resolve_classes(cls or [])
+    class_entries = [c.to_dict() for c in resolve_classes(split_csv(cls))] if cls else []
+    indices = [e["index"] for e in class_entries]
     path = make_path(indices, seed_list, steps=steps, ease=ease, z_mode=z, loop=loop)
     psi = parse_float(trunc, option="--trunc")
     if model in REGISTRY:
@@ -167,7 +130,7 @@ def interp(
     manifest = interp_manifest(
         G, path, info, psi=psi, classes=[by_index[c] for c in dict.fromkeys(path.classes)],
         captions=caption, nrow=nrow, frames_dir=str(frames) if frames is not None else None,
-        command=_invoked_command())
+        command=invoked_command())
     mpath = manifest_path(out)
     write_json(mpath, manifest)
     if json_out:
