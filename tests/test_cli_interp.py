@@ -201,43 +201,19 @@ def real_loader():
 
 
 def test_acceptance_command(cli, work, real_loader):
+    # The issue's command (plus --frames, lossless copies of the frames for the checks).
     r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
-            "--steps", "12", "--fps", "12", "--out", "v.mp4")
+            "--steps", "12", "--fps", "12", "--out", "v.mp4", "--frames", "f")
     assert r.exit_code == 0, r.stderr
     frames, meta = _decode_mp4(work / "v.mp4")
     assert len(frames) == 13 and frames[0].shape == (128, 128, 3) and meta["fps"] == 12
     m = json.loads((work / "v.mp4.json").read_text())
     assert m["weights"]["sha256"] == "random" and m["frames"] == 13
-
-
-def _sample_refs(loader, classes, seed, psi):
-    """What `bigganctl sample` makes for (class, seed, psi), each image in a batch of one."""
-    import bigganctl
-
-    try:
-        res = bigganctl.sample(model="biggan-deep-128", classes=classes, n=1, seed=seed, psi=psi,
-                               weights="random", batch_size=1)
-    except (AttributeError, ImportError):   # `sample` (issue 3) not merged yet: the loop it uses
-        G = loader.load_generator("biggan-deep-128", weights="random")
-        return [next(iter_uint8(G, torch.tensor([c]), [seed], psi, batch_size=1))[1][0] for c in classes]
-    return list(res.images)
-
-
-def test_acceptance_waypoints_match_sample_and_change_gradually(cli, work, real_loader):
-    # --batch-size 1 on both sides: float kernels then see the same shapes and the
-    # pixels must match exactly (across batch shapes they may differ by one level).
-    r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
-            "--steps", "12", "--trunc", "0.5", "--seed", "3", "--batch-size", "1", "--out", "v.gif",
-            "--frames", "f")
-    assert r.exit_code == 0, r.stderr
-    fr = _pngs(work / "f")
-    assert len(fr) == 13 and Image.open(work / "v.gif").n_frames == 13
-    refs = _sample_refs(real_loader, [207, 1], 3, 0.5)
-    assert np.array_equal(fr[0], refs[0].permute(1, 2, 0).numpy())
-    assert np.array_equal(fr[12], refs[1].permute(1, 2, 0).numpy())
     # Gradual: no step is a jump. Random weights give high-frequency images, so the mean
     # absolute difference saturates quickly (one step is ~0.4 of the endpoint difference);
     # an abrupt class switch would put ~1.0 into one step and ~0 into the others.
+    fr = _pngs(work / "f")
+    assert len(fr) == 13
     ends = _mad(fr[0], fr[12])
     steps = [_mad(a, b) for a, b in zip(fr, fr[1:])]
     assert ends > 5
@@ -245,3 +221,27 @@ def test_acceptance_waypoints_match_sample_and_change_gradually(cli, work, real_
     assert max(steps) <= 1.5 * float(np.median(steps)), steps
     dist = [_mad(fr[0], f) for f in fr]
     assert all(b > a for a, b in zip(dist[:4], dist[1:5]))      # moving away from the start
+
+
+def _sample_refs(loader, classes, seed, psi):
+    """What `bigganctl sample` makes for (class, seed, psi), each image in a batch of one."""
+    import bigganctl
+
+    res = bigganctl.sample(model="biggan-deep-128", classes=classes, n=1, seed=seed, psi=psi,
+                           weights="random", batch_size=1)
+    return list(res.images)
+
+
+def test_acceptance_waypoints_match_sample(cli, work, real_loader):
+    # --batch-size 1 on both sides: float kernels then see the same shapes and the pixels
+    # must match exactly (across batch shapes they may differ by one level, see sampling.md).
+    r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
+            "--steps", "2", "--trunc", "0.5", "--seed", "3", "--batch-size", "1", "--out", "v.gif",
+            "--frames", "f")
+    assert r.exit_code == 0, r.stderr
+    fr = _pngs(work / "f")
+    assert len(fr) == 3 and Image.open(work / "v.gif").n_frames == 3
+    refs = _sample_refs(real_loader, [207, 1], 3, 0.5)
+    assert np.array_equal(fr[0], refs[0].permute(1, 2, 0).numpy())
+    assert np.array_equal(fr[2], refs[1].permute(1, 2, 0).numpy())
+    assert not np.array_equal(fr[1], fr[0]) and not np.array_equal(fr[1], fr[2])
