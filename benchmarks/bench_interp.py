@@ -153,9 +153,10 @@ def main() -> None:
     lines = [
         f"Model `{args.model}` (random weights), 128 px frames, batch {args.batch_size}, CPU, "
         f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
-        f"torch threads 1.",
+        "torch threads 1.",
         "",
-        "| format | frames | seconds | file | peak RSS (python) | peak RSS (ffmpeg) | growth " + f"{lengths[0]}->{lengths[-1]} |",
+        f"| format | frames | seconds | file | peak RSS (python) | peak RSS (ffmpeg) | "
+        f"growth {lengths[0]}->{lengths[-1]} |",
         "|---|---|---|---|---|---|---|",
     ]
     for fmt, res, growth in rows:
@@ -166,9 +167,9 @@ def main() -> None:
                          f"{r['rss_mib']:.1f} MiB | {ff} | {g} |")
     table = "\n".join(lines)
     print(table)
-    if args.md:
-        args.md.write_text(args.md.read_text().replace("<!-- TABLE -->", table) if args.md.exists()
-                           and "<!-- TABLE -->" in args.md.read_text() else table + "\n")
+    if args.md:   # fills the <!-- TABLE --> marker of an existing page, else writes the table alone
+        old = args.md.read_text() if args.md.exists() else ""
+        args.md.write_text(old.replace("<!-- TABLE -->", table) if "<!-- TABLE -->" in old else table + "\n")
     worst = max(g for _, _, g in rows)
     sys.exit(0 if worst <= 0.20 else 1)
 

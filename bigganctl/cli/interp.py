@@ -13,14 +13,9 @@ from .options import (
 )
 from .render import emit_json, err
 
-HELP = """Render a video that moves through the given classes (class condition interpolated,
-z held fixed per seed unless --z slerp), streamed frame by frame to the encoder.
+HELP = """Render a video that moves through the given classes (class condition interpolated, z held fixed per seed unless --z slerp), streamed frame by frame to the encoder.
 
-Each segment between consecutive classes has --steps frames; without --loop a final frame
-sits on the last class (2 classes, --steps 12 -> 13 frames); --loop adds the way back to
-the first class and drops that end frame (seamless repeat: 2 classes -> 24 frames). The
-frame on a class equals `bigganctl sample` for that class, seed and psi. Several seeds
-(--seeds 0-3) play side by side. A manifest is written beside the video (FILE.json).
+Each segment between consecutive classes has --steps frames; without --loop a final frame sits on the last class (2 classes, --steps 12 -> 13 frames); --loop adds the way back to the first class and drops that end frame (seamless repeat: 2 classes -> 24 frames). The frame on a class equals `bigganctl sample` for that class, seed and psi. Several seeds (--seeds 0-3) play side by side. A manifest is written beside the video (FILE.json). See docs/interp.md.
 
 Examples:
 
