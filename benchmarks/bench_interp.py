@@ -150,15 +150,12 @@ def main() -> None:
         growth = res[-1]["rss_mib"] / res[0]["rss_mib"] - 1
         rows.append((fmt, res, growth))
 
-    lines = [
-        f"Model `{args.model}` (random weights), 128 px frames, batch {args.batch_size}, CPU, "
-        f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
-        "torch threads 1.",
-        "",
-        f"| format | frames | seconds | file | peak RSS (python) | peak RSS (ffmpeg) | "
-        f"growth {lengths[0]}->{lengths[-1]} |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    head = (f"Model `{args.model}` (random weights), 128 px frames, batch {args.batch_size}, CPU, "
+            f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
+            "torch threads 1.")
+    cols = ("| format | frames | seconds | file | peak RSS (python) | peak RSS (ffmpeg) | "
+            f"growth {lengths[0]}->{lengths[-1]} |")
+    lines = [head, "", cols, "|---|---|---|---|---|---|---|"]
     for fmt, res, growth in rows:
         for i, r in enumerate(res):
             g = f"{growth * 100:+.1f} %" if i == len(res) - 1 else ""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 import types
 
-import torch
 import tiny_generator
+import torch
 
 
 class TinyGenerator(tiny_generator.TinyGenerator):

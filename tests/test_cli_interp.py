@@ -12,9 +12,14 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _interp_tiny import (
+    Interrupting,
+    TinyGenerator,
+    assert_pixels_close,
+    install_fake_loader,
+)
 from PIL import Image
 
-from _interp_tiny import Interrupting, TinyGenerator, assert_pixels_close, install_fake_loader
 from bigganctl.generate import iter_uint8
 
 

@@ -8,17 +8,29 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _interp_tiny import Interrupting, TinyGenerator, assert_pixels_close
 from PIL import Image
 
-from _interp_tiny import Interrupting, TinyGenerator, assert_pixels_close
 from bigganctl.errors import RuntimeFailure, UsageError
 from bigganctl.generate import iter_uint8
 from bigganctl.interp import (
-    EASES, check_fps, frame_conditions, make_path, noise_bound, slerp, waypoint_captions, waypoint_noise,
+    EASES,
+    check_fps,
+    frame_conditions,
+    make_path,
+    noise_bound,
+    slerp,
+    waypoint_captions,
+    waypoint_noise,
 )
 from bigganctl.sampling import truncated_noise
 from bigganctl.video import (
-    Captioner, check_video_options, compose_frame, gif_delay_cs, iter_interp_tiles, render_interp,
+    Captioner,
+    check_video_options,
+    compose_frame,
+    gif_delay_cs,
+    iter_interp_tiles,
+    render_interp,
     write_video,
 )
 
@@ -295,7 +307,7 @@ def test_existing_frames_folder_is_replaced_without_stale_frames(G, tmp_path):
 def test_a_failing_encoder_is_a_runtime_failure_and_leaves_nothing(tmp_path, monkeypatch):
     import shutil
 
-    import bigganctl.video as video
+    from bigganctl import video
 
     monkeypatch.setattr(video, "_ffmpeg_exe", lambda: shutil.which("false") or pytest.skip("no `false`"))
     frames = (np.zeros((16, 16, 3), np.uint8) for _ in range(3))

@@ -8,8 +8,21 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (
-    OUTPUT_PANEL, SAMPLING_PANEL, BatchSizeOpt, ClassOpt, DeviceOpt, DtypeOpt, JsonOpt,
-    ModelOpt, OverwriteOpt, QuietOpt, SeedOpt, SeedsOpt, TruncOpt, WeightsOpt, DEFAULT_MODEL,
+    DEFAULT_MODEL,
+    OUTPUT_PANEL,
+    SAMPLING_PANEL,
+    BatchSizeOpt,
+    ClassOpt,
+    DeviceOpt,
+    DtypeOpt,
+    JsonOpt,
+    ModelOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    SeedsOpt,
+    TruncOpt,
+    WeightsOpt,
 )
 from .render import emit_json, err
 
@@ -138,8 +151,14 @@ def interp(
 
 def _render(G, path, out, *, quiet: bool, **kw):
     """render_interp with a progress bar on stderr."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ..video import render_interp
 
