@@ -444,9 +444,11 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
                     warn(f"resuming from {ckpt.path} ({acc.done}/{hi - lo} samples done)")
         else:
             ckpt.remove()
+        t_extract = time.time()
         extract(src, fx, n=total, keep_features="kid" in wanted, is_splits=is_splits if "is" in wanted else None,
                 need_fid="fid" in wanted, batch_size=bs, progress=progress if d.rank == 0 else False,
                 desc=f"eval {'/'.join(wanted)}", shard=(lo, hi), acc=acc, checkpointer=ckpt)
+        t_extract = time.time() - t_extract
         ckpt.save(acc)                        # the finished shard, in case the reduction fails
         _reduce(acc, d, total, dev)
 
@@ -472,7 +474,8 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
             kid_subsets=kid_subsets if "kid" in wanted else None, kid_subset_size=subset,
             dtype=info.get("dtype"), device=str(dev), world_size=d.world, batch_size=bs,
             resumed_from=resumed_from if d.world == 1 else None, seconds=round(seconds, 3),
-            samples_per_second=round((hi - lo - resumed_from) * d.world / seconds, 3) if seconds > 0 else None,
+            samples_per_second=(round((hi - lo - resumed_from) * d.world / t_extract, 3)
+                                if t_extract > 0 and hi - lo > resumed_from else None),
             version=__version__, warnings=warnings,
         )
         return out

@@ -97,12 +97,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     d = mu1.shape[0]
     if s1.shape != (d, d) or s2.shape != (d, d):
         raise ValueError(f"covariances must be {d}x{d}, got {s1.shape} and {s2.shape}")
-    w, v = np.linalg.eigh((s1 + s1.T) / 2)
-    keep = w > max(float(w.max(initial=0.0)), 0.0) * d * np.finfo(np.float64).eps
-    b = v[:, keep] * np.sqrt(w[keep])
-    m = b.T @ ((s2 + s2.T) / 2) @ b
-    ev = np.linalg.eigvalsh((m + m.T) / 2) if m.size else np.zeros(0)
-    tr_covmean = float(np.sqrt(np.clip(ev, 0.0, None)).sum())
+    t1 = torch.from_numpy((s1 + s1.T) / 2)
+    t2 = torch.from_numpy((s2 + s2.T) / 2)
+    w, v = torch.linalg.eigh(t1)                      # torch's LAPACK (MKL): robust under CPU contention
+    keep = w > max(float(w.max()), 0.0) * d * np.finfo(np.float64).eps
+    b = v[:, keep] * w[keep].sqrt()
+    m = b.T @ t2 @ b
+    ev = torch.linalg.eigvalsh((m + m.T) / 2) if m.numel() else torch.zeros(0, dtype=torch.float64)
+    tr_covmean = float(ev.clamp(min=0.0).sqrt().sum())
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
