@@ -21,7 +21,7 @@ _LAZY = {
     "load_generator": "bigganctl.loader",
     "truncated_noise": "bigganctl.sampling",
     "to_uint8": "bigganctl.imaging",
-    "sample": "bigganctl.sample",
+    "sample": "bigganctl.sampler",
     "evaluate": "bigganctl.metrics.evaluate",
     "compute_stats": "bigganctl.metrics.reference",
     "resolve_classes": "bigganctl.classes",

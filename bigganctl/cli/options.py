@@ -55,3 +55,6 @@ OverwriteOpt = Annotated[bool, typer.Option(
 InceptionWeightsOpt = Annotated[Optional[Path], typer.Option(
     "--inception-weights", metavar="PATH", rich_help_panel=MODEL_PANEL,
     help="torch-fidelity inception-v3-compat weights file (default: cache, then download).")]
+NOpt = Annotated[Optional[int], typer.Option(
+    "--n", "-n", metavar="N", rich_help_panel=SAMPLING_PANEL,
+    help="Number of samples (per class where classes are given); seeds S..S+N-1 from --seed.")]

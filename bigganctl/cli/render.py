@@ -8,7 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False)
+# soft_wrap: never hard-wrap messages, so an error stays one line whatever the terminal width.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def emit_json(obj: Any) -> None:

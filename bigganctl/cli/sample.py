@@ -1,0 +1,139 @@
+"""``bigganctl sample``: a grid of class-conditional truncated samples (plus files, npz)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import sampler as core
+from ..classes import resolve_classes
+from ..parsing import parse_float
+from ..runtime import resolve_device, resolve_dtype
+from ..sampling import check_psi
+from .options import (
+    DEFAULT_MODEL,
+    OUTPUT_PANEL,
+    BatchSizeOpt,
+    ClassOpt,
+    DeviceOpt,
+    DtypeOpt,
+    JsonOpt,
+    ModelOpt,
+    NOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    SeedsOpt,
+    TruncOpt,
+    WeightsOpt,
+)
+from .render import emit_json, err
+
+HELP = (
+    "Generate a grid of class-conditional samples (one row per class).\n\n"
+    "Every output gets a JSON manifest beside it (FILE.json; DIR/manifest.json for --images) "
+    "with the model, weights sha256, classes, seeds, psi and its convention, dtype, device and "
+    "versions. Rows share their noise: --n N --seed S uses seeds S..S+N-1 for every class "
+    f"(default --n {core.DEFAULT_N}).\n\n"
+    f"Default classes: {', '.join(map(str, core.DEFAULT_CLASSES))}. Default --out: "
+    "samples/MODEL_CLASSES_psiPSI_seedsRANGE.png. Existing files are kept unless --overwrite.\n\n"
+    "Examples:\n\n"
+    "  bigganctl sample --class 207 --trunc 0.5 --out dog.png\n\n"
+    "  bigganctl sample -c \"golden retriever,goldfish\" -c n01443537 --n 4 --trunc 0.4 --out g.png\n\n"
+    "  bigganctl sample --class 207 --seeds 2-3,10 --trunc 0.5 --out cols.webp --images samples/\n\n"
+    "  bigganctl sample --weights random --class 1 --n 64 --no-grid --npz batch.npz --json\n"
+)
+
+def sample_cmd(
+    classes: ClassOpt = None,
+    n: NOpt = None,
+    seed: SeedOpt = 0,
+    seeds: SeedsOpt = None,
+    trunc: TruncOpt = "1.0",
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", metavar="FILE", rich_help_panel=OUTPUT_PANEL,
+        help="Grid image (.png, .jpg, .jpeg, .webp). Default samples/MODEL_CLASSES_psiPSI_seedsRANGE.png.")] = None,
+    images: Annotated[Optional[Path], typer.Option(
+        "--images", metavar="DIR", rich_help_panel=OUTPUT_PANEL,
+        help="Also write one PNG per sample: DIR/207_golden_retriever_seed0003.png.")] = None,
+    npz: Annotated[Optional[Path], typer.Option(
+        "--npz", metavar="FILE", rich_help_panel=OUTPUT_PANEL,
+        help="Also write an ADM-style batch: arr_0 uint8 NHWC images, arr_1 int64 labels.")] = None,
+    nrow: Annotated[Optional[int], typer.Option(
+        "--nrow", metavar="K", rich_help_panel=OUTPUT_PANEL,
+        help="Images per grid row. Default: one row per class.")] = None,
+    grid: Annotated[bool, typer.Option(
+        "--grid/--no-grid", rich_help_panel=OUTPUT_PANEL,
+        help="Write the grid (--no-grid: only --images / --npz).")] = True,
+    model: ModelOpt = DEFAULT_MODEL,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "fp32",
+    batch_size: BatchSizeOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    # 1. every input checked before any work (exit 2 on the first bad one)
+    infos = resolve_classes(classes if classes else list(core.DEFAULT_CLASSES))
+    cols = core.resolve_seeds(n, seed, seeds)
+    psi = check_psi(parse_float(trunc, option="--trunc"), core.model_truncation(model) or "paper")
+    resolve_device(device)
+    resolve_dtype(dtype)
+    if grid and out is None:
+        out = core.default_out(model, infos, cols, psi)
+    outputs = core.plan_outputs(out=out, images_dir=images, npz=npz, classes=infos, seeds=cols,
+                                nrow=nrow, grid=grid, overwrite=overwrite)
+
+    # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
+    #    then generate with a progress bar on stderr
+    G = core.load_model(model, weights, device, dtype)
+
+    def run(progress: Any = None) -> core.SampleResult:
+        return core.sample(model=G, classes=infos, seeds=cols, psi=psi,
+                           batch_size=batch_size, progress=progress)
+
+    if quiet:
+        result = run()
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("sampling", total=len(infos) * len(cols))
+            result = run(lambda done, total: bar.update(task, completed=done, total=total))
+
+    # 3. write and report
+    command = core.invoked_command() or _command_of(locals())
+    doc = core.write_outputs(outputs, result, command=command)
+    if json_out:
+        emit_json(doc)
+    else:
+        for kind, path in doc["outputs"].items():
+            typer.echo(f"{kind}: {path}")
+
+
+def _command_of(params: dict[str, Any]) -> str:
+    """The command line rebuilt from the parsed options (when not run as a program)."""
+    args = ["bigganctl", "sample"]
+    for c in params["classes"] or ():
+        args += ["--class", c]
+    flags = [("--n", "n"), ("--seed", "seed"), ("--seeds", "seeds"), ("--trunc", "trunc"),
+             ("--out", "out"), ("--images", "images"), ("--npz", "npz"), ("--nrow", "nrow"),
+             ("--model", "model"), ("--weights", "weights"), ("--device", "device"),
+             ("--dtype", "dtype"), ("--batch-size", "batch_size")]
+    for flag, key in flags:
+        if params.get(key) is not None:
+            args += [flag, str(params[key])]
+    for flag, key, on in (("--no-grid", "grid", False), ("--json", "json_out", True),
+                          ("--quiet", "quiet", True), ("--overwrite", "overwrite", True)):
+        if params[key] is on:
+            args.append(flag)
+    return shlex.join(args)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sample", help=HELP, no_args_is_help=False)(sample_cmd)
