@@ -1,4 +1,4 @@
-"""Shared helpers for the metrics tests: a random Inception file, image sets, a tiny generator."""
+"""Shared helpers for the metrics tests: a random Inception file and small image sets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-
-from bigganctl.models.base import Generator
 
 _TMP: Path | None = None
 
@@ -49,23 +47,3 @@ def write_folder(folder: Path, images: np.ndarray, ext: str = "png") -> Path:
     for i, im in enumerate(images):
         Image.fromarray(im).save(folder / f"{i:04d}.{ext}")
     return folder
-
-
-class TinyGenerator(Generator):
-    """A test-only conditional generator: 16x16 RGB from z (8) and one of 10 classes."""
-
-    def __init__(self, seed: int = 0, resolution: int = 16, truncation: str = "paper"):
-        super().__init__()
-        self.z_dim, self.num_classes, self.resolution, self.truncation = 8, 10, resolution, truncation
-        torch.manual_seed(seed)
-        self.fc = nn.Linear(self.z_dim + self.num_classes, 16 * 4 * 4)
-        self.conv1 = nn.Conv2d(16, 16, 3, padding=1)
-        self.conv2 = nn.Conv2d(16, 3, 3, padding=1)
-        self.requires_grad_(False).eval()
-
-    def synthesize(self, z, y, psi):
-        h = self.fc(torch.cat([z, y], 1)).view(-1, 16, 4, 4)
-        h = nn.functional.interpolate(h, scale_factor=self.resolution // 8, mode="nearest")
-        h = torch.relu(self.conv1(h))
-        h = nn.functional.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
-        return torch.tanh(2.0 * self.conv2(h))

@@ -109,6 +109,19 @@ def test_frechet_exact_on_rank_deficient_covariances():
              - 2 * np.linalg.svd(a @ b.T, compute_uv=False).sum() / (n - 1))
     ours = S.frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
     assert ours == pytest.approx(exact, rel=1e-9)
+    acc = _stream(f1.astype(np.float32), [7, 13], d)          # the accumulator's row-space route
+    assert acc.centered_rows().shape == (n, d)
+    rows = acc.frechet_distance(f2.mean(0), np.cov(f2, rowvar=False))
+    f1_32 = f1.astype(np.float32).astype(np.float64)
+    no_rows = S.frechet_distance(f1_32.mean(0), np.cov(f1_32, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+    assert rows == pytest.approx(no_rows, rel=1e-9)
+
+
+def test_accumulator_drops_rows_beyond_dim():
+    acc = _stream(_features(40, 16, 11), [10, 6, 24], 16)
+    assert acc.rows is None and acc.centered_rows() is None and acc.n == 40
+    small = _stream(_features(16, 16, 11), [16], 16)
+    assert small.centered_rows().shape == (16, 16)
 
 
 def test_frechet_rejects_mismatched_shapes():

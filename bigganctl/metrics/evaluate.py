@@ -454,8 +454,7 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
 
         out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}
         if acc.fid is not None:
-            mu, sigma = acc.fid.mean_cov()
-            out["fid"] = S.frechet_distance(mu, sigma, ref_stats.mu, ref_stats.sigma)
+            out["fid"] = _fid(acc.fid, ref_stats)
         if acc.isc is not None:
             out["is_mean"], out["is_std"] = acc.isc.result()
         if "kid" in wanted:
@@ -485,6 +484,15 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
 
             with contextlib.suppress(Exception):
                 dist.destroy_process_group()
+
+
+def _fid(acc: S.FIDAccumulator, ref) -> float:
+    """FID, in the row space of whichever side has fewer samples than dimensions (exact, fast)."""
+    if acc.rows is not None or ref.features is None or len(ref.features) > ref.dim:
+        return acc.frechet_distance(ref.mu, ref.sigma)
+    mu, sigma = acc.mean_cov()
+    return S.frechet_distance(ref.mu, ref.sigma, mu, sigma,
+                              centered_rows=ref.features.astype(np.float64) - ref.mu)
 
 
 def _check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
