@@ -68,6 +68,10 @@ CenterCropOpt = Annotated[Optional[int], typer.Option(
 SplitsOpt = Annotated[int, typer.Option(
     "--splits", metavar="K", rich_help_panel=METRIC_PANEL,
     help="Inception Score splits (torch-fidelity protocol: seeded shuffle, K contiguous splits).")]
+IsShuffleOpt = Annotated[bool, typer.Option(
+    "--is-shuffle/--no-is-shuffle", rich_help_panel=METRIC_PANEL,
+    help="IS splits after torch-fidelity's seeded shuffle (default), or contiguous as ADM's evaluator "
+         "(the same splits as ADM's at N=50000).")]
 KidSubsetsOpt = Annotated[int, typer.Option(
     "--kid-subsets", metavar="K", rich_help_panel=METRIC_PANEL, help="KID: number of random subsets.")]
 KidSubsetSizeOpt = Annotated[Optional[int], typer.Option(
@@ -140,7 +144,8 @@ def _run(metrics: tuple[str, ...], **kw: Any) -> None:
         seed=kw["seed"], classes=kw["classes"], ref=kw["ref"], inception_weights=kw["inception_weights"],
         device=kw["device"], dtype=kw["dtype"], batch_size=kw["batch_size"], resume=kw["resume"],
         progress=not quiet, force=kw["force"], resize=kw["resize"], center_crop=kw["center_crop"],
-        is_splits=kw["splits"], kid_subsets=kw["kid_subsets"], kid_subset_size=kw["kid_subset_size"],
+        is_splits=kw["splits"], is_shuffle=kw["is_shuffle"], kid_subsets=kw["kid_subsets"],
+        kid_subset_size=kw["kid_subset_size"],
         checkpoint_every=kw["checkpoint_every"], warn=warn)
     if distributed_env().rank != 0:
         return
@@ -168,6 +173,7 @@ def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
         dtype: DtypeOpt = "fp32",
         batch_size: BatchSizeOpt = None,
         splits: SplitsOpt = 10,
+        is_shuffle: IsShuffleOpt = True,
         kid_subsets: KidSubsetsOpt = 100,
         kid_subset_size: KidSubsetSizeOpt = None,
         max_fid: MaxFidOpt = None,

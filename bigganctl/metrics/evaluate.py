@@ -94,19 +94,8 @@ def class_plan(classes: Any, n: int, num_classes: int, seed: int) -> tuple[torch
 
 
 def _resolve_class_list(classes: Any) -> list[int]:
-    try:
-        from ..classes import resolve_classes
-    except ImportError:                       # pragma: no cover - until bigganctl.classes lands
-        items = classes.split(",") if isinstance(classes, str) else list(classes)
-        out = []
-        for c in items:
-            try:
-                out.append(int(str(c).strip()))
-            except ValueError:
-                raise UsageError(f"{c!r}: expected balanced, random or class indices", option="--classes") from None
-        if not out:
-            raise UsageError("no class given", option="--classes")
-        return out
+    from ..classes import resolve_classes
+
     return [c.index for c in resolve_classes(classes, option="--classes")]
 
 
@@ -154,11 +143,11 @@ class Accumulators:
 
 
 def new_accumulators(*, n_total: int, need_fid: bool, is_splits: int | None, keep_features: bool,
-                     device: torch.device) -> Accumulators:
+                     device: torch.device, is_shuffle: bool = True) -> Accumulators:
     dev = torch.device("cpu") if device.type == "mps" else device    # no float64 on MPS
     return Accumulators(
         fid=S.FIDAccumulator(FEATURE_DIM, dev) if need_fid else None,
-        isc=S.ISAccumulator(n_total, NUM_LOGITS, is_splits, device=dev) if is_splits else None,
+        isc=S.ISAccumulator(n_total, NUM_LOGITS, is_splits, shuffle=is_shuffle, device=dev) if is_splits else None,
         keep_features=keep_features)
 
 
@@ -356,14 +345,17 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
              inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
              batch_size: int | None = None, resume: bool = True, progress: bool | Progress = True,
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
-             is_splits: int = S.IS_SPLITS, kid_subsets: int = S.KID_SUBSETS, kid_subset_size: int | None = None,
+             is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
+             kid_subset_size: int | None = None,
              checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate a generator or a set of images; returns the ``--json`` document as a dict.
 
     ``n`` defaults to 50000 for a generator and to every image of ``images``. ``ref`` (a
     registered name such as ``imagenet-128``, or a statistics file) is needed for FID and
     KID. ``kid_subset_size`` defaults to ``min(1000, n, reference count)`` (a warning when
-    that is below 1000); an explicit value larger than either set is refused.
+    that is below 1000); an explicit value larger than either set is refused. The Inception
+    Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
+    ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
     """
     t0 = time.time()
     warn = warn or _warn_default
@@ -429,11 +421,12 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
         lo, hi = d.rank * total // d.world, (d.rank + 1) * total // d.world
         key = {"v": CHECKPOINT_VERSION, "source": info["identity"], "n": total, "shard": [lo, hi],
                "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "fid": "fid" in wanted,
-               "is_splits": is_splits if "is" in wanted else None, "kid": "kid" in wanted, "batch_size": bs,
+               "is_splits": is_splits if "is" in wanted else None, "is_shuffle": bool(is_shuffle),
+               "kid": "kid" in wanted, "batch_size": bs,
                "device": dev.type}
         ckpt = Checkpointer(checkpoint_path(key), key, every=checkpoint_every)
         acc = new_accumulators(n_total=total, need_fid="fid" in wanted, is_splits=is_splits if "is" in wanted
-                               else None, keep_features="kid" in wanted, device=fx.device)
+                               else None, keep_features="kid" in wanted, device=fx.device, is_shuffle=is_shuffle)
         resumed_from = 0
         if resume:
             st = ckpt.load()
@@ -449,7 +442,8 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
                 need_fid="fid" in wanted, batch_size=bs, progress=progress if d.rank == 0 else False,
                 desc=f"eval {'/'.join(wanted)}", shard=(lo, hi), acc=acc, checkpointer=ckpt)
         t_extract = time.time() - t_extract
-        ckpt.save(acc)                        # the finished shard, in case the reduction fails
+        if d.active:
+            ckpt.save(acc)                    # the finished shard, in case another process fails
         _reduce(acc, d, total, dev)
 
         out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}
@@ -470,6 +464,7 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
             ref_extractor=None if ref_stats is None else ref_stats.extractor_id,
             metrics=list(wanted), extractor=EXTRACTOR, extractor_id=fx.id, inception_weights_sha256=fx.sha256,
             resolution=src.resolution, is_splits=is_splits if "is" in wanted else None,
+            is_shuffle=bool(is_shuffle) if "is" in wanted else None,
             kid_subsets=kid_subsets if "kid" in wanted else None, kid_subset_size=subset,
             dtype=info.get("dtype"), device=str(dev), world_size=d.world, batch_size=bs,
             resumed_from=resumed_from if d.world == 1 else None, seconds=round(seconds, 3),

@@ -117,10 +117,12 @@ def reference_path(name: str, *, progress: bool = True) -> Path:
     try:
         return _files.ensure(spec.file, "stats", pull_name=name, alternative="--ref FILE.npz", progress=progress)
     except WeightsUnavailable as e:
+        why = "offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE)" if _files.offline() else \
+            f"the download failed ({e.hint or e.message})"
         raise WeightsUnavailable(
-            f"reference statistics {name} ({spec.file.filename}) are not in the cache and cannot be downloaded",
+            f"reference statistics {name} ({spec.file.filename}) are not in the cache and {why}",
             hint=f"run `bigganctl stats pull {name}` with network access (then copy $BIGGANCTL_HOME/stats/ "
-                 f"here), or download {spec.file.urls[0]} by hand and pass --ref FILE.npz. ({e.message})") from None
+                 f"here), or download {spec.file.urls[0]} by hand and pass --ref FILE.npz") from None
 
 
 def load_reference(ref: str | os.PathLike, *, option: str = "--ref", progress: bool = True) -> Stats:
