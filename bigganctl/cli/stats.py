@@ -1,0 +1,163 @@
+"""``bigganctl stats compute | pull | list | info``: reference statistics for FID / KID."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .options import BatchSizeOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt, QuietOpt
+from .render import emit_json, note
+
+stats_app = typer.Typer(
+    help="Reference statistics (Inception pool_3 mean/covariance, optionally features) for FID/KID.\n\n"
+         "Examples:\n\n"
+         "  bigganctl stats list\n\n"
+         "  bigganctl stats pull imagenet-128\n\n"
+         "  bigganctl stats compute imagenet_val/ --center-crop 128 --out val128.npz --keep-features\n\n"
+         "  bigganctl stats info val128.npz",
+    no_args_is_help=True,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+def compute_cmd(
+    src: Annotated[Path, typer.Argument(metavar="SRC", show_default=False,
+                                        help="Image folder (recursive png/jpg/jpeg/webp) or .npz (arr_0 uint8 NHWC).")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", metavar="FILE.npz", show_default=False,
+                                           help="Where to write the statistics (.npz with metadata).")],
+    resize: Annotated[Optional[int], typer.Option(
+        "--resize", metavar="R",
+        help="Resize the short side to R (bilinear) and centre-crop RxR (torch-fidelity's "
+             "samples_resize_and_crop). Needed when images have mixed sizes.")] = None,
+    center_crop: Annotated[Optional[int], typer.Option(
+        "--center-crop", metavar="R",
+        help="ImageNet style, as ADM prepared its reference batches: box-halve while the short side "
+             ">= 2R, bicubic resize of the short side to R, centre crop RxR.")] = None,
+    n: Annotated[Optional[int], typer.Option("--n", "-n", metavar="N",
+                                             help="Use the first N images (default: all).")] = None,
+    keep_features: Annotated[bool, typer.Option(
+        "--keep-features", help="Also store the [N, 2048] features (needed for KID; 8 kB per image).")] = False,
+    inception_weights: InceptionWeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchSizeOpt = None,
+    overwrite: OverwriteOpt = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compute reference statistics of an image folder or an image .npz.
+
+    The file holds mu, sigma (float64), optionally features, and metadata (extractor and
+    its weights, layer, count, resolution, preprocessing, source, versions), so later
+    comparisons can refuse mismatched statistics.
+
+    Examples:
+
+      bigganctl stats compute real_images/ --out ref.npz --keep-features
+
+      bigganctl stats compute imagenet/val --center-crop 256 --out val256.npz
+    """
+    from ..metrics.reference import compute_stats
+
+    st = compute_stats(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
+                       inception_weights=inception_weights, device=device, batch_size=batch_size,
+                       overwrite=overwrite, progress=not quiet)
+    if json_:
+        emit_json({"out": str(out_path), **st.meta})
+    else:
+        note(f"wrote {out_path}: {st.meta['count']} images, {st.meta['resolution']} px, "
+             f"extractor {st.meta['extractor_id']}{', with features' if keep_features else ''}")
+
+
+def pull_cmd(
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", show_default=False,
+                                               help="Registered reference names (see `bigganctl stats list`).")],
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download registered reference statistics (the ADM ImageNet batches) into the cache.
+
+    Examples:
+
+      bigganctl stats pull imagenet-128 imagenet-256
+    """
+    from ..errors import UsageError
+    from ..metrics.reference import REFERENCES, reference_path
+
+    for name in names:
+        if name not in REFERENCES:
+            raise UsageError(f"unknown reference {name!r} (known: {', '.join(REFERENCES)})", option="NAME")
+    paths = {name: str(reference_path(name, progress=not quiet)) for name in names}
+    if json_:
+        emit_json({"pulled": paths})
+    else:
+        for name, p in paths.items():
+            out.print(f"{name}: {p}")
+
+
+def list_cmd(json_: JsonOpt = False) -> None:
+    """List the registered reference statistics and whether they are cached.
+
+    Examples:
+
+      bigganctl stats list
+    """
+    from ..metrics.reference import list_references
+
+    rows = list_references()
+    if json_:
+        emit_json({"references": rows})
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("name", "res", "cached", "description"):
+        table.add_column(col, no_wrap=col != "description")
+    for r in rows:
+        table.add_row(r["name"], str(r["resolution"]), "[green]yes[/green]" if r["cached"] else "[dim]no[/dim]",
+                      r["description"])
+    out.print(table)
+    note("any .npz with mu/sigma also works as --ref; make one with `bigganctl stats compute`")
+
+
+def info_cmd(
+    ref: Annotated[str, typer.Argument(metavar="NAME|FILE", show_default=False,
+                                       help="A registered name or a statistics file (.npz, torch-fidelity .pt).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show what a statistics file holds and how it was made.
+
+    Examples:
+
+      bigganctl stats info imagenet-128
+
+      bigganctl stats info ref.npz --json
+    """
+    from ..metrics.reference import stats_info
+
+    info = stats_info(ref)
+    if json_:
+        emit_json(info)
+        return
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("value")
+    for k, v in info.items():
+        table.add_row(k, _show(v))
+    out.print(table)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "-" if v is None else str(v)
+
+
+def register(app: typer.Typer) -> None:
+    stats_app.command("compute")(compute_cmd)
+    stats_app.command("pull")(pull_cmd)
+    stats_app.command("list")(list_cmd)
+    stats_app.command("info")(info_cmd)
+    app.add_typer(stats_app, name="stats")

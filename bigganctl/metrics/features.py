@@ -1,0 +1,180 @@
+"""Inception features for FID / IS / KID: torch-fidelity's ``inception-v3-compat`` extractor.
+
+The extractor is torch-fidelity's port of the TF ``inception-2015-12-05`` graph, the network
+behind the published FID and IS numbers (and ADM's reference statistics). It takes uint8
+NCHW images at their native size and does the TF1-style bilinear resize to 299 and the
+``(x - 128) / 128`` scaling itself, so generator output goes in as the same 8-bit pixels a
+PNG would hold (``bigganctl.imaging.to_uint8``) without any file or PIL round trip.
+
+One forward pass gives both layers we need: ``'2048'`` (pool_3, FID and KID) and
+``'logits_unbiased'`` (1008 logits without the bias, IS). The extractor always runs in
+float32, whatever the generator's dtype.
+
+Weights are read safely (``torch.load(weights_only=True)``, every key checked) from, in
+order: an explicit path (``--inception-weights``), torch-fidelity's own cache
+(``$TORCH_HOME/hub/checkpoints``), bigganctl's cache (``bigganctl models pull inception``),
+or a download when online.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import UsageError, WeightsUnavailable
+from ..formats.common import check_keys, load_state_dict_file
+from ..registry import RemoteFile
+
+EXTRACTOR = "inception-v3-compat"
+FEATURE_LAYER = "2048"              # pool_3: FID and KID
+LOGITS_LAYER = "logits_unbiased"    # 1008 logits without bias: IS
+FEATURE_DIM = 2048
+NUM_LOGITS = 1008
+
+#: torch-fidelity's conversion of the official TF weights (sha256 starts with the tag).
+OFFICIAL_SHA256_PREFIX = "6726825d"
+#: Name of the official weights as an extractor identity (same network as ADM's evaluator).
+OFFICIAL_ID = "tf-inception-2015-12-05"
+INCEPTION_WEIGHTS = RemoteFile(
+    "weights-inception-2015-12-05-6726825d.pth",
+    ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+     "weights-inception-2015-12-05-6726825d.pth",),
+)
+
+UNAVAILABLE_HINT = (
+    "run `bigganctl models pull inception` once with network access (it fills the cache "
+    "under $BIGGANCTL_HOME), or pass --inception-weights PATH to torch-fidelity's "
+    f"{INCEPTION_WEIGHTS.filename}")
+
+
+def extractor_id(weights_sha256: str) -> str:
+    """The identity that decides which statistics can be compared.
+
+    The official weights are ``tf-inception-2015-12-05`` (the network of the TF FID code,
+    ADM's evaluator and torch-fidelity); any other weights file is its own extractor.
+    """
+    if weights_sha256.startswith(OFFICIAL_SHA256_PREFIX):
+        return OFFICIAL_ID
+    return f"{EXTRACTOR}:sha256={weights_sha256[:16]}"
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor_class() -> type:
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class InceptionCompat(FeatureExtractorInceptionV3):
+        """torch-fidelity's extractor, built empty; the caller loads a checked state dict.
+
+        The base constructor insists on reading a file itself with
+        ``torch.load(weights_only=False)``; we hand it an empty dict instead and load the
+        weights we already read safely and checked with :func:`check_keys`.
+        """
+
+        def load_state_dict(self, state_dict, *args, **kwargs):  # noqa: D401
+            if len(state_dict) == 0:        # the placeholder from the base constructor
+                return None
+            return super().load_state_dict(state_dict, *args, **kwargs)
+
+    return InceptionCompat
+
+
+def build_extractor(state_dict: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """The extractor on the CPU, fp32, eval mode; random-initialised if no state dict."""
+    empty = io.BytesIO()
+    torch.save({}, empty)
+    empty.seek(0)
+    net = _extractor_class()(EXTRACTOR, [FEATURE_LAYER, LOGITS_LAYER], feature_extractor_weights_path=empty)
+    if state_dict is not None:
+        net.load_state_dict(state_dict, strict=True)
+    return net.float().requires_grad_(False).eval()
+
+
+@functools.lru_cache(maxsize=1)
+def state_dict_shapes() -> dict[str, tuple[int, ...]]:
+    """Every key of the extractor's state dict with its shape (566 keys)."""
+    return {k: tuple(v.shape) for k, v in build_extractor().state_dict().items()}
+
+
+def _torch_hub_copy() -> Path | None:
+    """torch-fidelity's own download, if this machine ever ran it."""
+    p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS.filename
+    return p if p.is_file() else None
+
+
+def _inception_remote() -> RemoteFile:
+    try:
+        from ..hub import ASSETS
+    except ImportError:                     # pragma: no cover - until bigganctl.hub lands
+        return INCEPTION_WEIGHTS
+    return ASSETS["inception"].files[0]
+
+
+def _ensure_cached(progress: bool = True) -> Path:
+    """bigganctl's cache (``bigganctl models pull inception``), downloading when online."""
+    from . import _files
+
+    try:
+        return _files.ensure(_inception_remote(), "inception", pull_name="inception",
+                             alternative="--inception-weights PATH", progress=progress)
+    except WeightsUnavailable as e:
+        raise WeightsUnavailable(f"Inception weights for IS/FID/KID are not available: {e.message}",
+                                 hint=e.hint or UNAVAILABLE_HINT) from None
+
+
+def resolve_weights(path: str | os.PathLike | None = None, *, progress: bool = True) -> Path:
+    """Where the Inception weights are: explicit path, torch-fidelity's cache, ours, download."""
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise UsageError(f"{p} is not a file", option="--inception-weights")
+        return p
+    return _torch_hub_copy() or _ensure_cached(progress)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    from .._io import sha256_file
+
+    return sha256_file(path)
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """sha256 of the weights file, remembered (by the hub, keyed on size and mtime)."""
+    try:
+        from ..hub import cached_sha256
+    except ImportError:                     # pragma: no cover - until bigganctl.hub lands
+        st = os.stat(path)
+        return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    return cached_sha256(path)
+
+
+class InceptionFeatures:
+    """uint8 NCHW batches -> (``'2048'`` features, ``'logits_unbiased'``), fp32, on ``device``.
+
+    >>> fx = InceptionFeatures("random_inception.pth", device="cpu")   # doctest: +SKIP
+    >>> f, logits = fx(images_uint8)       # [B, 2048], [B, 1008]
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu"):
+        self.path = resolve_weights(weights)
+        self.sha256 = weights_sha256(self.path)
+        self.id = extractor_id(self.sha256)
+        state = load_state_dict_file(self.path)
+        check_keys(state, state_dict_shapes(), what=f"Inception weights {self.path}")
+        self.device = torch.device(device)
+        self.net = build_extractor(state).to(self.device)
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        feats, logits = self.net(images.to(self.device))
+        return feats.float(), logits.float()
+
+    def describe(self) -> dict[str, str]:
+        return {"extractor": EXTRACTOR, "layer": FEATURE_LAYER, "id": self.id,
+                "weights_sha256": self.sha256, "weights": str(self.path)}

@@ -1,0 +1,208 @@
+"""`bigganctl eval` / `bigganctl stats` end to end: parity with torch-fidelity on the same images
+and the same (random) Inception weights, bad input, quality gates, SIGKILL + resume, torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _metrics_util import inception_file, smooth_images, write_folder
+from bigganctl.metrics.features import extractor_id, weights_sha256
+from bigganctl.metrics.reference import Stats, write_stats
+
+ROOT = Path(__file__).resolve().parents[1]
+N = 20
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Folders A and B (two different image distributions) and B's statistics with features."""
+    d = tmp_path_factory.mktemp("evaldata")
+    a = write_folder(d / "A", smooth_images(N, 1, size=32, grid=4))
+    b = write_folder(d / "B", smooth_images(N, 2, size=32, grid=8))
+    return {"A": a, "B": b, "dir": d}
+
+
+@pytest.fixture(scope="module")
+def synthetic_ref(tmp_path_factory):
+    """2048-d statistics with features, labelled with the random extractor (no forwards)."""
+    rng = np.random.default_rng(0)
+    feats = (0.2 + 0.01 * rng.random((N, 2048))).astype(np.float32)
+    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 32, "count": N}
+    p = tmp_path_factory.mktemp("ref") / "ref.npz"
+    f64 = feats.astype(np.float64)
+    write_stats(p, Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, meta))
+    return p
+
+
+def _w():
+    return ["--inception-weights", str(inception_file()), "--device", "cpu"]
+
+
+def test_parity_with_torch_fidelity(cli, data, tmp_path):
+    """`stats compute B` + `eval all --images A --ref B.npz` == torch-fidelity's calculate_metrics
+    on folders A and B with the same weights file; the gate misses exit 3 after printing."""
+    import torch_fidelity
+
+    ref = tmp_path / "B.npz"
+    r = cli("stats", "compute", data["B"], "--out", ref, "--keep-features", "--quiet", "--json", *_w())
+    assert r.exit_code == 0, r.stderr
+    meta = r.json()
+    assert meta["count"] == N and meta["resolution"] == 32 and meta["has_features"] is True
+    assert meta["extractor_id"] == extractor_id(weights_sha256(inception_file())) and meta["layer"] == "2048"
+    assert meta["preprocessing"] == "none" and meta["source"] == str(data["B"].resolve())
+    assert cli("stats", "compute", data["B"], "--out", ref, *_w()).exit_code == 2      # exists: --overwrite
+    r = cli("eval", "all", "--images", data["A"], "--ref", ref, "--json", "--quiet", "--max-fid", "1e-9",
+            "--min-is", "1000", *_w())
+    assert r.exit_code == 3, r.stderr
+    assert "FID" in r.stderr and "--max-fid" in r.stderr and "--min-is" in r.stderr
+    ours = r.json()
+    assert ours["n"] == N and ours["kid_subset_size"] == N and "KID subset size reduced" in r.stderr
+
+    tf = torch_fidelity.calculate_metrics(
+        input1=str(data["A"]), input2=str(data["B"]), cuda=False, isc=True, fid=True, kid=True,
+        kid_subset_size=N, feature_extractor_weights_path=str(inception_file()), cache=False,
+        save_cpu_ram=True, verbose=False)
+    fid_tf = tf["frechet_inception_distance"]
+    if fid_tf < 0.1:
+        assert abs(ours["fid"] - fid_tf) <= 1e-6
+    else:
+        assert ours["fid"] == pytest.approx(fid_tf, rel=1e-5)
+    assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-9)
+    assert ours["is_std"] == pytest.approx(tf["inception_score_std"], rel=1e-6)
+    assert ours["kid_mean"] == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
+    assert ours["kid_std"] == pytest.approx(tf["kernel_inception_distance_std"], rel=1e-6, abs=1e-12)
+    assert ours["fid"] > 0.01 and ours["is_mean"] > 1.05        # the data is not degenerate
+
+
+def test_gate_miss_prints_the_table_and_exits_3(cli, data):
+    r = cli("eval", "is", "--images", data["A"], "--n", "10", "--min-is", "1000", "--quiet", *_w())
+    assert r.exit_code == 3
+    assert "IS" in r.stdout and "n=10" in r.stdout          # the result is printed first
+    assert "IS" in r.stderr and "< --min-is 1000" in r.stderr
+
+
+@pytest.mark.parametrize("make_args, option", [
+    (lambda d, ref: ["fid", "--images", d["A"], "--ref", ref, "--n", "0"], "--n"),
+    (lambda d, ref: ["fid", "--images", d["A"], "--ref", ref, "--n", "1"], "--n"),
+    (lambda d, ref: ["fid", "--images", d["A"], "--ref", d["imgs_npz"]], "--ref"),
+    (lambda d, ref: ["fid", "--images", d["A"], "--ref", d["ref64"]], "--ref"),
+    (lambda d, ref: ["fid", "--images", d["empty"], "--ref", ref], "--images"),
+    (lambda d, ref: ["is", "--images", d["corrupt"]], "--images"),
+    (lambda d, ref: ["kid", "--images", d["A"], "--ref", ref, "--kid-subset-size", "50"], "--kid-subset-size"),
+    (lambda d, ref: ["fid", "--images", d["A"]], "--ref"),
+    (lambda d, ref: ["fid", "--images", d["A"], "--ref", "imagenet-12"], "--ref"),
+    (lambda d, ref: ["is", "--images", d["A"], "--max-fid", "3"], "--max-fid"),
+    (lambda d, ref: ["is", "--images", d["A"], "--model", "biggan-deep-128"], "--images"),
+])
+def test_bad_input_exits_2_with_a_message(cli, data, synthetic_ref, tmp_path, make_args, option):
+    d = dict(data)
+    np.savez(tmp_path / "imgs.npz", arr_0=np.zeros((4, 8, 8, 3), np.uint8))
+    d["imgs_npz"] = tmp_path / "imgs.npz"
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "ref64.npz", mu=rng.random(64), sigma=np.eye(64))
+    d["ref64"] = tmp_path / "ref64.npz"
+    (tmp_path / "empty").mkdir()
+    d["empty"] = tmp_path / "empty"
+    write_folder(tmp_path / "corrupt", smooth_images(10, 0, size=8))
+    (tmp_path / "corrupt" / "0003.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    d["corrupt"] = tmp_path / "corrupt"
+    r = cli("eval", *make_args(d, synthetic_ref), "--quiet", *_w())
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert option in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
+    if "corrupt" in str(make_args(d, synthetic_ref)):
+        assert "0003.png" in r.stderr
+
+
+def test_extractor_mismatch_is_refused_unless_forced(cli, data, tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "I128_inception_moments.npz", mu=rng.random(2048), sigma=np.eye(2048) * 0.01)
+    r = cli("eval", "fid", "--images", data["A"], "--ref", tmp_path / "I128_inception_moments.npz", "--n", "2",
+            "--quiet", *_w())
+    assert r.exit_code == 2 and "torchvision" in r.stderr and "--force" in r.stderr
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "2"
+    return env
+
+
+def _bigganctl(*args):
+    return [sys.executable, "-m", "bigganctl", *map(str, args)]
+
+
+def test_sigkill_then_restart_gives_the_same_numbers(data, synthetic_ref):
+    args = ["eval", "fid", "--images", data["A"], "--ref", synthetic_ref, "--n", "8", "--batch-size", "4",
+            "--checkpoint-every", "4", "--json", "--quiet", *_w()]
+    full = subprocess.run(_bigganctl(*args, "--no-resume"), env=_env(), capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr
+    runs = Path(os.environ["BIGGANCTL_HOME"]) / "runs"
+    proc = subprocess.Popen(_bigganctl(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (runs.is_dir() and list(runs.glob("eval-*.pt"))) and proc.poll() is None:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert list(runs.glob("eval-*.pt"))
+    again = subprocess.run(_bigganctl(*args), env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    a, b = json.loads(full.stdout), json.loads(again.stdout)
+    assert b["resumed_from"] == 4 and a["resumed_from"] == 0
+    assert b["fid"] == a["fid"]
+    assert not list(runs.glob("eval-*.pt"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one(data, synthetic_ref, tmp_path):
+    """torchrun --nproc_per_node 2 (gloo on CPU): shards, all-reduce, gathered KID features,
+    one JSON document from rank 0; same numbers as one process."""
+    args = ["eval", "all", "--images", data["A"], "--ref", synthetic_ref, "--batch-size", "5", "--json", "--quiet",
+            "--no-resume", *_w()]
+    env = _env()
+    env["OMP_NUM_THREADS"] = "1"          # torchrun's default; same kernels -> bit-identical features
+    one = subprocess.run(_bigganctl(*args), env=env, capture_output=True, text=True, timeout=900)
+    assert one.returncode == 0, one.stderr
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), "-m", "bigganctl", *map(str, args)]
+    two = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert two.returncode == 0, two.stderr
+    a, b = json.loads(one.stdout), json.loads(two.stdout)          # exactly one JSON document
+    assert b["world_size"] == 2 and b["n"] == a["n"] == N
+    for k in ("fid", "is_mean", "is_std"):                          # float64 sums, another order
+        assert b[k] == pytest.approx(a[k], rel=1e-9), k
+    assert (b["kid_mean"], b["kid_std"]) == (a["kid_mean"], a["kid_std"])   # same features, same order
+
+
+def test_eval_a_random_biggan_deep_straight_from_the_generator(cli, synthetic_ref):
+    """The acceptance path once the loader is on main: --weights random, no image files."""
+    pytest.importorskip("bigganctl.loader")
+    pytest.importorskip("bigganctl.models.biggan_deep")
+    r = cli("eval", "all", "--model", "biggan-deep-128", "--weights", "random", "--n", "10", "--batch-size", "5",
+            "--trunc", "0.5", "--ref", synthetic_ref, "--force", "--json", "--quiet", *_w())
+    assert r.exit_code == 0, r.stderr
+    res = r.json()
+    assert res["model"] == "biggan-deep-128" and res["weights"] == "random" and res["n"] == 10
+    assert res["trunc"] == 0.5 and res["trunc_convention"] == "deepmind" and res["classes"] == "balanced"
+    assert res["fid"] > 0 and res["is_mean"] >= 1.0 and res["kid_subset_size"] == 10
+    assert "resolution 32" in r.stderr            # the 32 px reference was forced against 128 px samples

@@ -1,0 +1,79 @@
+"""The inception-v3-compat extractor: the random weights file, torch-fidelity equality, and
+where weights come from (explicit path, torch-fidelity's cache, bigganctl's cache, offline)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from _metrics_util import inception_file, smooth_images, write_folder
+from bigganctl.errors import CheckpointError, UsageError, WeightsUnavailable
+from bigganctl.metrics.features import (
+    INCEPTION_WEIGHTS,
+    InceptionFeatures,
+    extractor_id,
+    resolve_weights,
+    state_dict_shapes,
+)
+
+
+def test_random_weights_file_has_the_exact_state_dict():
+    state = torch.load(inception_file(), weights_only=True)
+    assert len(state) == 566
+    assert {k: tuple(v.shape) for k, v in state.items()} == state_dict_shapes()
+
+
+def test_features_equal_torch_fidelity_extractor():
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    x = torch.from_numpy(smooth_images(2, 0, size=24)).permute(0, 3, 1, 2).contiguous()
+    ours = InceptionFeatures(inception_file())
+    feats, logits = ours(x)
+    ref = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                      feature_extractor_weights_path=str(inception_file())).eval()
+    with torch.no_grad():
+        f2, l2 = ref(x)
+    assert feats.dtype == torch.float32 and feats.shape == (2, 2048) and logits.shape == (2, 1008)
+    assert torch.equal(feats, f2) and torch.equal(logits, l2)
+    # non-degenerate: features and class probabilities differ between images
+    assert (feats.std(0) > 0).float().mean() > 0.5
+    assert (logits[0] - logits[1]).abs().max() > 0.1 and (feats[0] - feats[1]).abs().max() > 1e-3
+    assert ours.id == extractor_id(ours.sha256) and ours.id.startswith("inception-v3-compat:sha256=")
+
+
+def test_official_weights_are_named_after_the_tf_graph():
+    assert extractor_id("6726825d" + "0" * 56) == "tf-inception-2015-12-05"
+
+
+def test_weights_with_wrong_keys_are_refused(tmp_path):
+    state = torch.load(inception_file(), weights_only=True)
+    state.pop("fc.weight")
+    state["fc.weightx"] = torch.zeros(1)
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="1 missing, 1 unexpected"):
+        InceptionFeatures(tmp_path / "bad.pth")
+
+
+def test_weights_resolution_order(tmp_path, monkeypatch):
+    with pytest.raises(UsageError) as e:
+        resolve_weights(tmp_path / "nope.pth")
+    assert e.value.option == "--inception-weights"
+    with pytest.raises(WeightsUnavailable) as e:           # offline, nothing cached (conftest)
+        resolve_weights()
+    assert "models pull inception" in str(e.value) + str(e.value.hint)
+    assert "--inception-weights" in str(e.value) + str(e.value.hint)
+    hub_copy = torch.hub.get_dir() + "/checkpoints/" + INCEPTION_WEIGHTS.filename   # torch-fidelity's cache
+    import os
+
+    os.makedirs(os.path.dirname(hub_copy))
+    os.symlink(inception_file(), hub_copy)
+    assert str(resolve_weights()) == hub_copy
+
+
+def test_cli_offline_without_inception_weights_exits_1(cli, tmp_path):
+    write_folder(tmp_path / "imgs", smooth_images(10, 0, size=8))
+    r = cli("eval", "is", "--images", tmp_path / "imgs", "--device", "cpu")
+    assert r.exit_code == 1
+    assert "models pull inception" in r.stderr and "Traceback" not in r.stderr
+    r = cli("eval", "is", "--images", tmp_path / "imgs", "--inception-weights", tmp_path / "missing.pth")
+    assert r.exit_code == 2 and "--inception-weights" in r.stderr
