@@ -60,7 +60,7 @@ def soft_class_vector(num_classes: int = 1000) -> torch.Tensor:
 def patched_stats_checkpoint(src: Path, dst: Path, rows: dict[int, tuple[int, float]]) -> Path:
     """Copy an HF checkpoint, replacing stat row ``r`` of every BN by the correct linear
     interpolation ``m[i] * (1 - f) + m[i + 1] * f`` for ``rows[r] = (i, f)`` (float64)."""
-    config, _ = hf.read_config(src / hf.CONFIG_NAME), None
+    config = hf.read_config(src / hf.CONFIG_NAME)
     state = torch.load(src / "pytorch_model.bin", map_location="cpu", weights_only=True)
     for key, t in state.items():
         if key.endswith((".running_means", ".running_vars")):

@@ -361,3 +361,7 @@ def test_usable_in_eval_no_grad_inference_and_with_grad():
     assert zg.grad is not None and torch.isfinite(zg.grad).all() and zg.grad.abs().sum() > 0
     with pytest.raises(ValueError):
         model(z, y, 1.5)
+    with torch.no_grad():                                  # half precision runs (CPU too)
+        half = model.to(torch.bfloat16)(z, y, 0.5)
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()
+    assert (half - ref).abs().mean() < 0.05

@@ -25,8 +25,8 @@ import torch
 
 from .._io import atomic_path
 from ..errors import CheckpointError
-from ..models.biggan_deep import (BigGANDeep, _shape_model, analytic_bn_stats,
-                                  raw_random_weights, sn_param_names)
+from ..models.biggan_deep import (_shape_model, analytic_bn_stats, raw_random_weights,
+                                  sn_param_names)
 from ..models.config import BigGANDeepConfig
 from .common import (StateDict, check_keys, converged_sn_vectors, fold_torch_sn,
                      load_state_dict_file)
@@ -232,4 +232,4 @@ def write_random_checkpoint(folder: str | Path, config: BigGANDeepConfig, seed: 
 
 
 __all__ = ["read", "read_config", "expected_keys", "to_internal", "write_checkpoint",
-           "write_random_checkpoint", "random_hf_state_dict", "BigGANDeep"]
+           "write_random_checkpoint", "random_hf_state_dict"]

@@ -10,9 +10,15 @@ bottleneck blocks (self-attention before block ``attention_layer_position``) -> 
 statistics: row i of ``running_means``/``running_vars`` holds psi = i / (n_stats - 1).
 Unlike the HF port, the row is chosen correctly (:func:`stat_position`).
 
-Speed: no spectral norm at run time; the per-psi BN statistics are reduced once to
-``(mean, 1/sqrt(var + eps))`` per layer and cached; a conditional BN + ReLU is one
-``addcmul`` and an in-place ReLU; the RGB conv computes only the 3 channels that are kept.
+Speed: no spectral norm at run time (folded at load); the per-psi BN statistics are
+reduced once to ``(mean, 1/sqrt(var + eps))`` and cached; all conditional-BN scale/offset
+linears run as one matmul; a BN + ReLU is one ``addcmul`` and an in-place ReLU;
+upsample-then-3x3-conv runs as four 2x2 phase convs on the small input (no upsampled copy,
+16 instead of 36 multiply-adds per pixel); the RGB conv computes only the 3 kept channels.
+
+Batch-size independence: on the CPU, the matmuls and the 4x4 convs (where oneDNN/MKL pick
+batch-size-dependent kernels) run one sample at a time, so a sample's pixels are
+bit-identical in any batch. On accelerators everything is batched (equal to float rounding).
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ def interpolate_stats(stats: torch.Tensor, row: int, frac: float) -> torch.Tenso
 #: On the CPU, convolutions at or below this spatial size run one sample at a time: oneDNN
 #: picks batch-size-dependent algorithms for them, which would make a sample's pixels
 #: depend on its batch. (Larger convolutions, measured, do not.) They are cheap.
-_PER_SAMPLE_MAX_SIZE = 8
+_PER_SAMPLE_MAX_SIZE = 4
 
 
 def _rows(fn, x: torch.Tensor, per_sample: bool) -> torch.Tensor:
@@ -97,10 +103,51 @@ class _Conv(nn.Module):
         self.weight = nn.Parameter(torch.zeros(out_c, in_c, k, k))
         self.bias = nn.Parameter(torch.zeros(out_c)) if bias else None
         self.padding = k // 2
+        self._phases: tuple | None = None     # derived: see up2x_forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         per_sample = x.device.type == "cpu" and x.shape[-1] <= _PER_SAMPLE_MAX_SIZE
         return _rows(lambda t: F.conv2d(t, self.weight, self.bias, padding=self.padding), x, per_sample)
+
+    def up2x_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``conv3x3(nearest_upsample_2x(x))`` without upsampling: each of the four output
+        phases (row parity a, column parity b) is a 2x2 conv of ``x`` whose taps are sums of
+        the 3x3 taps. All four run as one conv with 4x the output channels on ``x`` padded
+        by 1; 16 instead of 36 multiply-adds per output pixel and no upsampled copy."""
+        b, _, h, w = x.shape
+        weight, bias = self._phase_weights()
+        per_sample = x.device.type == "cpu" and w <= _PER_SAMPLE_MAX_SIZE
+        y = _rows(lambda t: F.conv2d(F.pad(t, (1, 1, 1, 1)), weight, bias), x, per_sample)
+        y = y.view(b, 2, 2, -1, h + 1, w + 1)                    # [B, a, b, O, H+1, W+1]
+        out = x.new_empty(b, y.shape[3], h, 2, w, 2)
+        for pa in (0, 1):
+            for pb in (0, 1):
+                out[:, :, :, pa, :, pb] = y[:, pa, pb, :, pa:pa + h, pb:pb + w]
+        return out.view(b, -1, 2 * h, 2 * w)
+
+    def _phase_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return _phase_kernels(self.weight, self.bias)       # part of the graph
+        stamp = (self.weight.data_ptr(), self.weight._version, self.weight.dtype,
+                 None if self.bias is None else (self.bias.data_ptr(), self.bias._version))
+        if self._phases is None or self._phases[0] != stamp:
+            with torch.inference_mode(False), torch.no_grad():
+                self._phases = (stamp, *_phase_kernels(self.weight, self.bias))
+        return self._phases[1], self._phases[2]
+
+
+def _phase_kernels(w: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """3x3 kernel [O, I, 3, 3] -> the four 2x2 phase kernels [4O, I, 2, 2] of
+    upsample-then-conv, phases (0,0), (0,1), (1,0), (1,1). Along one axis, output parity 0
+    reads input rows (i-1, i) with taps (k0, k1 + k2); parity 1 reads (i, i+1) with
+    (k0 + k1, k2)."""
+    def split(t: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k0, k1, k2 = t.unbind(dim)
+        return torch.stack([k0, k1 + k2], dim), torch.stack([k0 + k1, k2], dim)
+
+    rows = split(w, 2)
+    kernels = [k for r in rows for k in split(r, 3)]
+    return torch.cat(kernels, 0), (None if bias is None else bias.repeat(4))
 
 
 class _BatchNorm(nn.Module):
@@ -151,9 +198,7 @@ class _GenBlock(nn.Module):
     def run(self, x: torch.Tensor, ab: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         h = self.conv_0(_bn_relu(x, *next(ab)))
         h = _bn_relu(h, *next(ab))
-        if self.up:
-            h = F.interpolate(h, scale_factor=2, mode="nearest")
-        h = self.conv_1(h)
+        h = self.conv_1.up2x_forward(h) if self.up else self.conv_1(h)
         h = self.conv_2(_bn_relu(h, *next(ab)))
         h = self.conv_3(_bn_relu(h, *next(ab)))
         skip = x[:, : x.shape[1] // 2] if self.drop_channels else x
@@ -176,14 +221,11 @@ class _SelfAttn(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        q = self.snconv1x1_theta(x).flatten(2).transpose(1, 2)                  # [B, HW, C/8]
-        k = F.max_pool2d(self.snconv1x1_phi(x), 2).flatten(2).transpose(1, 2)   # [B, HW/4, C/8]
-        v = F.max_pool2d(self.snconv1x1_g(x), 2).flatten(2).transpose(1, 2)     # [B, HW/4, C/2]
-        o = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
-                                           scale=1.0).squeeze(1)               # [B, HW, C/2]
-        # NCHW-contiguous: the reshape alone is a channels-last view for B > 1 but not for
-        # B == 1, and the 1x1 conv would then run different kernels for the two.
-        o = o.transpose(1, 2).reshape(b, -1, h, w).contiguous()
+        theta = self.snconv1x1_theta(x).flatten(2)                          # [B, C/8, HW]
+        phi = F.max_pool2d(self.snconv1x1_phi(x), 2).flatten(2)             # [B, C/8, HW/4]
+        g = F.max_pool2d(self.snconv1x1_g(x), 2).flatten(2)                 # [B, C/2, HW/4]
+        attn = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # [B, HW, HW/4]
+        o = torch.bmm(g, attn.transpose(1, 2)).view(b, -1, h, w)            # [B, C/2, H, W]
         return torch.addcmul(x, self.gamma, self.snconv1x1_o_conv(o))
 
 
@@ -242,6 +284,9 @@ class BigGANDeep(Generator):
     def clear_cache(self) -> None:
         self._stats_cache.clear()
         self._fused = None
+        for m in self.modules():
+            if isinstance(m, _Conv):
+                m._phases = None
 
     def _apply(self, fn, recurse=True):  # .to(), .half(), .cuda(): derived data goes stale
         self.clear_cache()
@@ -321,7 +366,7 @@ class BigGANDeep(Generator):
         analytically), so every layer sees roughly unit-variance inputs and the output
         spreads over [-1, 1].
         """
-        state = random_state_dict(self.config, seed, fold="rmt")
+        state = random_state_dict(self.config, seed)
         self.load_state_dict(state, strict=True)   # copies onto our device and dtype
         self.clear_cache()
         return self
@@ -334,8 +379,9 @@ _SN_RAW_STD = 0.02
 
 
 def _uniform(gen: torch.Generator, shape: tuple[int, ...], std: float) -> torch.Tensor:
-    """Uniform with the given std, bit-identical on every machine: torch.rand on a CPU
-    generator gives k / 2**24 exactly, and ``(2u - 1) * a`` rounds once."""
+    """Uniform(-a, a) with the given std, bit-identical on every machine: torch.rand on a
+    CPU generator gives k / 2**24 exactly (Mersenne Twister bits), and ``u * 2a - a`` are
+    two correctly rounded IEEE operations."""
     u = torch.rand(shape, generator=gen, dtype=torch.float32)
     a = std * math.sqrt(3.0)
     return u.mul_(2.0 * a).sub_(a)
@@ -395,11 +441,10 @@ def _rmt_sigma(w: torch.Tensor) -> float:
     return _SN_RAW_STD * (math.sqrt(w.shape[0]) + math.sqrt(w[0].numel()))
 
 
-def random_state_dict(config: BigGANDeepConfig, seed: int = 0, fold: str = "rmt") -> dict[str, torch.Tensor]:
-    """A complete, sane internal state dict. ``fold="rmt"`` divides spectral-norm weights
-    by the random-matrix estimate of sigma (fast, exact arithmetic)."""
-    if fold != "rmt":
-        raise ValueError(f"unknown fold {fold!r}")
+def random_state_dict(config: BigGANDeepConfig, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A complete, sane internal state dict: spectral-norm weights divided by the
+    random-matrix estimate of their sigma (from the shape: fast and exact), BN statistics
+    from :func:`analytic_bn_stats`."""
     state = raw_random_weights(config, seed)
     for name in sn_param_names(config):
         state[name].div_(_rmt_sigma(state[name]))
