@@ -32,6 +32,8 @@ def check_psi(psi: float, convention: str, *, option: str = "--trunc") -> float:
         raise UsageError(f"{psi} is not a finite number", option=option)
     if psi <= 0:
         raise UsageError(f"psi must be > 0, got {psi:g}", option=option)
+    if convention == "deepmind" and 1.0 < psi <= 1.0 + 1e-9:
+        psi = 1.0  # float noise from grids such as np.arange(0.2, 1.1, 0.1)
     if convention == "deepmind" and psi > 1.0:
         raise UsageError(
             f"psi must be in (0, 1] for this model (DeepMind convention), got {psi:g}", option=option)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+
+# Two cores shared by torch's intra-op pool and other processes: busy-waiting OpenMP
+# threads slow small ops down many times over. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch

@@ -93,3 +93,9 @@ def test_atomic_write_permissions_and_no_leftovers(tmp_path):
             fh.write("partial")
             raise RuntimeError("boom")
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["out.txt"]
+
+
+def test_check_psi_absorbs_float_noise_at_one():
+    import numpy as np
+
+    assert check_psi(float(np.arange(0.2, 1.1, 0.1)[-1]), "deepmind") == 1.0
