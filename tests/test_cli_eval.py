@@ -173,7 +173,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_torchrun_two_processes_match_one(data, synthetic_ref, tmp_path):
     """torchrun --nproc_per_node 2 (gloo on CPU): shards, all-reduce, gathered KID features,
     one JSON document from rank 0; same numbers as one process."""

@@ -173,7 +173,6 @@ def test_acceptance_with_random_weights(cli, workdir):
 
 
 @needs_loader
-@pytest.mark.slow
 def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
     """The issue's tolerance: the same pixels, at most one level apart in at most 0.01 %
     of values, for --batch-size 1 vs 7, and --seeds 2-3 vs columns 2-3 of --n 4."""
