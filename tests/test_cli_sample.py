@@ -1,7 +1,6 @@
 """`bigganctl sample` end to end: bad input, outputs, JSON; the acceptance runs with the
 real loader (`--weights random`) once bigganctl.loader exists."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,8 +15,6 @@ from tiny_generator import TinyGenerator
 
 import bigganctl.sampler as core
 
-HAVE_LOADER = importlib.util.find_spec("bigganctl.loader") is not None
-needs_loader = pytest.mark.skipif(not HAVE_LOADER, reason="bigganctl.loader (issue 2) not merged yet")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -157,7 +154,6 @@ def _close(a: np.ndarray, b: np.ndarray) -> None:
 BASE = ["sample", "--model", "biggan-deep-128", "--weights", "random", *ACCEPT, "--quiet"]
 
 
-@needs_loader
 def test_acceptance_with_random_weights(cli, workdir):
     r = cli(*BASE, "--out", "g.png", "--json")
     assert r.exit_code == 0, r.stderr
@@ -172,7 +168,6 @@ def test_acceptance_with_random_weights(cli, workdir):
     assert _grid("g.png").std() > 5                 # a random model still draws something
 
 
-@needs_loader
 def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
     """The issue's tolerance: the same pixels, at most one level apart in at most 0.01 %
     of values, for --batch-size 1 vs 7, and --seeds 2-3 vs columns 2-3 of --n 4."""
@@ -185,7 +180,6 @@ def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
     _close(_grid("g.png")[:, 2 * 130: 4 * 130 + 2], _grid("cols.png"))
 
 
-@needs_loader
 def test_demo_offline_fails_fast_with_the_loader_message(tmp_path):
     env = {**os.environ, "BIGGANCTL_HOME": str(tmp_path / "home"), "BIGGANCTL_OFFLINE": "1",
            "PYTHONPATH": str(ROOT)}
