@@ -28,9 +28,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-# (module, attribute) pairs; each module defines ``register(app)``.
+# Command modules in --help order; each defines ``register(app)``.
 _COMMAND_MODULES = [
-    "sample", "classes", "eval", "stats", "sweep", "interp", "models", "bench",
+    "sample", "eval", "sweep", "interp", "stats", "models", "classes", "bench",
 ]
 
 
