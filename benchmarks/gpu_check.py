@@ -48,12 +48,13 @@ def table(title: str, rows: list[dict]) -> None:
     sys.stdout.flush()
 
 
-def timed(fn, reps: int) -> float:
-    fn()
+def timed(fn, reps: int, *args) -> float:
+    """Mean seconds of ``fn(*args)`` over ``reps`` calls after one warm-up call."""
+    fn(*args)
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     for _ in range(reps):
-        fn()
+        fn(*args)
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) / reps
 
@@ -117,16 +118,16 @@ def main() -> None:
         onehot = torch.nn.functional.one_hot(y, 1000).float().to(dev)
         ref = BigGAN.from_pretrained(str(folder)).eval().to(dev)
         with torch.no_grad():
-            t_ref = timed(lambda: ref(z, onehot, 0.5), 5)
+            t_ref = timed(ref, 5, z, onehot, 0.5)
         del ref
         G32 = load_generator(str(folder), device="cuda", dtype="fp32", progress=False)
         G16 = load_generator(str(folder), device="cuda", dtype="bf16", progress=False)
+        yd = y.to(dev)
         with torch.inference_mode():
-            t32 = timed(lambda: G32(z, y.to(dev), 0.5), 5)
-            t16 = timed(lambda: G16(z, y.to(dev), 0.5), 5)
+            t32 = timed(G32, 5, z, yd, 0.5)
+            t16 = timed(G16, 5, z, yd, 0.5)
             try:
-                Gc = torch.compile(G16)
-                t_c = timed(lambda: Gc(z, y.to(dev), 0.5), 5)
+                t_c = timed(torch.compile(G16), 5, z, yd, 0.5)
             except Exception as e:  # report, don't fail the whole run
                 print("compile failed:", repr(e)[:300])
                 t_c = float("nan")
