@@ -306,6 +306,9 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
 
     # --- outputs
     doc = document()
+    for k, f in FILES.items():
+        if k not in files and (out / f).is_file():      # e.g. --strip-columns 0 now: no stale strip
+            (out / f).unlink()
     strip_info = None
     if "strip" in files:
         strip_info = write_strip(out / files["strip"], [generator(i) for i in range(len(idents))], labels, grid,
