@@ -274,3 +274,21 @@ def test_acceptance_command(env, tmp_path):
     assert json.loads(stdout) == json.loads((out / "sweep.json").read_text())
     _png(out / "sweep.png")
     assert _png(out / "strip.png").size[1] == 3 * TILE + 2
+
+
+def test_two_models_overlay_with_one_row_per_model_and_psi(cli, env, tmp_path):
+    """biggan-deep-128 (DeepMind) and biggan-128 (paper convention), FID only, N=2."""
+    out = tmp_path / "S"
+    r = cli("sweep", "--model", "biggan-deep-128", "--model", "biggan-128", "--weights", "random", "--trunc",
+            "0.5,1.0", "--n", "2", "--metrics", "fid", "--ref", env["ref"], "--inception-weights", inception_file(),
+            "--device", "cpu", "--strip-columns", "1", "--out", out, "--json", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    rows = _csv(out / "sweep.csv")
+    assert list(rows[0]) == ["model", *COLUMNS]
+    assert [(x["model"], float(x["psi"]), x["convention"]) for x in rows] == [
+        ("biggan-deep-128", 0.5, "deepmind"), ("biggan-deep-128", 1.0, "deepmind"),
+        ("biggan-128", 0.5, "paper"), ("biggan-128", 1.0, "paper")]
+    assert all(x["is_mean"] == "" and float(x["fid"]) > 0 for x in rows)
+    assert r.json() == json.loads((out / "sweep.json").read_text())
+    assert _png(out / "strip.png").size == (TILE + 2, 4 * TILE + 2)     # one row per (model, psi)
+    _png(out / "sweep.png")

@@ -106,7 +106,7 @@ def _fingerprint_module(G: torch.nn.Module) -> str:
     h = hashlib.sha256(type(G).__qualname__.encode())
     for k, v in G.state_dict().items():
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())   # 0-d too
     return h.hexdigest()
 
 
