@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import functools
 import io
 import json
 import os
@@ -290,9 +291,7 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
 
         for i, psi in pending:
             G = generator(i)
-            cb: Any = bool(progress)
-            if callable(progress):
-                cb = (lambda lab, p: (lambda d, t: progress(lab, p, d, t)))(labels[i], psi)
+            cb: Any = functools.partial(progress, labels[i], psi) if callable(progress) else bool(progress)
             res = evaluate(model=G, metrics=wanted, n=n, psi=psi, seed=seed, classes=classes, ref=ref_stats,
                            inception_weights=fx, device=dev, dtype=dt, batch_size=batch_size, resume=resume,
                            progress=cb, force=force, checkpoint_every=checkpoint_every, warn=warn_once)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -84,7 +84,7 @@ class LiveTable:
         self.header_done = False
 
     def columns(self) -> list[tuple[str, Any]]:
-        cols: list[tuple[str, Any]] = [("psi", lambda r: f"{r['psi']:g}")]
+        cols: list[tuple[str, Any]] = [("psi", lambda r: str(r["psi"]))]
         if any("model" in r for r, _ in self.rows):
             cols.insert(0, ("model", lambda r: r["model"]))
         if "fid" in self.metrics:
@@ -120,11 +120,12 @@ class LiveTable:
     def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
             self.status = ""
-            self.live.update(self.render())
+            self.live.update(self.render(), refresh=True)
             self.live.__exit__(*exc)
 
     def on_row(self, row: dict, earlier: bool) -> None:
         self.rows.append((row, earlier))
+        self.status = ""
         if self.quiet:
             return
         if self.live is not None:
@@ -138,7 +139,7 @@ class LiveTable:
 
     def progress(self, model: str, psi: float, done: int, total: int) -> None:
         if self.live is not None:
-            self.status = f"[dim]{model} psi={psi:g}: {done}/{total} samples[/dim]"
+            self.status = f"[dim]{model} psi={psi}: {done}/{total} samples[/dim]"
             self.live.update(self.render())
 
 
@@ -172,7 +173,7 @@ def sweep(
     wanted = normalize_metrics(metrics)
     psis = parse_psis(trunc)
     if not quiet:
-        note(f"psi: {', '.join(f'{p:g}' for p in psis)}  (n={n} each, seeds {seed}-{seed + n - 1})")
+        note(f"psi: {', '.join(map(str, psis))}  (n={n} each, seeds {seed}-{seed + n - 1})")
     with LiveTable(wanted, quiet) as live:
         doc = run_sweep(
             models=model or None, psis=psis, n=n, ref=ref, metrics=wanted, seed=seed, classes=classes,
