@@ -217,6 +217,19 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
     return "file", p, p
 
 
+def weights_identity(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
+                     weights: str | os.PathLike | None = None, *, progress: bool = True) -> dict[str, Any]:
+    """What :func:`load_generator` would load, without building the model: the spec's
+    name, architecture, format and truncation convention, and the weights' sha256 (or
+    ``"random"``). Cache keys that must change when the weights do use this."""
+    spec = resolve_spec(model)
+    source, _target, wfile = _resolve_weights(spec, weights, progress=progress)
+    sha = RANDOM if source == "random" else hub.cached_sha256(wfile)
+    return {"model": spec.name, "arch": spec.arch, "format": spec.format, "config": repr(spec.config),
+            "truncation": spec.truncation, "resolution": int(spec.resolution), "source": source,
+            "sha256": sha}
+
+
 def _is_archive(p: Path) -> bool:
     import tarfile
     import zipfile

@@ -106,7 +106,7 @@ def _fingerprint_module(G: torch.nn.Module) -> str:
     h = hashlib.sha256(type(G).__qualname__.encode())
     for k, v in G.state_dict().items():
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())   # 0-d too
     return h.hexdigest()
 
 
@@ -341,8 +341,8 @@ def _warn_default(msg: str) -> None:
 
 def evaluate(model: Any = None, weights: str | None = None, images: str | os.PathLike | None = None,
              metrics: str | Iterable[str] = ("fid", "is"), n: int | None = None, psi: float = 1.0, seed: int = 0,
-             classes: Any = "balanced", ref: str | os.PathLike | None = None,
-             inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
+             classes: Any = "balanced", ref: str | os.PathLike | Any | None = None,
+             inception_weights: str | os.PathLike | InceptionFeatures | None = None, device: str = "auto", dtype: str = "fp32",
              batch_size: int | None = None, resume: bool = True, progress: bool | Progress = True,
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
              is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
@@ -356,6 +356,10 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
     that is below 1000); an explicit value larger than either set is refused. The Inception
     Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
     ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
+
+    Callers that evaluate many times (``bigganctl.sweep``) pass what they already loaded:
+    a ``Generator`` as ``model``, an :class:`InceptionFeatures` as ``inception_weights`` and
+    a :class:`~bigganctl.metrics.reference.Stats` as ``ref``; the numbers are the same.
     """
     t0 = time.time()
     warn = warn or _warn_default
@@ -387,12 +391,16 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
 
     # Reference statistics and the extractor's identity first: cheap, and fail fast.
     from .features import extractor_id, resolve_weights, weights_sha256
-    from .reference import check_comparable, load_reference
+    from .reference import Stats, check_comparable, load_reference
 
     show = bool(progress) and distributed_env().rank == 0
-    inc_path = resolve_weights(inception_weights, progress=show)
-    fx_id = extractor_id(weights_sha256(inc_path))
-    ref_stats = load_reference(ref, progress=show) if needs_ref else None
+    loaded_fx = inception_weights if isinstance(inception_weights, InceptionFeatures) else None
+    inc_path = loaded_fx.path if loaded_fx is not None else resolve_weights(inception_weights, progress=show)
+    fx_id = loaded_fx.id if loaded_fx is not None else extractor_id(weights_sha256(inc_path))
+    if not needs_ref:
+        ref_stats = None
+    else:
+        ref_stats = ref if isinstance(ref, Stats) else load_reference(ref, progress=show)
     if ref_stats is not None:
         for w in check_comparable(ref_stats, extractor_id=fx_id, force=force):
             note(w)
@@ -416,7 +424,7 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
         if "kid" in wanted:
             subset = _kid_subset(kid_subset_size, total, int(ref_stats.features.shape[0]), note)
 
-        fx = InceptionFeatures(inc_path, device=dev)
+        fx = loaded_fx if loaded_fx is not None else InceptionFeatures(inc_path, device=dev)
         bs = int(batch_size or _default_batch(src, dev))
         lo, hi = d.rank * total // d.world, (d.rank + 1) * total // d.world
         key = {"v": CHECKPOINT_VERSION, "source": info["identity"], "n": total, "shard": [lo, hi],

@@ -1,0 +1,192 @@
+"""``bigganctl sweep``: the truncation trade-off, measured, tabulated and plotted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..sweep import DEFAULT_GRID, DEFAULT_N, DEFAULT_STRIP_COLUMNS
+from .eval import CheckpointEveryOpt, ClassesOpt, ForceOpt, RefOpt, ResumeOpt
+from .options import (
+    OUTPUT_PANEL,
+    SAMPLING_PANEL,
+    BatchSizeOpt,
+    DeviceOpt,
+    DtypeOpt,
+    InceptionWeightsOpt,
+    JsonOpt,
+    ModelsOpt,
+    OverwriteOpt,
+    QuietOpt,
+    SeedOpt,
+    WeightsOpt,
+)
+from .render import emit_json, err, note, warn
+
+HELP = f"""Measure the truncation trade-off: one evaluation per psi on the same seeds and classes, tabulated and plotted.
+
+Every psi evaluates the same N samples (sample i: seed S+i, class i of --classes), so the curve is smooth and its differences are due to psi alone; each row equals `bigganctl eval` for that psi alone. The model, the Inception network and the reference statistics are loaded once.
+
+Writes into --out DIR: sweep.csv and sweep.json (one row per (model, psi): psi, convention, fid, is_mean, is_std, kid_mean, kid_std, n, seconds), sweep.png (IS vs FID with points labelled by psi; each metric vs psi), strip.png (one row per psi: the first --strip-columns samples, same z and classes) and manifest.json. Several --model values share one plot and one CSV (a model column).
+
+Resumable: finished rows are kept in DIR; the same command again evaluates only what is missing (an interrupted psi continues from its checkpoint) and returns at once when all is done. Changing N, seed, classes, metrics, reference, model, weights, dtype or Inception weights starts fresh (said on stderr).
+
+Defaults: --trunc {DEFAULT_GRID} (10 values), --n {DEFAULT_N} (FID-10k: comparable between psi values, higher than FID-50k in absolute terms), --metrics fid,is. That is 100k generated images. Time is about (values x N) / throughput: on a 2-core CPU biggan-deep-128 plus Inception run at about 0.7 s per image (the defaults would take about 20 hours; try --trunc 0.2:1.0:0.4 --n 1000, about 35 minutes); on a GPU use the images/s of `bigganctl bench --device cuda` (typically minutes). See docs/sweep.md.
+
+Examples:
+
+  bigganctl sweep --ref imagenet-128 --out sweep-deep128/
+
+  bigganctl sweep --model biggan-deep-128 --model biggan-128 --trunc 0.2:1.0:0.2 --n 5000 --ref imagenet-128 --out cmp/
+
+  bigganctl sweep --trunc 0.05:0.3:0.05,0.5,1.0 --metrics fid,is,kid --ref val128.npz --out fine/ --json
+
+  bigganctl sweep --weights random --trunc 0.2:1.0:0.4 --n 64 --ref R.npz --inception-weights W.pth --out S/   (smoke test)
+"""
+
+GridOpt = Annotated[str, typer.Option(
+    "--trunc", "-t", metavar="GRID", rich_help_panel=SAMPLING_PANEL,
+    help="psi values: start:stop:step (stop included, decimal-exact), lists 0.2,0.5,1.0 and "
+         "combinations (0.05:0.3:0.05,0.5,1.0). DeepMind models: psi in (0, 1].")]
+SweepNOpt = Annotated[int, typer.Option(
+    "--n", "-n", metavar="N", rich_help_panel=SAMPLING_PANEL,
+    help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits).")]
+MetricsOpt = Annotated[str, typer.Option(
+    "--metrics", metavar="fid,is,kid", rich_help_panel="Metrics",
+    help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref.")]
+OutDirOpt = Annotated[Path, typer.Option(
+    "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT_PANEL,
+    help="Folder for sweep.csv, sweep.json, sweep.png, strip.png, manifest.json (and the resume state).")]
+StripOpt = Annotated[int, typer.Option(
+    "--strip-columns", metavar="K", rich_help_panel=OUTPUT_PANEL,
+    help="Samples per row of strip.png (the first K of the evaluation); 0: no strip.")]
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
+    return str(x)
+
+
+class LiveTable:
+    """The rows on stderr as they finish: a rich Live table on a terminal, one line per
+    row otherwise (logs, CI)."""
+
+    def __init__(self, metrics: tuple[str, ...], quiet: bool):
+        self.metrics, self.quiet = metrics, quiet
+        self.rows: list[tuple[dict, bool]] = []
+        self.status = ""
+        self.live = None
+        self.header_done = False
+
+    def columns(self) -> list[tuple[str, Any]]:
+        cols: list[tuple[str, Any]] = [("psi", lambda r: str(r["psi"]))]
+        if any("model" in r for r, _ in self.rows):
+            cols.insert(0, ("model", lambda r: r["model"]))
+        if "fid" in self.metrics:
+            cols.append(("FID", lambda r: _fmt(r["fid"])))
+        if "is" in self.metrics:
+            cols.append(("IS", lambda r: f"{_fmt(r['is_mean'])} ± {_fmt(r['is_std'])}"))
+        if "kid" in self.metrics:
+            cols.append(("KID", lambda r: f"{_fmt(r['kid_mean'], 6)} ± {_fmt(r['kid_std'], 6)}"))
+        cols.append(("s", lambda r: f"{r['seconds']:.1f}"))
+        return cols
+
+    def render(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        cols = self.columns()
+        for name, _ in cols:
+            table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        for r, earlier in self.rows:
+            table.add_row(*[f(r) for _, f in cols], "(earlier run)" if earlier else "")
+        return Group(table, self.status) if self.status else table
+
+    def __enter__(self) -> "LiveTable":
+        if not self.quiet and err.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self.render(), console=err, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.status = ""
+            self.live.update(self.render(), refresh=True)
+            self.live.__exit__(*exc)
+
+    def on_row(self, row: dict, earlier: bool) -> None:
+        self.rows.append((row, earlier))
+        self.status = ""
+        if self.quiet:
+            return
+        if self.live is not None:
+            self.live.update(self.render())
+            return
+        cols = self.columns()
+        if not self.header_done:
+            err.print("  ".join(name for name, _ in cols))
+            self.header_done = True
+        err.print("  ".join(f(row) for _, f in cols) + ("  (earlier run)" if earlier else ""))
+
+    def progress(self, model: str, psi: float, done: int, total: int) -> None:
+        if self.live is not None:
+            self.status = f"[dim]{model} psi={psi}: {done}/{total} samples[/dim]"
+            self.live.update(self.render())
+
+
+def sweep(
+    trunc: GridOpt = DEFAULT_GRID,
+    n: SweepNOpt = DEFAULT_N,
+    ref: RefOpt = None,
+    out: OutDirOpt = ...,
+    metrics: MetricsOpt = "fid,is",
+    model: ModelsOpt = None,
+    weights: WeightsOpt = None,
+    seed: SeedOpt = 0,
+    classes: ClassesOpt = "balanced",
+    inception_weights: InceptionWeightsOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "fp32",
+    batch_size: BatchSizeOpt = None,
+    strip_columns: StripOpt = DEFAULT_STRIP_COLUMNS,
+    resume: ResumeOpt = True,
+    checkpoint_every: CheckpointEveryOpt = None,
+    force: ForceOpt = False,
+    overwrite: OverwriteOpt = False,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    from ..metrics.evaluate import normalize_metrics
+    from ..sampler import invoked_command
+    from ..sweep import parse_psis
+    from ..sweep import sweep as run_sweep
+
+    wanted = normalize_metrics(metrics)
+    psis = parse_psis(trunc)
+    if not quiet:
+        note(f"psi: {', '.join(map(str, psis))}  (n={n} each, seeds {seed}-{seed + n - 1})")
+    with LiveTable(wanted, quiet) as live:
+        doc = run_sweep(
+            models=model or None, psis=psis, n=n, ref=ref, metrics=wanted, seed=seed, classes=classes,
+            weights=weights, out_dir=out, inception_weights=inception_weights, device=device, dtype=dtype,
+            batch_size=batch_size, resume=resume, overwrite=overwrite, strip_columns=strip_columns, force=force,
+            checkpoint_every=checkpoint_every, on_row=live.on_row,
+            progress=False if quiet else live.progress if live.live is not None else True,
+            note=lambda m: note(m, quiet=quiet), warn=warn, command=invoked_command())
+    if json_:
+        emit_json(doc)
+    elif not quiet:
+        note(f"wrote {', '.join(str(out / f) for f in doc['files'].values())}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep", help=HELP)(sweep)

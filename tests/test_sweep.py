@@ -1,0 +1,294 @@
+"""`bigganctl sweep`: outputs, rows equal to `eval all` per psi, resuming (finished, changed
+settings, SIGKILL during the second psi), bad input. Random biggan-deep-128 and a random
+Inception file on the CPU; N kept small (the exact acceptance command is marked slow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from _metrics_util import inception_file
+from bigganctl.metrics.features import extractor_id, weights_sha256
+from bigganctl.metrics.reference import Stats, write_stats
+
+pytest.importorskip("bigganctl.models.biggan_deep")
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "n", "seconds"]
+METRICS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")
+N = 10                       # the least the Inception Score's 10 splits allow
+TILE = 128 + 2               # biggan-deep-128 tiles plus the grid padding
+
+
+def _ref(path: Path) -> Path:
+    """2048-d statistics with 40 features, labelled with the random extractor, 128 px."""
+    rng = np.random.default_rng(0)
+    feats = (0.2 + 0.01 * rng.random((40, 2048))).astype(np.float32)
+    f64 = feats.astype(np.float64)
+    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 128, "count": 40}
+    write_stats(path, Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, meta))
+    return path
+
+
+def _common(ref: Path) -> list[str]:
+    return ["--model", "biggan-deep-128", "--weights", "random", "--ref", str(ref),
+            "--inception-weights", str(inception_file()), "--device", "cpu", "--batch-size", "5"]
+
+
+def _invoke(*args):
+    from bigganctl.cli.app import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The module's own BIGGANCTL_HOME (the autouse isolation is per test)."""
+    home = tmp_path_factory.mktemp("sweep_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BIGGANCTL_HOME", str(home))
+        mp.setenv("BIGGANCTL_OFFLINE", "1")
+        mp.setenv("TORCH_HOME", str(home / "torch"))
+        yield {"home": home, "ref": _ref(tmp_path_factory.mktemp("sweep_ref") / "R.npz")}
+
+
+@pytest.fixture(scope="module")
+def swept(env, tmp_path_factory):
+    """The acceptance command at N=10 with KID too: psi 0.2, 0.6, 1.0."""
+    out = tmp_path_factory.mktemp("sweep") / "S"
+    args = ["sweep", *_common(env["ref"]), "--trunc", "0.2:1.0:0.4", "--n", N, "--metrics", "fid,is,kid",
+            "--strip-columns", "2", "--out", out, "--json"]
+    code, stdout, stderr = _invoke(*args)
+    assert code == 0, stderr
+    return {"out": out, "args": args, "stdout": stdout, "stderr": stderr, **env}
+
+
+def _png(path: Path) -> Image.Image:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as im:
+        im.verify()
+    return Image.open(path)
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_outputs(swept):
+    out = swept["out"]
+    rows = _csv(out / "sweep.csv")
+    assert list(rows[0]) == COLUMNS
+    assert [float(r["psi"]) for r in rows] == [0.2, 0.6, 1.0]
+    assert all(r["convention"] == "deepmind" and r["n"] == str(N) for r in rows)
+    doc = json.loads(swept["stdout"])                    # exactly one JSON document on stdout
+    assert doc == json.loads((out / "sweep.json").read_text())
+    assert doc["psis"] == [0.2, 0.6, 1.0] and doc["settings"]["n"] == N and doc["settings"]["seeds"] == "0-9"
+    for r, d in zip(rows, doc["rows"]):                  # the CSV holds the same floats exactly
+        assert list(d) == COLUMNS
+        assert all(float(r[k]) == d[k] for k in METRICS) and d["fid"] > 0 and d["kid_mean"] is not None
+    assert len({d["fid"] for d in doc["rows"]}) == 3     # psi changes the numbers
+    plot = _png(out / "sweep.png")
+    assert plot.size[0] > 2 * plot.size[1]               # trade-off curve and metrics vs psi side by side
+    strip = _png(out / "strip.png")
+    assert strip.size == (2 * TILE + 2, 3 * TILE + 2)    # 3 rows (psi) of 2 tiles
+    px = np.asarray(strip.convert("RGB"))
+    rows_px = [px[2 + k * TILE: 2 + k * TILE + 128, 2:130] for k in range(3)]
+    assert not np.array_equal(rows_px[0], rows_px[2])    # psi 0.2 vs 1.0: same z, other picture
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["kind"] == "bigganctl.sweep" and man["psis"] == [0.2, 0.6, 1.0]
+    assert man["strip"]["seeds"] == [0, 1] and man["strip"]["classes"] == [0, 1]
+    assert [r["psi"] for r in man["strip"]["rows"]] == [0.2, 0.6, 1.0]
+    assert man["models"][0]["sha256"] == "random"
+    assert "psi: 0.2, 0.6, 1" in swept["stderr"]          # the values used are printed
+
+
+def test_rows_equal_eval_all_per_psi(swept):
+    """Common random numbers: each row is `eval all` for that psi alone, to the last bit."""
+    doc = json.loads((swept["out"] / "sweep.json").read_text())
+    for row in doc["rows"]:
+        code, stdout, stderr = _invoke("eval", "all", *_common(swept["ref"]), "--n", N, "--trunc", repr(row["psi"]),
+                                       "--json", "--quiet")
+        assert code == 0, stderr
+        res = json.loads(stdout)
+        assert res["trunc"] == row["psi"] and res["n"] == row["n"] and res["trunc_convention"] == row["convention"]
+        for k in METRICS:
+            assert res[k] == row[k], (row["psi"], k)
+
+
+def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
+    import bigganctl.loader
+    import bigganctl.metrics.evaluate
+    import bigganctl.metrics.features
+
+    def boom(*a, **k):
+        raise AssertionError("a finished sweep must not load or evaluate anything")
+
+    monkeypatch.setattr(bigganctl.metrics.evaluate, "evaluate", boom)
+    monkeypatch.setattr(bigganctl.metrics.features, "InceptionFeatures", boom)
+    monkeypatch.setattr(bigganctl.loader, "load_generator", boom)
+    out = swept["out"]
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    t0 = time.time()
+    code, stdout, stderr = _invoke(*swept["args"])
+    assert code == 0, stderr
+    assert time.time() - t0 < 5
+    assert "nothing to evaluate" in stderr and stderr.count("(earlier run)") == 3
+    assert json.loads(stdout) == json.loads((out / "sweep.json").read_text())
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
+
+
+def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
+    """Another seed: the earlier rows are dropped (said on stderr), every psi is evaluated."""
+    import bigganctl.metrics.evaluate
+
+    calls = []
+
+    def fake(**kw):
+        calls.append(kw["psi"])
+        return {"trunc_convention": "deepmind", "fid": 10 * kw["psi"], "is_mean": 2.0, "is_std": 0.1,
+                "kid_mean": None, "kid_std": None, "n": kw["n"], "seconds": 0.0}
+
+    monkeypatch.setattr(bigganctl.metrics.evaluate, "evaluate", fake)
+    out = tmp_path / "S"
+    shutil.copytree(swept["out"], out)
+    args = [a if a != swept["out"] else out for a in swept["args"]]
+    args = [*args[:args.index("--strip-columns")], "--strip-columns", "0", "--seed", "1"]
+    code, stdout, stderr = _invoke(*args, "--out", out, "--json")
+    assert code == 0, stderr
+    assert "settings changed" in stderr and "seed 0 -> 1" in stderr and "starting fresh" in stderr
+    assert calls == [0.2, 0.6, 1.0]
+    assert [r["fid"] for r in json.loads(stdout)["rows"]] == [2.0, 6.0, 10.0]
+    assert not (out / "strip.png").exists()              # --strip-columns 0: no stale strip left
+
+
+def _env(home: Path) -> dict:
+    env = dict(os.environ)
+    env.update(PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), OMP_NUM_THREADS="2",
+               BIGGANCTL_HOME=str(home), BIGGANCTL_OFFLINE="1")
+    return env
+
+
+def test_sigkill_during_second_psi_then_rerun_gives_the_same_files(env, tmp_path):
+    args = ["sweep", *_common(env["ref"]), "--trunc", "0.5,1.0", "--n", "4", "--metrics", "fid",
+            "--strip-columns", "1", "--batch-size", "2", "--checkpoint-every", "2", "--quiet", "--json"]
+    full = tmp_path / "full"
+    code, _, stderr = _invoke(*args, "--out", full)
+    assert code == 0, stderr
+
+    home = tmp_path / "home"
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "bigganctl", *map(str, args), "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state, runs = out / ".sweep-state.json", home / "runs"
+    try:
+        deadline = time.time() + 300
+        while proc.poll() is None:                       # first row recorded, second psi checkpointed
+            assert time.time() < deadline
+            if state.is_file() and len(json.loads(state.read_text() or "{}").get("rows", {})) == 1 \
+                    and list(runs.glob("eval-*.pt")):
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    assert not (out / "sweep.csv").exists()              # no partial outputs
+
+    loud = [c for c in cmd if c != "--quiet"]
+    again = subprocess.run(loud, env=_env(home), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "(earlier run)" in again.stderr and "resuming from" in again.stderr   # psi 1.0 from its checkpoint
+    rerun = subprocess.run(loud, env=_env(home), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and "nothing to evaluate" in rerun.stderr
+
+    def numbers(d: Path):
+        doc = json.loads((d / "sweep.json").read_text())
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in doc["rows"]], doc["psis"]
+
+    assert numbers(out) == numbers(full)
+    assert json.loads(again.stdout) == json.loads((out / "sweep.json").read_text())
+    for name in ("strip.png", "sweep.png"):
+        assert (out / name).read_bytes() == (full / name).read_bytes(), name
+    drop = [COLUMNS.index("seconds")]
+    a = [[c for i, c in enumerate(line.split(",")) if i not in drop] for line in (out / "sweep.csv").read_text().splitlines()]
+    b = [[c for i, c in enumerate(line.split(",")) if i not in drop] for line in (full / "sweep.csv").read_text().splitlines()]
+    assert a == b
+    assert not list(runs.glob("eval-*.pt"))              # the resumed checkpoint was used up
+
+
+@pytest.mark.parametrize("extra, option", [
+    (["--trunc", "1.0:0.2:0.1"], "--trunc"),            # stop below start
+    (["--trunc", "0:1:0.5"], "--trunc"),                # psi 0 on a DeepMind model
+    (["--trunc", "0.1:1.0:0"], "--trunc"),              # step 0
+    (["--trunc", ""], "--trunc"),                       # empty list
+    (["--trunc", "0.5,1.5"], "--trunc"),                # psi > 1 on a DeepMind model
+    (["--n", "1"], "--n"),
+    (["--metrics", "fid,bogus"], "--metrics"),
+    (["--model", "biggan-128", "--weights", "W.pth"], "--weights"),        # one weights file, two models
+])
+def test_bad_input_exits_2(cli, tmp_path, extra, option):
+    ref = _ref(tmp_path / "R.npz")
+    out = tmp_path / "S"
+    base = ["sweep", "--model", "biggan-deep-128", "--weights", "random", "--ref", ref,
+            "--inception-weights", inception_file(), "--device", "cpu", "--trunc", "0.5", "--n", "10"]
+    r = cli(*base, *extra, "--out", out)
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert option in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
+    assert not out.exists()
+
+
+def test_refuses_foreign_outputs_without_overwrite(cli, tmp_path):
+    out = tmp_path / "S"
+    out.mkdir()
+    (out / "sweep.csv").write_text("someone else's\n")
+    r = cli("sweep", "--weights", "random", "--trunc", "0.5", "--n", "10", "--metrics", "is",
+            "--inception-weights", inception_file(), "--device", "cpu", "--out", out)
+    assert r.exit_code == 2 and "--out" in r.stderr and "--overwrite" in r.stderr
+    assert (out / "sweep.csv").read_text() == "someone else's\n"
+
+
+@pytest.mark.slow
+def test_acceptance_command(env, tmp_path):
+    """The issue's acceptance command, verbatim (N=64)."""
+    out = tmp_path / "S"
+    code, stdout, stderr = _invoke("sweep", "--model", "biggan-deep-128", "--weights", "random", "--trunc",
+                                   "0.2:1.0:0.4", "--n", "64", "--ref", env["ref"], "--inception-weights",
+                                   inception_file(), "--out", out, "--json")
+    assert code == 0, stderr
+    rows = _csv(out / "sweep.csv")
+    assert [float(r["psi"]) for r in rows] == [0.2, 0.6, 1.0] and list(rows[0]) == COLUMNS
+    assert json.loads(stdout) == json.loads((out / "sweep.json").read_text())
+    _png(out / "sweep.png")
+    assert _png(out / "strip.png").size[1] == 3 * TILE + 2
+
+
+def test_two_models_overlay_with_one_row_per_model_and_psi(cli, env, tmp_path):
+    """biggan-deep-128 (DeepMind) and biggan-128 (paper convention), FID only, N=2."""
+    out = tmp_path / "S"
+    r = cli("sweep", "--model", "biggan-deep-128", "--model", "biggan-128", "--weights", "random", "--trunc",
+            "0.5,1.0", "--n", "2", "--metrics", "fid", "--ref", env["ref"], "--inception-weights", inception_file(),
+            "--device", "cpu", "--strip-columns", "1", "--out", out, "--json", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    rows = _csv(out / "sweep.csv")
+    assert list(rows[0]) == ["model", *COLUMNS]
+    assert [(x["model"], float(x["psi"]), x["convention"]) for x in rows] == [
+        ("biggan-deep-128", 0.5, "deepmind"), ("biggan-deep-128", 1.0, "deepmind"),
+        ("biggan-128", 0.5, "paper"), ("biggan-128", 1.0, "paper")]
+    assert all(x["is_mean"] == "" and float(x["fid"]) > 0 for x in rows)
+    assert r.json() == json.loads((out / "sweep.json").read_text())
+    assert _png(out / "strip.png").size == (TILE + 2, 4 * TILE + 2)     # one row per (model, psi)
+    _png(out / "sweep.png")
