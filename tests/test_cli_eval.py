@@ -48,11 +48,8 @@ def _w():
     return ["--inception-weights", str(inception_file()), "--device", "cpu"]
 
 
-def test_parity_with_torch_fidelity(cli, data, tmp_path):
-    """`stats compute B` + `eval all --images A --ref B.npz` == torch-fidelity's calculate_metrics
-    on folders A and B with the same weights file; the gate misses exit 3 after printing."""
-    import torch_fidelity
-
+def _ours(cli, data, tmp_path):
+    """`stats compute B --keep-features` then `eval all --images A --ref B.npz --json` (gates missed)."""
     ref = tmp_path / "B.npz"
     r = cli("stats", "compute", data["B"], "--out", ref, "--keep-features", "--quiet", "--json", *_w())
     assert r.exit_code == 0, r.stderr
@@ -63,25 +60,63 @@ def test_parity_with_torch_fidelity(cli, data, tmp_path):
     assert cli("stats", "compute", data["B"], "--out", ref, *_w()).exit_code == 2      # exists: --overwrite
     r = cli("eval", "all", "--images", data["A"], "--ref", ref, "--json", "--quiet", "--max-fid", "1e-9",
             "--min-is", "1000", *_w())
-    assert r.exit_code == 3, r.stderr
+    assert r.exit_code == 3, r.stderr                       # both gates missed: exit 3, result printed
     assert "FID" in r.stderr and "--max-fid" in r.stderr and "--min-is" in r.stderr
     ours = r.json()
     assert ours["n"] == N and ours["kid_subset_size"] == N and "KID subset size reduced" in r.stderr
+    assert ours["fid"] > 0.01 and ours["is_mean"] > 1.05        # the data is not degenerate
+    return ours, ref
 
-    tf = torch_fidelity.calculate_metrics(
-        input1=str(data["A"]), input2=str(data["B"]), cuda=False, isc=True, fid=True, kid=True,
-        kid_subset_size=N, feature_extractor_weights_path=str(inception_file()), cache=False,
-        save_cpu_ram=True, verbose=False)
+
+def _tf(data, **kw):
+    import torch_fidelity
+
+    return torch_fidelity.calculate_metrics(
+        input1=str(data["A"]), input2=str(data["B"]), cuda=False, kid_subset_size=N,
+        feature_extractor_weights_path=str(inception_file()), save_cpu_ram=True, verbose=False, **kw)
+
+
+def test_parity_with_torch_fidelity(cli, data, tmp_path):
+    """IS and KID against torch-fidelity's calculate_metrics on folders A and B (same weights file);
+    FID statistics against torch-fidelity's on its own features of the same folders, and our FID
+    against the exact distance of those features. (torch-fidelity's own FID number, which needs
+    a 2048x2048 general eigensolver, is compared in the slow test below.)"""
+    import torch
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
+    ours, ref = _ours(cli, data, tmp_path)
+    cache = tmp_path / "tf-cache"
+    tf = _tf(data, isc=True, kid=True, cache_root=str(cache), input1_cache_name="A", input2_cache_name="B")
+    assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-9)
+    assert ours["is_std"] == pytest.approx(tf["inception_score_std"], rel=1e-6)
+    assert ours["kid_mean"] == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
+    assert ours["kid_std"] == pytest.approx(tf["kernel_inception_distance_std"], rel=1e-6, abs=1e-12)
+
+    fa, fb = (torch.load(cache / f"{x}-inception-v3-compat-features-2048.pt", weights_only=True) for x in "AB")
+    st_b = fid_features_to_statistics(fb)
+    z = np.load(ref)
+    np.testing.assert_allclose(z["mu"], st_b["mu"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(z["sigma"], st_b["sigma"], rtol=1e-5, atol=1e-10)
+    np.testing.assert_allclose(z["features"], fb.numpy(), rtol=1e-5, atol=1e-7)
+    a, b = fa.double().numpy(), fb.double().numpy()
+    ca, cb = a - a.mean(0), b - b.mean(0)
+    exact = (((a.mean(0) - b.mean(0)) ** 2).sum() + ((ca ** 2).sum() + (cb ** 2).sum()) / (N - 1)
+             - 2 * np.linalg.svd(ca @ cb.T, compute_uv=False).sum() / (N - 1))
+    assert ours["fid"] == pytest.approx(exact, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_parity_with_torch_fidelity_fid(cli, data, tmp_path):
+    """The complete `calculate_metrics(isc, fid, kid)` of torch-fidelity, FID included."""
+    ours, _ = _ours(cli, data, tmp_path)
+    tf = _tf(data, isc=True, fid=True, kid=True, cache=False)
     fid_tf = tf["frechet_inception_distance"]
     if fid_tf < 0.1:
         assert abs(ours["fid"] - fid_tf) <= 1e-6
     else:
         assert ours["fid"] == pytest.approx(fid_tf, rel=1e-5)
     assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-9)
-    assert ours["is_std"] == pytest.approx(tf["inception_score_std"], rel=1e-6)
     assert ours["kid_mean"] == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
-    assert ours["kid_std"] == pytest.approx(tf["kernel_inception_distance_std"], rel=1e-6, abs=1e-12)
-    assert ours["fid"] > 0.01 and ours["is_mean"] > 1.05        # the data is not degenerate
 
 
 def test_gate_miss_prints_the_table_and_exits_3(cli, data):
@@ -193,6 +228,7 @@ def test_torchrun_two_processes_match_one(data, synthetic_ref, tmp_path):
     assert (b["kid_mean"], b["kid_std"]) == (a["kid_mean"], a["kid_std"])   # same features, same order
 
 
+@pytest.mark.slow
 def test_eval_a_random_biggan_deep_straight_from_the_generator(cli, synthetic_ref):
     """The acceptance path once the loader is on main: --weights random, no image files."""
     pytest.importorskip("bigganctl.loader")

@@ -51,9 +51,7 @@ def compute_cmd(
 ) -> None:
     """Compute reference statistics of an image folder or an image .npz.
 
-    The file holds mu, sigma (float64), optionally features, and metadata (extractor and
-    its weights, layer, count, resolution, preprocessing, source, versions), so later
-    comparisons can refuse mismatched statistics.
+    The file holds mu, sigma (float64), optionally features, and metadata (extractor and its weights, layer, count, resolution, preprocessing, source, versions), so later comparisons can refuse mismatched statistics.
 
     Examples:
 

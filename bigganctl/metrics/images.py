@@ -108,7 +108,7 @@ class ImageSource:
 
 def find_images(root: Path) -> list[Path]:
     files = []
-    for dirpath, _dirs, names in os.walk(root, followlinks=True):
+    for dirpath, _dirs, names in os.walk(root):
         for name in names:
             if os.path.splitext(name)[1].lower() in IMAGE_EXTS:
                 files.append(Path(os.path.realpath(os.path.join(dirpath, name))))

@@ -350,7 +350,7 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     dev = resolve_device(device)
     fx = InceptionFeatures(inception_weights, device=dev)
     acc = extract(src, fx, n=total, keep_features=keep_features, is_splits=None,
-                  batch_size=batch_size or 32, progress=progress, desc="stats")
+                  batch_size=batch_size or (16 if dev.type == "cpu" else 100), progress=progress, desc="stats")
     mu, sigma = acc.fid.mean_cov()
     meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
                       preprocessing=src.pre.describe(), source=str(Path(source).resolve()),
