@@ -8,7 +8,7 @@ encoder it drives for .mp4 (``VmHWM`` of its child processes, polled from /proc;
 
     python benchmarks/bench_interp.py                      # tiny random 128 px generator (fast)
     python benchmarks/bench_interp.py --model biggan-deep-128 --formats mp4   # real loader, random weights
-    python benchmarks/bench_interp.py --md docs/benchmarks-interp.md
+    python benchmarks/bench_interp.py --md /tmp/interp-bench.md   # then paste into docs/benchmarks.md
 
 ``tiny`` is a small convolutional generator defined below (128 px output, random
 weights, a few thousand parameters): the model adds almost nothing to the peak, so any
