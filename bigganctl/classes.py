@@ -25,7 +25,8 @@ import operator
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .errors import UsageError
 

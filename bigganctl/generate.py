@@ -6,7 +6,7 @@ noise, the class conditioning and the 8-bit conversion are the same everywhere.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 

@@ -41,7 +41,8 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Union
+from collections.abc import Iterator
 
 from ._io import sha256_file
 from .errors import ChecksumError, RuntimeFailure, WeightsUnavailable
@@ -541,7 +542,7 @@ def _download_once(url: str, part: Path, *, progress: bool, label: str,
         if _is_connect_failure(e.reason):
             raise _Unreachable(str(e.reason)) from None
         raise _Transient(str(e.reason)) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise _Transient(f"no response within {CONNECT_TIMEOUT:g}s") from None
     except (http.client.HTTPException, ConnectionError, OSError) as e:
         raise _Transient(f"{type(e).__name__}: {e}") from None
@@ -572,7 +573,7 @@ def _download_once(url: str, part: Path, *, progress: bool, label: str,
                     fh.write(block)
                     written += len(block)
                     bar.update(len(block))
-            except (socket.timeout, TimeoutError) as e:
+            except TimeoutError as e:
                 raise _Transient(f"transfer stalled for {CONNECT_TIMEOUT:g}s") from e
             except (http.client.HTTPException, ConnectionError, OSError) as e:
                 raise _Transient(f"transfer interrupted ({type(e).__name__})") from e

@@ -32,7 +32,8 @@ import json
 import os
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import torch
 
@@ -256,7 +257,7 @@ def _stat_key(p: Path | None) -> tuple:
 # ---------------------------------------------------------------------------------------
 # The loader
 
-_CACHE: "weakref.WeakValueDictionary[tuple, torch.nn.Module]" = weakref.WeakValueDictionary()
+_CACHE: weakref.WeakValueDictionary[tuple, torch.nn.Module] = weakref.WeakValueDictionary()
 _RECENT: list[torch.nn.Module] = []     # strong references to the last few loads
 _KEEP = 2
 

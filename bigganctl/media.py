@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -115,7 +116,7 @@ class OutputPlan:
     files: list[tuple[Path, str]]  # (path, option that asked for it)
 
     @classmethod
-    def check(cls, targets: Iterable[tuple[str | os.PathLike, str]], *, overwrite: bool) -> "OutputPlan":
+    def check(cls, targets: Iterable[tuple[str | os.PathLike, str]], *, overwrite: bool) -> OutputPlan:
         """Refuse existing files (UsageError, exit 2) unless ``overwrite``, duplicate targets
         (exit 2), and folders that cannot be created (RuntimeFailure, exit 1)."""
         files: list[tuple[Path, str]] = []

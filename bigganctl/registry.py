@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import UsageError
 from .models.config import (AUTHOR_CONFIG_128, DEEP_CONFIGS, TFHUB_CONFIGS, TUTORIAL_CONFIG_128,
-                            BigGANConfig, BigGANDeepConfig)
+                            BigGANConfig)
 
 
 @dataclass(frozen=True)

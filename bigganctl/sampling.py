@@ -9,7 +9,7 @@ sample's noise for different psi comes from the same uniforms (common random num
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

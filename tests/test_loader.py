@@ -49,7 +49,7 @@ class TinyGen(Generator):
         self.fc = nn.Linear(config.z_dim + config.num_classes, 4 * 4 * 4)
         self.conv = nn.Conv2d(4, 3, 3, padding=1)
 
-    def random_init_(self, seed: int) -> "TinyGen":
+    def random_init_(self, seed: int) -> TinyGen:
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for p in self.parameters():

@@ -7,7 +7,8 @@ import functools
 import importlib
 import os
 import sys
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import typer
 from rich.markup import escape

@@ -109,7 +109,7 @@ class LiveTable:
             table.add_row(*[f(r) for _, f in cols], "(earlier run)" if earlier else "")
         return Group(table, self.status) if self.status else table
 
-    def __enter__(self) -> "LiveTable":
+    def __enter__(self) -> LiveTable:
         if not self.quiet and err.is_terminal:
             from rich.live import Live
 

@@ -239,4 +239,4 @@ def _release_member(path: Path, spec: Any) -> str | None:
     raise CheckpointError(
         f"{path}: expected one G_ema.pth in the archive, found "
         f"{', '.join(candidates) if candidates else 'none'}",
-        hint=f"extract the generator you want and pass --weights PATH/G_ema.pth")
+        hint="extract the generator you want and pass --weights PATH/G_ema.pth")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

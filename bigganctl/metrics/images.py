@@ -26,7 +26,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -206,7 +206,7 @@ class NpzSource(ImageSource):
         self.size = (self.pre.size, self.pre.size) if self.pre.size else native
 
     class _Reader:
-        def __init__(self, src: "NpzSource"):
+        def __init__(self, src: NpzSource):
             self.src = src
 
         def __enter__(self):

@@ -54,7 +54,7 @@ class FIDAccumulator:
         if self.rows is not None:
             self.rows = self.rows + [feats.detach().float().cpu()] if self.n <= self.dim else None
 
-    def merge(self, other: "FIDAccumulator") -> None:
+    def merge(self, other: FIDAccumulator) -> None:
         self.n += other.n
         self.sum += other.sum.to(self.sum.device)
         self.outer += other.outer.to(self.outer.device)

@@ -249,7 +249,7 @@ class BigGAN(Generator):
 
     # -- deterministic random weights -----------------------------------------------------
     @torch.no_grad()
-    def random_init_(self, seed: int = 0, *, calib_batch: int = 4) -> "BigGAN":
+    def random_init_(self, seed: int = 0, *, calib_batch: int = 4) -> BigGAN:
         """Fill with deterministic, sane random weights; returns ``self``.
 
         Weights are drawn on the CPU from a ``torch.Generator`` seeded with ``seed`` alone.

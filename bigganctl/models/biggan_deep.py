@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -357,7 +357,7 @@ class BigGANDeep(Generator):
         return torch.tanh(x)
 
     # -- random weights ----------------------------------------------------------------
-    def random_init_(self, seed: int = 0) -> "BigGANDeep":
+    def random_init_(self, seed: int = 0) -> BigGANDeep:
         """Deterministic, numerically sane random weights (same on every machine).
 
         Weights are uniform draws from a seeded CPU generator, divided by the random-matrix

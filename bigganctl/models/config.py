@@ -42,7 +42,7 @@ class BigGANDeepConfig:
         return json.dumps(self.to_hf_dict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_hf_dict(cls, d: dict[str, Any]) -> "BigGANDeepConfig":
+    def from_hf_dict(cls, d: dict[str, Any]) -> BigGANDeepConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         kw["layers"] = tuple((bool(a), int(b), int(c)) for a, b, c in d.get("layers", ()))
@@ -200,7 +200,7 @@ class BigGANConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BigGANConfig":
+    def from_dict(cls, d: dict[str, Any]) -> BigGANConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
