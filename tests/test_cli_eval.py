@@ -228,11 +228,8 @@ def test_torchrun_two_processes_match_one(data, synthetic_ref, tmp_path):
     assert (b["kid_mean"], b["kid_std"]) == (a["kid_mean"], a["kid_std"])   # same features, same order
 
 
-@pytest.mark.slow
 def test_eval_a_random_biggan_deep_straight_from_the_generator(cli, synthetic_ref):
-    """The acceptance path once the loader is on main: --weights random, no image files."""
-    pytest.importorskip("bigganctl.loader")
-    pytest.importorskip("bigganctl.models.biggan_deep")
+    """The real loader with --weights random, samples straight into the extractor (no files)."""
     r = cli("eval", "all", "--model", "biggan-deep-128", "--weights", "random", "--n", "10", "--batch-size", "5",
             "--trunc", "0.5", "--ref", synthetic_ref, "--force", "--json", "--quiet", *_w())
     assert r.exit_code == 0, r.stderr
