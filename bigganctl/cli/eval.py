@@ -22,7 +22,7 @@ from .options import (
     TruncOpt,
     WeightsOpt,
 )
-from .render import emit_json, warn
+from .render import emit_json, warn, fmt_number
 
 METRIC_PANEL = "Metrics"
 SOURCE_PANEL = "What is evaluated"
@@ -97,25 +97,17 @@ ForceOpt = Annotated[bool, typer.Option(
     help="Compare with reference statistics of another extractor or resolution anyway (warned).")]
 
 
-def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
-    return str(x)
-
-
 def render_result(res: dict[str, Any]) -> None:
     table = Table(box=None, pad_edge=False, show_header=True)
     table.add_column("metric", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("± std", justify="right", no_wrap=True)
     if "fid" in res["metrics"]:
-        table.add_row("FID", _fmt(res["fid"]), "")
+        table.add_row("FID", fmt_number(res["fid"]), "")
     if "is" in res["metrics"]:
-        table.add_row("IS", _fmt(res["is_mean"]), _fmt(res["is_std"]))
+        table.add_row("IS", fmt_number(res["is_mean"]), fmt_number(res["is_std"]))
     if "kid" in res["metrics"]:
-        table.add_row("KID", _fmt(res["kid_mean"], 6), _fmt(res["kid_std"], 6))
+        table.add_row("KID", fmt_number(res["kid_mean"], 6), fmt_number(res["kid_std"], 6))
     out.print(table)
     if res.get("images"):
         what = f"images {res['images']}"

@@ -25,3 +25,12 @@ def note(msg: str, *, quiet: bool = False) -> None:
 
 def warn(msg: str) -> None:
     err.print(f"[yellow]warning:[/yellow] {msg}")
+
+
+def fmt_number(x: Any, digits: int = 4) -> str:
+    """A metric for tables: ``-`` for None, fixed digits, scientific for tiny values."""
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
+    return str(x)

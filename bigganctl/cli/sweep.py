@@ -23,7 +23,7 @@ from .options import (
     SeedOpt,
     WeightsOpt,
 )
-from .render import emit_json, err, note, warn
+from .render import emit_json, err, note, warn, fmt_number
 
 HELP = f"""Measure the truncation trade-off: one evaluation per psi on the same seeds and classes, tabulated and plotted.
 
@@ -64,14 +64,6 @@ StripOpt = Annotated[int, typer.Option(
     help="Samples per row of strip.png (the first K of the evaluation); 0: no strip.")]
 
 
-def _fmt(x: Any, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
-    return str(x)
-
-
 class LiveTable:
     """The rows on stderr as they finish: a rich Live table on a terminal, one line per
     row otherwise (logs, CI)."""
@@ -88,11 +80,11 @@ class LiveTable:
         if any("model" in r for r, _ in self.rows):
             cols.insert(0, ("model", lambda r: r["model"]))
         if "fid" in self.metrics:
-            cols.append(("FID", lambda r: _fmt(r["fid"])))
+            cols.append(("FID", lambda r: fmt_number(r["fid"])))
         if "is" in self.metrics:
-            cols.append(("IS", lambda r: f"{_fmt(r['is_mean'])} ± {_fmt(r['is_std'])}"))
+            cols.append(("IS", lambda r: f"{fmt_number(r['is_mean'])} ± {fmt_number(r['is_std'])}"))
         if "kid" in self.metrics:
-            cols.append(("KID", lambda r: f"{_fmt(r['kid_mean'], 6)} ± {_fmt(r['kid_std'], 6)}"))
+            cols.append(("KID", lambda r: f"{fmt_number(r['kid_mean'], 6)} ± {fmt_number(r['kid_std'], 6)}"))
         cols.append(("s", lambda r: f"{r['seconds']:.1f}"))
         return cols
 
