@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install demo test test-all bench bench-eval bench-interp lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 
+## Benchmarks against the reference implementations (docs/benchmarks.md).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_generate.py
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_generate.py
+
+bench-eval: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_eval.py
+
+bench-interp: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(PY) benchmarks/bench_interp.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check bigganctl tests benchmarks
