@@ -6,10 +6,10 @@
 # Then, with the device tool:  run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)
 # The GPU image already has torch, torchvision, numpy, scipy, pillow, typer, rich, tqdm,
 # safetensors, matplotlib, imageio; it lacks torch-fidelity, pytorch-pretrained-biggan
-# (+ boto3 which that imports) and imageio-ffmpeg.
+# (+ boto3, which that imports) and imageio-ffmpeg (not needed: no video is encoded here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHEELS="torch-fidelity==0.4.0 pytorch-pretrained-biggan==0.1.1 imageio-ffmpeg boto3 botocore s3transfer jmespath"
+WHEELS="torch-fidelity==0.4.0 pytorch-pretrained-biggan==0.1.1 boto3 botocore s3transfer jmespath"  # ~17 MB (imageio-ffmpeg, 68 MB, would break the 64 MiB carry limit; no video here)
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
   grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
