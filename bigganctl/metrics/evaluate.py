@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import GateFailed, RuntimeFailure, UsageError
+from ..errors import GateFailed, UsageError
 from . import stats as S
 from .features import EXTRACTOR, FEATURE_DIM, NUM_LOGITS, InceptionFeatures
 
@@ -572,11 +572,8 @@ def _open_source(model, weights, images, n, psi, seed, classes, device, dtype, *
     from ..sampling import check_psi
 
     if model is None or isinstance(model, (str, os.PathLike)):
-        try:
-            from ..loader import load_generator
-        except ImportError:                    # pragma: no cover - until bigganctl.loader lands
-            raise RuntimeFailure("this build has no model loader (bigganctl.loader); evaluate --images instead "
-                                 "or pass a Generator instance") from None
+        from ..loader import load_generator
+
         G = load_generator(model or "biggan-deep-128", weights=weights, device=device, dtype=dtype)
         name = getattr(getattr(G, "spec", None), "name", None) or str(model)
     else:

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import UsageError, WeightsUnavailable
 from ..formats.common import check_keys, load_state_dict_file
-from ..registry import RemoteFile
+from ..hub import ASSETS, cached_sha256
 
 EXTRACTOR = "inception-v3-compat"
 FEATURE_LAYER = "2048"              # pool_3: FID and KID
@@ -39,11 +39,8 @@ NUM_LOGITS = 1008
 OFFICIAL_SHA256_PREFIX = "6726825d"
 #: Name of the official weights as an extractor identity (same network as ADM's evaluator).
 OFFICIAL_ID = "tf-inception-2015-12-05"
-INCEPTION_WEIGHTS = RemoteFile(
-    "weights-inception-2015-12-05-6726825d.pth",
-    ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-     "weights-inception-2015-12-05-6726825d.pth",),
-)
+#: torch-fidelity's file (``bigganctl models pull inception`` fetches it into the cache).
+INCEPTION_WEIGHTS = ASSETS["inception"].files[0]
 
 UNAVAILABLE_HINT = (
     "run `bigganctl models pull inception` once with network access (it fills the cache "
@@ -105,20 +102,12 @@ def _torch_hub_copy() -> Path | None:
     return p if p.is_file() else None
 
 
-def _inception_remote() -> RemoteFile:
-    try:
-        from ..hub import ASSETS
-    except ImportError:                     # pragma: no cover - until bigganctl.hub lands
-        return INCEPTION_WEIGHTS
-    return ASSETS["inception"].files[0]
-
-
 def _ensure_cached(progress: bool = True) -> Path:
     """bigganctl's cache (``bigganctl models pull inception``), downloading when online."""
     from . import _files
 
     try:
-        return _files.ensure(_inception_remote(), "inception", pull_name="inception",
+        return _files.ensure(INCEPTION_WEIGHTS, "inception", pull_name="inception",
                              alternative="--inception-weights PATH", progress=progress)
     except WeightsUnavailable as e:
         raise WeightsUnavailable(f"Inception weights for IS/FID/KID are not available: {e.message}",
@@ -135,20 +124,8 @@ def resolve_weights(path: str | os.PathLike | None = None, *, progress: bool = T
     return _torch_hub_copy() or _ensure_cached(progress)
 
 
-@functools.lru_cache(maxsize=8)
-def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    from .._io import sha256_file
-
-    return sha256_file(path)
-
-
 def weights_sha256(path: str | os.PathLike) -> str:
-    """sha256 of the weights file, remembered (by the hub, keyed on size and mtime)."""
-    try:
-        from ..hub import cached_sha256
-    except ImportError:                     # pragma: no cover - until bigganctl.hub lands
-        st = os.stat(path)
-        return _sha256_cached(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    """sha256 of the weights file, remembered by the hub (keyed on size and mtime)."""
     return cached_sha256(path)
 
 
