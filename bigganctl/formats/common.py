@@ -90,6 +90,18 @@ def check_keys(state: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[i
     raise CheckpointError("\n".join(lines))
 
 
+def torch_sn_keys(prefix: str, shape: tuple[int, ...], *, bias: bool = False) -> dict[str, tuple[int, ...]]:
+    """Keys and shapes ``torch.nn.utils.spectral_norm`` stores for a weight of ``shape``
+    (``bias`` first when the layer has one, then ``weight_orig``, ``weight_u``, ``weight_v``)."""
+    cols = 1
+    for d in shape[1:]:
+        cols *= d
+    keys = {f"{prefix}.bias": (shape[0],)} if bias else {}
+    keys.update({f"{prefix}.weight_orig": tuple(shape), f"{prefix}.weight_u": (shape[0],),
+                 f"{prefix}.weight_v": (cols,)})
+    return keys
+
+
 def fold_torch_sn(weight_orig: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Fold ``torch.nn.utils.spectral_norm`` (eval mode) into a plain weight.
 

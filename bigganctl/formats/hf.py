@@ -28,7 +28,7 @@ from ..errors import CheckpointError
 from ..models.biggan_deep import (_shape_model, analytic_bn_stats, raw_random_weights,
                                   sn_param_names)
 from ..models.config import BigGANDeepConfig
-from .common import (StateDict, check_keys, converged_sn_vectors, fold_torch_sn,
+from .common import (StateDict, check_keys, converged_sn_vectors, fold_torch_sn, torch_sn_keys,
                      load_state_dict_file)
 
 CONFIG_NAME = "config.json"
@@ -49,22 +49,13 @@ def expected_keys(config: BigGANDeepConfig) -> dict[str, tuple[int, ...]]:
         prefix = name.rsplit(".", 1)[0]
         if name in sn:
             if f"{prefix}.bias" not in internal:      # bias-free SN module
-                _add_sn(out, prefix, shape)
+                out.update(torch_sn_keys(prefix, shape))
         elif name.endswith(".bias") and f"{prefix}.weight" in sn:
             out[name] = shape                         # torch order: bias, weight_orig, _u, _v
-            _add_sn(out, prefix, internal[f"{prefix}.weight"])
+            out.update(torch_sn_keys(prefix, internal[f"{prefix}.weight"]))
         else:
             out[name] = shape
     return out
-
-
-def _add_sn(out: dict[str, tuple[int, ...]], prefix: str, shape: tuple[int, ...]) -> None:
-    n_in = 1
-    for s in shape[1:]:
-        n_in *= s
-    out[f"{prefix}.weight_orig"] = shape
-    out[f"{prefix}.weight_u"] = (shape[0],)
-    out[f"{prefix}.weight_v"] = (n_in,)
 
 
 def to_internal(state: StateDict) -> StateDict:

@@ -34,7 +34,7 @@ import torch
 
 from ..models.config import TFHUB_CONFIGS, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, load_state_dict_file
+from .common import check_keys, load_state_dict_file, torch_sn_keys
 
 FORMAT = "ivclab"
 
@@ -61,15 +61,6 @@ def _prefix(part: B.Part) -> str:
             "out_bn": "scaledcrossreplicabn", "out_conv": "conv_2d"}[part.kind]
 
 
-def _sn_keys(p: str, shape: tuple[int, ...], bias: bool) -> dict[str, tuple[int, ...]]:
-    keys = {f"{p}.bias": (shape[0],)} if bias else {}
-    cols = 1
-    for d in shape[1:]:
-        cols *= d
-    keys.update({f"{p}.weight_orig": shape, f"{p}.weight_u": (shape[0],), f"{p}.weight_v": (cols,)})
-    return keys
-
-
 def _bn_keys(p: str, c: int, rows: int, affine: bool) -> dict[str, tuple[int, ...]]:
     keys = {f"{p}.weight": (c,), f"{p}.bias": (c,)} if affine else {}
     keys.update({f"{p}.running_mean": (c,), f"{p}.running_var": (c,), f"{p}.num_batches_tracked": (),
@@ -89,15 +80,15 @@ def expected_keys(cfg: BigGANConfig) -> dict[str, tuple[int, ...]]:
         if part.kind == "embed":
             keys[f"{p}.weight"] = part.shape
         elif part.kind in ("linear", "conv", "out_conv"):
-            keys.update(_sn_keys(p, part.shape, bias=True))
+            keys.update(torch_sn_keys(p, part.shape, bias=True))
         elif part.kind == "cbn":
             keys.update(_bn_keys(f"{p}.crossreplicabn", part.shape[0], cfg.n_stats, affine=False))
-            keys.update(_sn_keys(f"{p}.gamma", part.shape, bias=False))
-            keys.update(_sn_keys(f"{p}.beta", part.shape, bias=False))
+            keys.update(torch_sn_keys(f"{p}.gamma", part.shape, bias=False))
+            keys.update(torch_sn_keys(f"{p}.beta", part.shape, bias=False))
         elif part.kind == "attn":
             keys[f"{p}.gamma"] = (1,)
             for name, shape in B.attn_shapes(part.shape[0]).items():
-                keys.update(_sn_keys(f"{p}.{_ATTN[name]}", shape, bias=False))
+                keys.update(torch_sn_keys(f"{p}.{_ATTN[name]}", shape, bias=False))
         elif part.kind == "out_bn":
             keys.update(_bn_keys(p, part.shape[0], cfg.n_stats, affine=True))
     return keys

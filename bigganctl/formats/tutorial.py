@@ -31,7 +31,7 @@ import torch
 
 from ..models.config import TUTORIAL_CONFIG_128, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, fold_torch_sn, load_state_dict_file
+from .common import check_keys, fold_torch_sn, load_state_dict_file, torch_sn_keys
 
 FORMAT = "tutorial"
 _ATTN_NAMES = {"gamma", "theta", "phi", "g", "o"}
@@ -76,15 +76,6 @@ def _prefix(part: B.Part, cfg: BigGANConfig, nested: bool) -> str:
             "out_conv": "proj_o.2"}[part.kind]
 
 
-def _sn_keys(p: str, shape: tuple[int, ...], bias: bool) -> dict[str, tuple[int, ...]]:
-    keys = {f"{p}.bias": (shape[0],)} if bias else {}
-    cols = 1
-    for d in shape[1:]:
-        cols *= d
-    keys.update({f"{p}.weight_orig": shape, f"{p}.weight_u": (shape[0],), f"{p}.weight_v": (cols,)})
-    return keys
-
-
 def _bn_keys(p: str, c: int, affine: bool) -> dict[str, tuple[int, ...]]:
     keys = {f"{p}.weight": (c,), f"{p}.bias": (c,)} if affine else {}
     keys.update({f"{p}.running_mean": (c,), f"{p}.running_var": (c,), f"{p}.num_batches_tracked": ()})
@@ -102,19 +93,19 @@ def expected_keys(cfg: BigGANConfig, nested: bool | None = None) -> dict[str, tu
             keys[f"{p}.weight"] = part.shape
         elif part.kind == "linear":
             if cfg.sn_linear:
-                keys.update(_sn_keys(p, part.shape, bias=True))
+                keys.update(torch_sn_keys(p, part.shape, bias=True))
             else:
                 keys.update({f"{p}.weight": part.shape, f"{p}.bias": (part.shape[0],)})
         elif part.kind in ("conv", "out_conv"):
-            keys.update(_sn_keys(p, part.shape, bias=True))
+            keys.update(torch_sn_keys(p, part.shape, bias=True))
         elif part.kind == "cbn":
             keys.update(_bn_keys(f"{p}.bn", part.shape[0], cfg.cbn_affine_bn))
-            keys.update(_sn_keys(f"{p}.class_scale_transform", part.shape, bias=False))
-            keys.update(_sn_keys(f"{p}.class_shift_transform", part.shape, bias=False))
+            keys.update(torch_sn_keys(f"{p}.class_scale_transform", part.shape, bias=False))
+            keys.update(torch_sn_keys(f"{p}.class_shift_transform", part.shape, bias=False))
         elif part.kind == "attn":
             keys[f"{p}.gamma"] = ()
             for name, shape in B.attn_shapes(part.shape[0]).items():
-                keys.update(_sn_keys(f"{p}.{name}", shape, bias=False))
+                keys.update(torch_sn_keys(f"{p}.{name}", shape, bias=False))
         elif part.kind == "out_bn":
             keys.update(_bn_keys(p, part.shape[0], affine=True))
     return keys
