@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench bench-eval bench-interp lint clean
+.PHONY: install demo test test-all test-numerics bench bench-eval bench-interp lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/bigganctl sample --class 207 --trunc 0.5 --out out/demo.png --overwrite
 
-## The test suite (CPU, < 10 min on 2 cores; slow tests are marked and skipped).
+## The test suite (CPU, under 5 min of pytest time on 2 cores; slow tests are marked and skipped).
 test: $(STAMP)
-	$(PY) -m pytest -q -m 'not slow'
+	$(PY) -m pytest -q -m 'not slow' --durations=15
 
+## Everything, slow tests included.
 test-all: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+## The numerics tests (parity, batch independence, reproducibility, slow ones too) on ATen's
+## portable kernels: another CPU's float rounding, reproduced here (docs/development.md).
+test-numerics: $(STAMP)
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -m numerics
 
 ## Benchmarks against the reference implementations (docs/benchmarks.md).
 bench: $(STAMP)

@@ -17,14 +17,51 @@ from typer.testing import CliRunner
 torch.set_num_threads(2)
 
 
+#: Variables that change where bigganctl (and torch, Hugging Face tools) look for files or
+#: whether they may download: every test starts from the same, isolated values, whatever
+#: the user's shell exports (HF_HUB_OFFLINE=1 is common on clusters).
+_CLEARED = ("HF_HUB_OFFLINE", "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "BIGGANCTL_DEBUG",
+            "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory, monkeypatch):
+    """An empty bigganctl cache, offline, and no cache of the user's touched."""
     home = tmp_path_factory.mktemp("bigganctl_home")
+    for key in _CLEARED:
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("BIGGANCTL_HOME", str(home))
     monkeypatch.setenv("BIGGANCTL_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
-    monkeypatch.delenv("BIGGANCTL_DEBUG", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg"))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _models_live_for_the_session():
+    """The loader caches loaded models weakly (a model lives while a caller holds it). Tests
+    run one command at a time, so without this every in-process `--weights random` command
+    would rebuild its random model (seconds each for full-size BigGAN). Keeping a strong
+    reference to every model the loader caches makes the second load of the same (spec,
+    weights, device, dtype) a cache hit, as in one long-lived Python session. clear_cache()
+    still empties the cache for the tests that need fresh loads."""
+    import weakref
+
+    from bigganctl import loader
+
+    kept: list = []
+
+    class Keeping(weakref.WeakValueDictionary):
+        def __setitem__(self, key, value):
+            kept.append(value)
+            super().__setitem__(key, value)
+
+    original = loader._CACHE
+    loader._CACHE = Keeping()
+    yield
+    loader._CACHE = original
+    kept.clear()
 
 
 @dataclass

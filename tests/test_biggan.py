@@ -364,6 +364,30 @@ def full_random_states():
     return out
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.int16)
+
+
+#: BigGAN's batched kernels (MKL/oneDNN convolutions and matmuls) are not batch-size
+#: invariant, so a sample's float pixels move in the last bits with its batch. Measured
+#: (whole batch of 4 vs one at a time, seeds 3-7, the five SMALL configs) under
+#: ATEN_CPU_CAPABILITY=avx512|avx2|default x ONEDNN_MAX_CPU_ISA=unset|AVX2 and 1 or 2
+#: threads: max |diff| 3.6e-5 (ivclab512, oneDNN AVX2), at most one uint8 level, in at
+#: most 0.018 % of the values. The bounds below leave about 3x headroom over that.
+#: See docs/development.md, "Numerics".
+BATCH_FLOAT_BOUND = 1e-4
+BATCH_UINT8_FRACTION = 5e-4
+
+
+def assert_batch_independent(whole: torch.Tensor, parts: torch.Tensor) -> None:
+    """uint8 images at most one level apart in at most 0.05 % of values, floats within the
+    measured bound (see above)."""
+    d = (to_uint8(whole) - to_uint8(parts)).abs()
+    assert d.max() <= 1, d.max()
+    assert (d > 0).float().mean().item() <= BATCH_UINT8_FRACTION, (d > 0).float().mean().item()
+    assert (whole - parts).abs().max().item() <= BATCH_FLOAT_BOUND
+
+
 def inputs(cfg: BigGANConfig, n: int = 3, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, cfg.dim_z, generator=g)
@@ -478,6 +502,7 @@ def test_read_from_file_with_broken_key(name, small_files, tmp_path):
 TOL = 1e-4
 
 
+@pytest.mark.numerics
 def test_ajbrock_parity(small_models):
     cfg, model, foreign = small_models["ajbrock"]
     z, y = inputs(cfg)
@@ -490,6 +515,7 @@ def test_ajbrock_parity(small_models):
     assert (ours_s - ref_s).abs().max() <= TOL
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", ["ivclab", "ivclab512"])
 def test_ivclab_parity_on_grid(name, small_models):
     cfg, model, foreign = small_models[name]
@@ -505,6 +531,7 @@ def test_ivclab_parity_on_grid(name, small_models):
     assert (ours_s - ref_s).abs().max() <= TOL
 
 
+@pytest.mark.numerics
 def test_ivclab_off_grid_psi_interpolates_correctly(small_models):
     """Off the grid bigganctl interpolates the neighbouring rows linearly; the reference's
     own rule extrapolates (psi 0.51 -> 1.5 * row(0.50) - 0.5 * row(0.52))."""
@@ -544,6 +571,7 @@ def test_stat_weights_semantics():
     assert stat_weights(0.37, 0) == (0, 0, 0.0)               # single stats set
 
 
+@pytest.mark.numerics
 def test_ivclab_stat_rows_are_psi_selected(small_models):
     """The model's statistics for psi equal the reference rows (grid) or their lerp."""
     _, model, foreign = small_models["ivclab"]
@@ -556,6 +584,7 @@ def test_ivclab_stat_rows_are_psi_selected(small_models):
     assert not torch.allclose(means[0], means[49])
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", ["coursera", "seed"])
 def test_tutorial_parity(name, small_models):
     cfg, model, foreign = small_models[name]
@@ -582,6 +611,7 @@ def test_tutorial_read_takes_layout_from_the_file(small_files):
 # ---------------------------------------------------------------------------------------
 # Round trips, release zip
 # ---------------------------------------------------------------------------------------
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_written_file_reproduces_the_random_model(name, small_models):
     """write_random_checkpoint stores raw weights at random scales + converged SN vectors;
@@ -626,6 +656,7 @@ def test_ajbrock_output_bn_eps_is_fixed_by_the_reference():
 # ---------------------------------------------------------------------------------------
 # The model itself: shapes, range, batch-size independence, random init
 # ---------------------------------------------------------------------------------------
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_shape_range_and_batch_independence(name, small_models):
     cfg, model, _ = small_models[name]
@@ -636,11 +667,12 @@ def test_shape_range_and_batch_independence(name, small_models):
         parts = torch.cat([model(z[i:i + 1], y[i:i + 1], psi) for i in range(4)])
     assert whole.shape == (4, 3, cfg.resolution, cfg.resolution) and whole.dtype == torch.float32
     assert torch.isfinite(whole).all() and whole.abs().max() <= 1.0
-    assert (whole - parts).abs().max() <= 1e-5
+    assert_batch_independent(whole, parts)
     assert model.truncation == cfg.truncation and model.z_dim == cfg.dim_z
     assert model.num_classes == cfg.n_classes and model.resolution == cfg.resolution
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("name", ["ajbrock", "ivclab", "seed"])
 def test_random_init_is_deterministic_and_sane(name):
     cfg = SMALL[name]

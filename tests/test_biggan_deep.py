@@ -70,11 +70,29 @@ def _report_measured():
 
 # ----------------------------------------------------------------------------- parity
 
+@pytest.mark.numerics
 @torch.no_grad()
 def test_parity_with_reference(deep):
+    """Every psi and a soft class vector at 128; one psi at 256 and 512 (the layers and
+    attention position differ by resolution, psi handling does not; all of them: slow)."""
     res, ours, ref = deep
+    if res == 128:
+        _check_parity(res, ours, ref, PARITY_PSI, soft=True)
+    else:
+        _check_parity(res, ours, ref, (0.4,), soft=False)
+
+
+@pytest.mark.slow
+@pytest.mark.numerics
+@torch.no_grad()
+def test_parity_with_reference_every_psi_at_every_resolution(deep):
+    res, ours, ref = deep
+    _check_parity(res, ours, ref, PARITY_PSI, soft=True)
+
+
+def _check_parity(res, ours, ref, psis, soft: bool):
     batch = 2 if res == 128 else 1
-    for psi in PARITY_PSI:
+    for psi in psis:
         assert reference_is_right(psi)
         z, y, onehot = inputs(batch, psi)
         expected, got = ref(z, onehot, psi), ours(z, y, psi)
@@ -82,6 +100,8 @@ def test_parity_with_reference(deep):
         assert expected.std() > 0.1                      # not a degenerate, constant image
         MEASURED[f"{res}@{psi}"] = d = maxdiff(got, expected)
         assert d <= TOL, f"res {res} psi {psi}: max|diff| {d:.3g}"
+    if not soft:
+        return
     z = inputs(1, 0.5, seed0=11)[0]
     soft = soft_class_vector()
     got = ours(z, soft, 0.5)
@@ -90,6 +110,7 @@ def test_parity_with_reference(deep):
     assert maxdiff(got, ours(z, soft.argmax(1), 0.5)) > 1e-3    # really not the one-hot
 
 
+@pytest.mark.numerics
 @torch.no_grad()
 def test_parity_tiny_config_attention_elsewhere(ckpt):
     folder = ckpt("tiny")
@@ -125,6 +146,7 @@ def test_reference_defect_is_what_field_notes_say():
     assert (start, round(coef, 12)) == (14, 0.0) and coef != 0.0  # -> row 15 with weight ~1
 
 
+@pytest.mark.numerics
 @torch.no_grad()
 def test_off_grid_psi_equals_correct_interpolation_not_reference(ckpt, tmp_path):
     """psi 0.28 must use row 14 and psi 0.404 must use 0.8 * row 20 + 0.2 * row 21.
@@ -309,6 +331,7 @@ def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- behaviour
 
+@pytest.mark.numerics
 @torch.no_grad()
 def test_shapes_range_and_batch_size_independence(deep):
     res, ours, _ = deep
@@ -318,9 +341,13 @@ def test_shapes_range_and_batch_size_independence(deep):
     assert whole.shape == (n, 3, res, res) and whole.dtype == torch.float32
     assert not whole.isnan().any() and whole.min() >= -1 and whole.max() <= 1
     parts = torch.cat([ours(z[:1], y[:1], 0.6), ours(z[1:], y[1:], 0.6)])
-    assert maxdiff(whole, parts) <= 1e-5
+    # Bit-exact by construction on the CPU (models/biggan_deep.py runs its batch-size-
+    # dependent kernels one sample at a time); checked under avx512, avx2 and default ATen
+    # kernels with oneDNN up to AVX-512 and capped at AVX2.
+    assert torch.equal(whole, parts)
 
 
+@pytest.mark.numerics
 def test_random_init_is_deterministic_and_sane():
     a = BigGANDeep(DEEP_CONFIGS[128]).random_init_(0)
     b = BigGANDeep(DEEP_CONFIGS[128]).random_init_(0)

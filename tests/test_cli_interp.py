@@ -90,6 +90,7 @@ def test_loop_adds_the_return_segment(cli, fake):
     assert _mad(fr[23], fr[12]) > 0.5 * ends
 
 
+@pytest.mark.numerics
 def test_waypoint_frames_equal_the_generator_samples(cli, fake):
     r = cli(*BASE, "--steps", "6", "--trunc", "0.7", "--seed", "5", "--out", "v.gif", "--frames", "f")
     assert r.exit_code == 0, r.stderr
@@ -200,14 +201,7 @@ def test_help_has_examples(cli):
 # ---------------------------------------------------------------------------- the real loader (acceptance)
 
 
-@pytest.fixture
-def real_loader():
-    import bigganctl.loader
-
-    return bigganctl.loader
-
-
-def test_acceptance_command(cli, work, real_loader):
+def test_acceptance_command(cli, work):
     # The issue's command (plus --frames, lossless copies of the frames for the checks).
     r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
             "--steps", "12", "--fps", "12", "--out", "v.mp4", "--frames", "f")
@@ -230,7 +224,7 @@ def test_acceptance_command(cli, work, real_loader):
     assert all(b > a for a, b in zip(dist[:4], dist[1:5]))      # moving away from the start
 
 
-def _sample_refs(loader, classes, seed, psi):
+def _sample_refs(classes, seed, psi):
     """What `bigganctl sample` makes for (class, seed, psi), each image in a batch of one."""
     import bigganctl
 
@@ -239,7 +233,8 @@ def _sample_refs(loader, classes, seed, psi):
     return list(res.images)
 
 
-def test_acceptance_waypoints_match_sample(cli, work, real_loader):
+@pytest.mark.numerics
+def test_acceptance_waypoints_match_sample(cli, work):
     # --batch-size 1 on both sides: float kernels then see the same shapes and the pixels
     # must match exactly (across batch shapes they may differ by one level, see sampling.md).
     r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
@@ -248,7 +243,7 @@ def test_acceptance_waypoints_match_sample(cli, work, real_loader):
     assert r.exit_code == 0, r.stderr
     fr = _pngs(work / "f")
     assert len(fr) == 3 and Image.open(work / "v.gif").n_frames == 3
-    refs = _sample_refs(real_loader, [207, 1], 3, 0.5)
+    refs = _sample_refs([207, 1], 3, 0.5)
     assert np.array_equal(fr[0], refs[0].permute(1, 2, 0).numpy())
     assert np.array_equal(fr[2], refs[1].permute(1, 2, 0).numpy())
     assert not np.array_equal(fr[1], fr[0]) and not np.array_equal(fr[1], fr[2])

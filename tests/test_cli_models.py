@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-import pytest
 import torch
 
 from _httpserver import FileServer
@@ -109,10 +108,8 @@ def test_verify_missing_file_exits_1(cli):
 
 
 def test_bad_checkpoint_via_cli_names_the_key(cli, tmp_path):
-    try:
-        from bigganctl.formats import hf
-    except ImportError:
-        pytest.skip("bigganctl.formats.hf not merged yet")
+    from bigganctl.formats import hf
+
     folder = tmp_path / "bad"
     hf.write_random_checkpoint(folder, REGISTRY["biggan-deep-128"].config, 0)
     state = torch.load(folder / "pytorch_model.bin", weights_only=True)

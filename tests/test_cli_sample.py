@@ -168,6 +168,7 @@ def test_acceptance_with_random_weights(cli, workdir):
     assert _grid("g.png").std() > 5                 # a random model still draws something
 
 
+@pytest.mark.numerics
 def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
     """The issue's tolerance: the same pixels, at most one level apart in at most 0.01 %
     of values, for --batch-size 1 vs 7, and --seeds 2-3 vs columns 2-3 of --n 4."""
@@ -176,8 +177,7 @@ def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
     _close(_grid("bs1.png"), _grid("bs7.png"))
     seeds = [a for a in BASE if a not in ("--n", "4")] + ["--seeds", "2-3"]
     assert cli(*seeds, "--out", "cols.png").exit_code == 0
-    assert cli(*BASE, "--out", "g.png").exit_code == 0
-    _close(_grid("g.png")[:, 2 * 130: 4 * 130 + 2], _grid("cols.png"))
+    _close(_grid("bs7.png")[:, 2 * 130: 4 * 130 + 2], _grid("cols.png"))
 
 
 def test_demo_offline_fails_fast_with_the_loader_message(tmp_path):

@@ -143,6 +143,7 @@ def test_between_waypoints_the_class_vector_mixes_two_classes():
     assert torch.equal(z, z[:1].expand_as(z))         # fixed z: the same row throughout
 
 
+@pytest.mark.numerics
 def test_chunked_conditions_equal_whole():
     p = make_path([1, 2, 3], [0, 4], steps=6, z_mode="slerp", ease="smooth")
     kw = dict(num_classes=50, noise=waypoint_noise(p, 16, 0.7, "deepmind"), psi=0.7, convention="deepmind")
@@ -186,6 +187,7 @@ def test_nearest_waypoint_and_captions():
 # ---------------------------------------------------------------------------- frames
 
 
+@pytest.mark.numerics
 def test_waypoint_frames_equal_generated_samples(G, tmp_path):
     """The frame on a waypoint is what `sample` makes for that class, seed and psi."""
     p = make_path([207, 1, 88], [3, 11], steps=4, z_mode="slerp")
@@ -200,6 +202,7 @@ def test_waypoint_frames_equal_generated_samples(G, tmp_path):
             assert_pixels_close(tile, ref[0].permute(1, 2, 0).numpy())
 
 
+@pytest.mark.numerics
 def test_frames_do_not_depend_on_batch_size(G):
     p = make_path([3, 4], [0, 1, 2], steps=5)
     a = torch.cat([t for _, t in iter_interp_tiles(G, p, 0.5, batch_size=1)])

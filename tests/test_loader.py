@@ -1,7 +1,7 @@
 """The shared loader: names, folders and specs -> a ready generator.
 
 Most tests use a tiny test-only Generator registered in the loader's tables; the tests
-at the end use the real architectures and formats (skipped until those are merged).
+at the end use the real architectures and formats.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def _state_hash(G) -> str:
 # ---------------------------------------------------------------------------------------
 # Random weights, caching, device and dtype
 
+@pytest.mark.numerics
 def test_random_weights_are_deterministic_and_ready():
     G = loader.load_generator("tiny-8", weights="random", device="cpu")
     assert not G.training
@@ -247,14 +248,7 @@ def test_spec_without_files_asks_for_weights():
 
 
 # ---------------------------------------------------------------------------------------
-# The real architectures (skipped until the deep branch is merged)
-
-def _needs(module: str):
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} not merged yet")
-
+# The real architectures
 
 _HASH_SNIPPET = """
 import hashlib, sys, torch
@@ -268,16 +262,22 @@ print(h.hexdigest())
 """
 
 
+@pytest.mark.numerics
 def test_random_weights_identical_across_processes():
-    _needs("bigganctl.models.biggan_deep")
+    """Another process (1 thread, as under torchrun) builds the same random weights as this
+    one (2 threads): ranks and runs agree on what `--weights random` is."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = [subprocess.run([sys.executable, "-c", _HASH_SNIPPET, "biggan-deep-128"], env=env,
-                          capture_output=True, text=True, check=True).stdout.strip() for _ in range(2)]
-    assert len(out[0]) == 64 and out[0] == out[1]
+    other = subprocess.run([sys.executable, "-c", _HASH_SNIPPET, "biggan-deep-128"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    G = loader.load_generator("biggan-deep-128", weights="random", device="cpu")
+    h = hashlib.sha256()
+    for k, v in sorted(G.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.contiguous().numpy().tobytes())
+    assert len(other) == 64 and h.hexdigest() == other
 
 
 def test_malicious_pickle_refused_by_the_hf_format(tmp_path):
-    _needs("bigganctl.formats.hf")
     marker = tmp_path / "pwned"
     folder = tmp_path / "evil"
     folder.mkdir()
@@ -291,7 +291,6 @@ def test_malicious_pickle_refused_by_the_hf_format(tmp_path):
 
 
 def test_hf_folder_round_trip_and_config_mismatch(tmp_path):
-    _needs("bigganctl.formats.hf")
     from bigganctl.formats import hf
 
     cfg = REGISTRY["biggan-deep-128"].config

@@ -53,6 +53,7 @@ def test_result_document(baseline):
     assert r["extractor"] == "inception-v3-compat" and r["resumed_from"] == 0 and r["world_size"] == 1
 
 
+@pytest.mark.numerics
 def test_numbers_do_not_depend_on_batch_size(ref_file, baseline):
     other = _run(ref_file, batch_size=7)
     assert other["fid"] == pytest.approx(baseline["fid"], rel=1e-6)
@@ -60,6 +61,7 @@ def test_numbers_do_not_depend_on_batch_size(ref_file, baseline):
     assert other["is_std"] == pytest.approx(baseline["is_std"], rel=1e-4, abs=1e-9)
 
 
+@pytest.mark.numerics
 def test_interrupted_run_resumes_to_the_same_numbers(ref_file, baseline):
     def stop_after_4(done, total):
         if done >= 4:

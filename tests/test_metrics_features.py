@@ -23,6 +23,7 @@ def test_random_weights_file_has_the_exact_state_dict():
     assert {k: tuple(v.shape) for k, v in state.items()} == state_dict_shapes()
 
 
+@pytest.mark.numerics
 def test_features_equal_torch_fidelity_extractor():
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 

@@ -29,6 +29,7 @@ def _stream(f, chunks, dim):
     return acc
 
 
+@pytest.mark.numerics
 def test_streaming_mean_cov_equals_numpy():
     f = _features(300, 64, 0)
     acc = _stream(f, [1, 7, 64, 100, 128], 64)
@@ -39,6 +40,7 @@ def test_streaming_mean_cov_equals_numpy():
     assert acc.n == 300 and sigma.dtype == np.float64
 
 
+@pytest.mark.numerics
 def test_streaming_does_not_depend_on_batching_and_merges():
     f = _features(257, 32, 1)
     a = _stream(f, [257], 32).mean_cov()
@@ -88,6 +90,7 @@ def test_frechet_diagonal_closed_form():
     assert S.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("n", [200, 1000])
 def test_frechet_matches_torch_fidelity_full_rank(n):
     f1, f2 = _features(n, 64, 5).astype(np.float64), _features(n, 64, 6, offset=0.32).astype(np.float64)
@@ -129,6 +132,7 @@ def test_frechet_rejects_mismatched_shapes():
         S.frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("n", [10, 37, 100])
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_inception_score_streaming_equals_torch_fidelity(n, shuffle):
@@ -142,6 +146,7 @@ def test_inception_score_streaming_equals_torch_fidelity(n, shuffle):
     assert std == pytest.approx(ref["inception_score_std"], rel=1e-8, abs=1e-12)
 
 
+@pytest.mark.numerics
 def test_inception_score_split_sizes_match_torch_fidelity():
     n = 53
     split = S.is_split_of(n, 10)
@@ -156,6 +161,7 @@ def test_inception_score_needs_as_many_samples_as_splits():
         S.ISAccumulator(9, 1008, splits=10)
 
 
+@pytest.mark.numerics
 def test_kid_equals_torch_fidelity_and_refuses_large_subsets():
     f1 = torch.from_numpy(_features(60, 32, 9))
     f2 = torch.from_numpy(_features(50, 32, 10, offset=0.35))

@@ -87,6 +87,7 @@ def test_sample_order_labels_and_manifest(G):
     json.dumps(m)                                  # serialisable as is
 
 
+@pytest.mark.numerics
 def test_each_image_is_reproducible_from_the_two_public_calls(G):
     res = sample(G, classes=[3, 980], seeds=[7, 2], psi=0.7)
     for i, (c, s) in enumerate(zip(res.labels.tolist(), res.seeds, strict=True)):
@@ -104,6 +105,7 @@ def test_rows_share_their_noise():
     assert torch.equal(z[0:4], truncated_noise([3, 4, 5, 6], 16, 0.4, "deepmind"))
 
 
+@pytest.mark.numerics
 def test_batch_size_does_not_change_pixels(G):
     a = sample(G, classes=[207, 1, 33], n=4, psi=0.5, batch_size=1).images
     b = sample(G, classes=[207, 1, 33], n=4, psi=0.5, batch_size=7).images
@@ -112,6 +114,7 @@ def test_batch_size_does_not_change_pixels(G):
     close_pixels(a, c)
 
 
+@pytest.mark.numerics
 def test_seed_subset_reproduces_grid_columns(G):
     full = sample(G, classes=[207, 1, 33], n=4, seed=0, psi=0.5).images.view(3, 4, 3, 16, 16)
     part = sample(G, classes=[207, 1, 33], seeds="2-3", psi=0.5).images.view(3, 2, 3, 16, 16)

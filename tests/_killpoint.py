@@ -1,0 +1,73 @@
+"""Run ``bigganctl ARGS`` and freeze it at an observed point, for kill/resume tests.
+
+    python tests/_killpoint.py PATTERN[,PATTERN...] -- ARGS...
+
+Every atomic write in bigganctl ends with ``os.replace(tmp, target)``. This runner wraps
+``os.replace``; once targets matching the patterns have been written in that order (a
+subsequence: other writes may come between), it prints ``KILLPOINT <target>`` on stderr
+and blocks for good. The test reads stderr until that line and then kills the process:
+the kill lands at a known point, with no sleep and no poll that could miss it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import runpy
+import sys
+import threading
+
+MARKER = "KILLPOINT"
+
+
+def main() -> None:
+    patterns = sys.argv[1].split(",")
+    assert sys.argv[2] == "--", "usage: _killpoint.py PATTERN[,PATTERN...] -- ARGS..."
+    seen = 0
+    real_replace = os.replace
+
+    def replace(src, dst, *a, **kw):
+        nonlocal seen
+        real_replace(src, dst, *a, **kw)
+        if seen < len(patterns) and fnmatch.fnmatch(os.path.basename(os.fspath(dst)), patterns[seen]):
+            seen += 1
+            if seen == len(patterns):
+                os.write(2, f"\n{MARKER} {os.fspath(dst)}\n".encode())
+                threading.Event().wait()          # frozen here until the test kills us
+
+    os.replace = replace
+    sys.argv = ["bigganctl", *sys.argv[3:]]
+    runpy.run_module("bigganctl", run_name="__main__", alter_sys=True)
+
+
+def run_to_killpoint(args, patterns, env, timeout: float = 300.0) -> int:
+    """Start ``bigganctl ARGS`` under this runner, wait (blocking reads, no polling) until it
+    is frozen after writing files matching ``patterns`` in order, SIGKILL it, and return its
+    exit status (``-SIGKILL``). Fails if it ends before reaching that point."""
+    import signal
+    import subprocess
+
+    cmd = [sys.executable, __file__, ",".join(patterns), "--", *map(str, args)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(timeout, proc.kill)           # a hung run fails the test, not CI
+    timer.start()
+    tail: list[str] = []
+    try:
+        for line in proc.stderr:                          # blocks until a line or EOF
+            if line.startswith(MARKER):
+                proc.send_signal(signal.SIGKILL)
+                break
+            tail = (tail + [line])[-20:]
+        else:
+            raise AssertionError("the run ended before the kill point:\n" + "".join(tail))
+        return proc.wait(timeout=60)
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+if __name__ == "__main__":
+    main()
