@@ -9,7 +9,7 @@ A core loop reports through a *reporter*, or through nothing::
 ``progress`` is a :class:`Reporter` (``reporter(label, total=, initial=, unit=)`` returns a
 context manager yielding ``step(done)``) or None/False for silence. The core never draws:
 the CLI passes a rich reporter (:func:`bigganctl.cli.render.rich_reporter`), the Python API a
-``tqdm.auto`` one (:func:`bigganctl.api._progress.tqdm_reporter`), and a plain callback
+``tqdm.auto`` one (:func:`bigganctl.api.common.tqdm_reporter`), and a plain callback
 ``fn(done, total)`` becomes a reporter with :func:`from_callback`.
 """
 
