@@ -89,8 +89,8 @@ def child(args) -> None:
 
     import torch
 
-    from bigganctl.interp import make_path
-    from bigganctl.video import render_interp
+    from bigganctl.api.interp import render_interp
+    from bigganctl.interpolation import make_path
 
     torch.set_num_threads(1)
     if args.model == "tiny":

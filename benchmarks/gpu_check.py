@@ -138,7 +138,7 @@ def main() -> None:
     table("generation throughput (images/s, CUDA)", rows)
 
     # 4. evaluation throughput
-    from bigganctl.metrics.evaluate import evaluate
+    from bigganctl.api.evaluate import evaluate
     from bigganctl.metrics.testing import write_random_inception
 
     w = write_random_inception(tmp / "inception.pth")

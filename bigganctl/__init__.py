@@ -18,12 +18,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_generator": "bigganctl.loader",
+    "load_generator": "bigganctl.api.common",
     "truncated_noise": "bigganctl.sampling",
-    "to_uint8": "bigganctl.imaging",
-    "sample": "bigganctl.sampler",
-    "evaluate": "bigganctl.metrics.evaluate",
-    "compute_stats": "bigganctl.metrics.reference",
+    "to_uint8": "bigganctl.generate",
+    "sample": "bigganctl.api.sample",
+    "evaluate": "bigganctl.api.evaluate",
+    "sweep": "bigganctl.api.sweep",
+    "compute_stats": "bigganctl.api.stats",
     "resolve_classes": "bigganctl.classes",
 }
 

@@ -6,6 +6,7 @@ An interrupted or failed write never leaves a half-written file at the target pa
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -87,3 +88,40 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_matches(actual: str, expected: str | None) -> bool:
+    """``expected`` may be a full hex digest or a prefix (>= 8 hex digits, torch.hub names)."""
+    if not expected:
+        return True
+    return actual.lower().startswith(expected.lower())
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive ``fcntl`` lock on ``path``; the lock file is removed on release.
+
+    Removing lock files is safe because a waiter, once it holds the lock, checks that the
+    path still names the file it locked and starts over if not.
+    """
+    while True:
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            fh.close()
+            raise
+        if same:
+            break
+        fh.close()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()

@@ -1,25 +1,29 @@
 """The one batched generation loop: (classes, seeds, psi) -> uint8 image batches.
 
 Everything that makes pixels (sample, eval, sweep, interp) goes through here, so the
-noise, the class conditioning and the 8-bit conversion are the same everywhere.
+noise, the class conditioning and the 8-bit conversion (:func:`to_uint8`) are the same
+everywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
-from .imaging import to_uint8
-from .sampling import truncated_noise
+from .interpolation import InterpPath, frame_conditions, waypoint_noise
+from .runtime import default_batch_size
+from .sampling import class_plan, truncated_noise
 
 
-def default_batch_size(device: torch.device | str, resolution: int) -> int:
-    """A batch that fits comfortably: small on CPU, larger on accelerators."""
-    dev = torch.device(device)
-    if dev.type == "cpu":
-        return 8 if resolution <= 128 else 4
-    return {128: 64, 256: 32}.get(resolution, 16)
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float images -> uint8, ``round((x + 1) * 127.5)`` clamped to [0, 255].
+
+    Computed in float32 whatever the input dtype, so bf16/fp16 generators quantise the
+    same way. Shape and device are kept.
+    """
+    return ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def model_device(G: torch.nn.Module) -> torch.device:
@@ -28,6 +32,11 @@ def model_device(G: torch.nn.Module) -> torch.device:
     for t in G.buffers():
         return t.device
     return torch.device("cpu")
+
+
+def batch_size_for(G: torch.nn.Module, batch_size: int | None) -> int:
+    """``batch_size``, or the default rule (:func:`bigganctl.runtime.default_batch_size`)."""
+    return batch_size or default_batch_size(model_device(G), G.resolution)
 
 
 @torch.inference_mode()
@@ -54,9 +63,39 @@ def iter_uint8(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *,
     n = len(seeds) if z is None else z.shape[0]
     if labels.shape[0] != n:
         raise ValueError(f"{labels.shape[0]} labels for {n} samples")
-    bs = batch_size or default_batch_size(model_device(G), G.resolution)
+    bs = batch_size_for(G, batch_size)
     for lo in range(start, n, bs):
         hi = min(lo + bs, n)
         zb = None if z is None else z[lo:hi]
         x = generate_batch(G, labels[lo:hi], seeds[lo:hi], psi, z=zb)
         yield lo, to_uint8(x).cpu()
+
+
+def iter_interp_tiles(G, path: InterpPath, psi: float, *, batch_size: int | None = None
+                      ) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(frame, uint8 [columns, 3, R, R])`` in order, generating batches of whole
+    frames through :func:`iter_uint8` (memory bounded by the batch)."""
+    noise = waypoint_noise(path, G.z_dim, psi, G.truncation)
+    bs = batch_size_for(G, batch_size)
+    m = path.n_columns
+    per = max(1, bs // m)
+    for lo in range(0, path.n_frames, per):
+        hi = min(lo + per, path.n_frames)
+        y, z = frame_conditions(path, lo, hi, num_classes=G.num_classes, noise=noise,
+                                psi=psi, convention=G.truncation)
+        chunk = torch.cat([x for _, x in iter_uint8(G, y, [], psi, batch_size=bs, z=z)])
+        for i in range(hi - lo):
+            yield lo + i, chunk[i * m:(i + 1) * m]
+
+
+def strip_images(G, *, psis: Sequence[float], n: int, seed: int, classes: Any, columns: int,
+                 batch_size: int | None = None) -> torch.Tensor:
+    """uint8 [len(psis) * columns, 3, R, R]: samples ``0..columns-1`` of the evaluation
+    (seeds ``seed..``, the class plan's first classes) at each psi, psi-major."""
+    labels = class_plan(classes, n, G.num_classes, seed)[0][:columns]
+    seeds = list(range(seed, seed + columns))
+    out = torch.empty(len(psis) * columns, 3, G.resolution, G.resolution, dtype=torch.uint8)
+    for r, psi in enumerate(psis):
+        for off, x in iter_uint8(G, labels, seeds, psi, batch_size=batch_size):
+            out[r * columns + off:r * columns + off + x.shape[0]] = x
+    return out

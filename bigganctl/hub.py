@@ -16,84 +16,38 @@ request; nothing else ever appears under the final name until it has been verifi
 Offline (``BIGGANCTL_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) no socket is ever opened: cached
 files only, and a missing one raises :class:`WeightsUnavailable` saying how to get it.
 
-The one entry point other modules need is :func:`ensure_file`::
-
-    from bigganctl.hub import ensure_file, ASSETS
-    path = ensure_file(ASSETS["inception"].files[0], "inception")
-    path = ensure_file(RemoteFile("VIRTUAL_imagenet128_labeled.npz", (url,)), "stats")
+The one entry point other modules need is :func:`ensure_file`
+(``ensure_file(RemoteFile("VIRTUAL_imagenet128_labeled.npz", (url,)), "stats")``); the HTTP
+transport is :mod:`bigganctl._download`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import http.client
 import json
 import os
-import shutil
-import socket
-import sys
-import tarfile
-import time
-import urllib.error
-import urllib.request
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
-from collections.abc import Iterator
 
-from ._io import sha256_file
+from . import _download
+from ._io import file_lock, sha256_file, sha256_matches
 from .errors import ChecksumError, RuntimeFailure, WeightsUnavailable
-from .registry import ModelSpec, RemoteFile
+from .progress import Reporter
+from .registry import ASSETS, REGISTRY, Asset, ModelSpec, RemoteFile
 
 # Network knobs (module attributes so tests and users can tune them).
 CONNECT_TIMEOUT = float(os.environ.get("BIGGANCTL_HTTP_TIMEOUT", "15"))  # seconds per socket op
 RETRIES = 4                  # attempts per URL for transient errors (5xx, resets, stalls)
 BACKOFF = 1.0                # seconds; doubles after every failed attempt
-CHUNK = 1 << 20
 USER_AGENT = "bigganctl (+https://github.com/bigganctl)"
 
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
-# ---------------------------------------------------------------------------------------
-# Files that are not generators: the metric feature extractor and friends.
+def _policy() -> _download.Policy:
+    """The knobs as they are now (tests and users may change the module attributes)."""
+    return _download.Policy(timeout=CONNECT_TIMEOUT, retries=RETRIES, backoff=BACKOFF, user_agent=USER_AGENT)
 
-@dataclass(frozen=True)
-class Asset:
-    """A named bundle of cached files that is not a generator (``bigganctl models pull NAME``)."""
-
-    name: str
-    description: str
-    subdir: str
-    files: tuple[RemoteFile, ...]
-    notes: str = ""
-    alternative: str = "--weights PATH"    # how to pass the file by hand instead
-
-
-_FIDELITY = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0"
-_PYTORCH_FID = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights"
-
-ASSETS: dict[str, Asset] = {
-    "inception": Asset(
-        name="inception",
-        description="Inception-v3 (TF 2015-12-05 graph) weights for torch-fidelity's "
-                    "inception-v3-compat feature extractor (IS / FID / KID)",
-        subdir="inception",
-        files=(RemoteFile(
-            "weights-inception-2015-12-05-6726825d.pth",
-            (f"{_FIDELITY}/weights-inception-2015-12-05-6726825d.pth",
-             f"{_PYTORCH_FID}/pt_inception-2015-12-05-6726825d.pth"),
-            # torch.hub convention: the name carries the first 8 hex digits of the sha256.
-            sha256="6726825d",
-        ),),
-        notes="sha256 known by its 8-digit prefix only (torch.hub naming convention); "
-              "the pytorch-fid release file carries the same prefix and serves as a mirror.",
-        alternative="--inception-weights PATH",
-    ),
-}
 
 Spec = Union[ModelSpec, Asset]
 
@@ -122,13 +76,17 @@ def spec_dir(spec: Spec) -> Path:
     return home() / subdir_of(spec)
 
 
+def cached_path(remote: RemoteFile, subdir: str) -> Path | None:
+    """The cached copy of ``remote`` if present (nothing is downloaded or hashed)."""
+    p = home() / subdir / remote.filename
+    return p if p.is_file() else None
+
+
 def get_asset(name: str) -> Asset | None:
     return ASSETS.get(name)
 
 
 def pullable_names() -> list[str]:
-    from .registry import REGISTRY
-
     return [*REGISTRY, *ASSETS]
 
 
@@ -179,13 +137,6 @@ def _remember_sha256(p: Path, digest: str, key: dict[str, int] | None = None) ->
         tmp = rec.with_name(rec.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({**key, "sha256": digest, "path": str(p)}))
         os.replace(tmp, rec)
-
-
-def sha256_matches(actual: str, expected: str | None) -> bool:
-    """``expected`` may be a full hex digest or a prefix (>= 8 hex digits, torch.hub names)."""
-    if not expected:
-        return True
-    return actual.lower().startswith(expected.lower())
 
 
 # ---------------------------------------------------------------------------------------
@@ -277,7 +228,7 @@ def verify(spec: Spec) -> list[dict[str, Any]]:
     return out
 
 
-def ensure_spec(spec: Spec, *, progress: bool = True) -> list[Path]:
+def ensure_spec(spec: Spec, *, progress: Reporter | bool | None = None) -> list[Path]:
     """``ensure_file`` for every file of a model or asset; returns their paths."""
     return [ensure_file(rf, subdir_of(spec), progress=progress, pull_name=spec.name,
                         notes=spec.notes, alternative=getattr(spec, "alternative", "--weights PATH"))
@@ -287,7 +238,7 @@ def ensure_spec(spec: Spec, *, progress: bool = True) -> list[Path]:
 # ---------------------------------------------------------------------------------------
 # ensure_file
 
-def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
+def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | bool | None = None,
                 pull_name: str | None = None, notes: str = "",
                 alternative: str = "--weights PATH") -> Path:
     """Return the path of ``remote`` in the cache, downloading it first if needed.
@@ -299,8 +250,8 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
 
     Downloading tries ``remote.urls`` in order (mirrors), with a short connect timeout,
     retries with exponential back-off for transient failures, resumes an interrupted
-    transfer from ``.<filename>.part`` with an HTTP Range request, shows a tqdm bar on
-    stderr (``progress``), verifies size and sha256 (mismatch: the file is deleted and
+    transfer from ``.<filename>.part`` with an HTTP Range request, reports the bytes to
+    ``progress`` (a :class:`~bigganctl.progress.Reporter`), verifies size and sha256 (mismatch: the file is deleted and
     :class:`ChecksumError` raised; nothing is left in the cache) and moves the file into
     place atomically. ``remote.member`` names a file inside a zip/tar download, which is
     extracted. A per-file ``fcntl`` lock serialises concurrent downloads of one file.
@@ -332,7 +283,7 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: bool = True,
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RuntimeFailure(f"cannot create the cache folder {folder}: {e.strerror or e}") from e
-    with _file_lock(folder / f".{remote.filename}.lock"):
+    with file_lock(folder / f".{remote.filename}.lock"):
         # Another process may have finished the download while we waited for the lock.
         if dest.is_file() and _cached_ok(dest, remote, delete_bad=True):
             return dest
@@ -360,49 +311,7 @@ def _cached_ok(dest: Path, remote: RemoteFile, *, delete_bad: bool) -> bool:
                         hint="delete it and run `bigganctl models pull` on a connected machine")
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive ``fcntl`` lock on ``path``; the lock file is removed on release.
-
-    Removing lock files is safe because a waiter, once it holds the lock, checks that the
-    path still names the file it locked and starts over if not.
-    """
-    while True:
-        fh = open(path, "a+")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                same = os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino
-            except FileNotFoundError:
-                same = False
-        except BaseException:
-            fh.close()
-            raise
-        if same:
-            break
-        fh.close()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        fh.close()
-
-
-class _Unreachable(Exception):
-    """Could not connect at all (DNS, refused, no route, connect timeout): do not retry."""
-
-
-class _Permanent(Exception):
-    """The server answered but will not serve the file (404, 403...): next mirror."""
-
-
-class _Transient(Exception):
-    """Worth retrying after a pause (5xx, 429, reset, stalled read)."""
-
-
-def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: bool,
+def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: Reporter | bool | None,
                   alternative: str) -> None:
     errors: list[str] = []
     checksum_failures: list[str] = []
@@ -410,21 +319,21 @@ def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: bool,
     for url in remote.urls:
         # Plain files download to .<filename>.part; archives to .<archive name>.part
         # (kept for resume until the member is extracted).
-        part_name = remote.filename if remote.member is None else _url_basename(url)
+        part_name = remote.filename if remote.member is None else _download.url_basename(url)
         part = dest.with_name(f".{part_name}.part")
         try:
-            _download_with_retries(url, part, progress=progress, label=remote.filename,
-                                   expected_size=None if remote.member else remote.size)
-        except _Unreachable as e:
+            _download.fetch(url, part, progress=progress, label=remote.filename, policy=_policy(),
+                            expected_size=None if remote.member else remote.size)
+        except _download.Unreachable as e:
             unreachable += 1
             errors.append(f"{url}: {e}")
             continue
-        except (_Permanent, _Transient) as e:
+        except (_download.Permanent, _download.Transient) as e:
             errors.append(f"{url}: {e}")
             continue
         if remote.member is not None:
             try:
-                produced = _extract_member(part, remote.member, dest)
+                produced = _download.extract_member(part, remote.member, dest)
             finally:
                 with contextlib.suppress(OSError):
                     part.unlink()
@@ -459,128 +368,6 @@ def _check_download(path: Path, remote: RemoteFile) -> tuple[str | None, str]:
     return None, digest
 
 
-def _url_basename(url: str) -> str:
-    from urllib.parse import urlparse
-
-    return Path(urlparse(url).path).name or "download"
-
-
-def _extract_member(archive: Path, member: str, dest: Path) -> Path:
-    """Copy ``member`` of a zip or tar ``archive`` to a temporary file beside ``dest``."""
-    out = dest.with_name(f".{dest.name}.extract")
-    try:
-        with contextlib.ExitStack() as stack:
-            if zipfile.is_zipfile(archive):
-                src = stack.enter_context(zipfile.ZipFile(archive)).open(member)
-            elif tarfile.is_tarfile(archive):
-                src = stack.enter_context(tarfile.open(archive)).extractfile(member)
-                if src is None:
-                    raise KeyError(member)
-            else:
-                raise RuntimeFailure(f"{archive.name}: not a zip or tar archive "
-                                     f"(expected one containing {member})")
-            with src, open(out, "wb") as fh:
-                shutil.copyfileobj(src, fh, CHUNK)
-    except KeyError:
-        with contextlib.suppress(OSError):
-            out.unlink()
-        raise RuntimeFailure(f"archive {archive.name} has no member {member!r}") from None
-    return out
-
-
-def _download_with_retries(url: str, part: Path, *, progress: bool, label: str,
-                           expected_size: int | None) -> None:
-    delay = BACKOFF
-    for attempt in range(1, RETRIES + 1):
-        try:
-            _download_once(url, part, progress=progress, label=label, expected_size=expected_size)
-            return
-        except _Transient as e:
-            if attempt == RETRIES:
-                raise
-            if progress:
-                print(f"bigganctl: {label}: {e}; retrying in {delay:.0f}s "
-                      f"(attempt {attempt + 1}/{RETRIES})", file=sys.stderr)
-            time.sleep(delay)
-            delay *= 2
-
-
-def _is_connect_failure(reason: object) -> bool:
-    return isinstance(reason, (socket.gaierror, socket.timeout, ConnectionRefusedError,
-                               TimeoutError)) or (
-        isinstance(reason, OSError) and getattr(reason, "errno", None) in _UNREACHABLE_ERRNOS)
-
-
-_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED,
-                       errno.ENETDOWN, errno.EHOSTDOWN, errno.ETIMEDOUT}
-
-
-def _download_once(url: str, part: Path, *, progress: bool, label: str,
-                   expected_size: int | None) -> None:
-    """One HTTP GET into ``part``, resuming from its current size with a Range request."""
-    have = part.stat().st_size if part.is_file() else 0
-    if expected_size is not None and have == expected_size:
-        return                                   # complete already; the caller verifies
-    if expected_size is not None and have > expected_size:
-        part.unlink()
-        have = 0
-    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    req = urllib.request.Request(url, headers=headers)
-    try:
-        resp = urllib.request.urlopen(req, timeout=CONNECT_TIMEOUT)
-    except urllib.error.HTTPError as e:
-        e.close()
-        if e.code == 416 and have:               # nothing left to send: restart cleanly
-            part.unlink()
-            raise _Transient("server rejected the resume range; restarting") from None
-        if e.code in (408, 425, 429) or e.code >= 500:
-            raise _Transient(f"HTTP {e.code} {e.reason}") from None
-        raise _Permanent(f"HTTP {e.code} {e.reason}") from None
-    except urllib.error.URLError as e:
-        if _is_connect_failure(e.reason):
-            raise _Unreachable(str(e.reason)) from None
-        raise _Transient(str(e.reason)) from None
-    except TimeoutError:
-        raise _Transient(f"no response within {CONNECT_TIMEOUT:g}s") from None
-    except (http.client.HTTPException, ConnectionError, OSError) as e:
-        raise _Transient(f"{type(e).__name__}: {e}") from None
-
-    with resp:
-        status = getattr(resp, "status", 200)
-        if have and status == 206:
-            crange = resp.headers.get("Content-Range", "")
-            if not crange.startswith(f"bytes {have}-"):
-                part.unlink()
-                raise _Transient(f"unexpected Content-Range {crange!r}; restarting")
-            mode = "ab"
-        else:
-            have, mode = 0, "wb"                 # server ignored Range: start over
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length and length.isdigit() else expected_size
-        from tqdm import tqdm
-
-        written = 0
-        with open(part, mode) as fh, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=label, file=sys.stderr, disable=not progress, leave=False) as bar:
-            try:
-                while True:
-                    block = resp.read(CHUNK)
-                    if not block:
-                        break
-                    fh.write(block)
-                    written += len(block)
-                    bar.update(len(block))
-            except TimeoutError as e:
-                raise _Transient(f"transfer stalled for {CONNECT_TIMEOUT:g}s") from e
-            except (http.client.HTTPException, ConnectionError, OSError) as e:
-                raise _Transient(f"transfer interrupted ({type(e).__name__})") from e
-        if length and length.isdigit() and written < int(length):
-            raise _Transient(f"transfer ended early ({have + written} of {total} bytes)")
-
-
 def extract_to_cache(archive: str | os.PathLike, remote: RemoteFile, subdir: str) -> Path:
     """Extract ``remote.member`` from a local archive the user downloaded by hand (e.g. the
     author's ``BigGAN_ch96_bs256x8_138k.zip``) into the cache, verified; returns its path.
@@ -597,8 +384,8 @@ def extract_to_cache(archive: str | os.PathLike, remote: RemoteFile, subdir: str
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RuntimeFailure(f"cannot create the cache folder {folder}: {e.strerror or e}") from e
-    with _file_lock(folder / f".{remote.filename}.lock"):
-        produced = _extract_member(Path(archive), remote.member, dest)
+    with file_lock(folder / f".{remote.filename}.lock"):
+        produced = _download.extract_member(Path(archive), remote.member, dest)
         problem, digest = _check_download(produced, remote)
         if problem:
             with contextlib.suppress(OSError):

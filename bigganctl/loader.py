@@ -39,7 +39,9 @@ import torch
 
 from . import hub
 from .errors import CheckpointError, UsageError
+from .formats.common import WEIGHT_PATTERNS, check_keys, find_weights_file
 from .models.config import BigGANConfig, BigGANDeepConfig
+from .progress import Reporter
 from .registry import REGISTRY, ModelSpec, RemoteFile, get_spec
 from .runtime import resolve_device, resolve_dtype
 
@@ -63,9 +65,6 @@ _ARCH_DETECTORS: tuple[tuple[str, Callable[[dict], bool]], ...] = (
     ("biggan", lambda d: "ch" in d and "dim_z" in d),
 )
 _DEFAULT_FORMAT = {"biggan-deep": "hf", "biggan": "ajbrock"}
-
-#: weights files looked for in a folder, in order
-_WEIGHT_PATTERNS = ("pytorch_model.bin", "model.safetensors", "*.safetensors", "*.bin", "*.pth", "*.pt")
 
 RANDOM = "random"
 RANDOM_SEED = 0
@@ -171,18 +170,14 @@ def _weights_remote(spec: ModelSpec) -> RemoteFile | None:
     return files[-1] if files else None
 
 
-def find_weights_file(folder: Path) -> Path | None:
-    """The weights file of a model folder (pytorch_model.bin, model.safetensors, ...)."""
-    for pattern in _WEIGHT_PATTERNS:
-        hits = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
-        if hits:
-            return hits[0]
-    return None
-
-
 def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
-                     progress: bool) -> tuple[str, Path | None, Path | None]:
-    """-> (source, path passed to the format reader, the weights file itself)."""
+                     progress: Reporter | bool | None) -> tuple[str, Path | None, Path | None]:
+    """-> (source, what identifies the weights for the load cache, the weights file).
+
+    The weights file is decided here, once (:func:`~bigganctl.formats.common.find_weights_file`
+    for folders): the format reader gets that very file, so the sha256 recorded in
+    ``G.weights_info`` is always the sha256 of the file that was loaded.
+    """
     if weights is not None and os.fspath(weights) == RANDOM:
         return "random", None, None
     if weights is None:
@@ -191,8 +186,8 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
             wfile = find_weights_file(folder)
             if wfile is None:
                 raise UsageError(f"{folder} has config.json but no weights file "
-                                 f"({', '.join(_WEIGHT_PATTERNS)})", option="--model")
-            return "file", (folder if spec.format == "hf" else wfile), wfile
+                                 f"({', '.join(WEIGHT_PATTERNS)})", option="--model")
+            return "file", folder, wfile
         if not spec.files:
             raise UsageError(f"{spec.name} has no published weights; pass --weights PATH "
                              f"(or --weights random)", option="--weights")
@@ -208,9 +203,9 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
     if p.is_dir():
         wfile = find_weights_file(p)
         if wfile is None:
-            raise UsageError(f"{p} contains no weights file ({', '.join(_WEIGHT_PATTERNS)})",
+            raise UsageError(f"{p} contains no weights file ({', '.join(WEIGHT_PATTERNS)})",
                              option="--weights")
-        return "file", (p if spec.format == "hf" else wfile), wfile
+        return "file", p, wfile
     remote = _weights_remote(spec)
     if remote is not None and remote.member and _is_archive(p):
         extracted = hub.extract_to_cache(p, remote, hub.subdir_of(spec))
@@ -219,7 +214,8 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
 
 
 def weights_identity(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
-                     weights: str | os.PathLike | None = None, *, progress: bool = True) -> dict[str, Any]:
+                     weights: str | os.PathLike | None = None, *,
+                     progress: Reporter | bool | None = None) -> dict[str, Any]:
     """What :func:`load_generator` would load, without building the model: the spec's
     name, architecture, format and truncation convention, and the weights' sha256 (or
     ``"random"``). Cache keys that must change when the weights do use this."""
@@ -270,8 +266,11 @@ def clear_cache() -> None:
 
 def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
                    weights: str | os.PathLike | None = None, device: str | torch.device = "auto",
-                   dtype: str | torch.dtype = "fp32", *, progress: bool = True) -> torch.nn.Module:
-    """Build a generator and load its weights; see the module docstring.
+                   dtype: str | torch.dtype = "fp32", *,
+                   progress: Reporter | bool | None = None) -> torch.nn.Module:
+    """Build a generator and load its weights; see the module docstring. ``progress``: a
+    :class:`~bigganctl.progress.Reporter` for downloads (``bigganctl.load_generator`` draws
+    tqdm bars).
 
     Raises UsageError (unknown model: ``--model``; missing weights path: ``--weights``),
     WeightsUnavailable (not cached and not downloadable), CheckpointError (a file that
@@ -296,9 +295,9 @@ def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
                                 "seed": RANDOM_SEED}
     else:
         assert target is not None and wfile is not None
-        config, state = _read(spec, target)
-        config = _check_config(spec, config, target)
-        G = _build_loaded(cls, config, state, what=f"{target} ({spec.name}, {spec.format} format)")
+        config, state = _read(spec, wfile)
+        config = _check_config(spec, config, wfile)
+        G = _build_loaded(cls, config, state, what=f"{wfile} ({spec.name}, {spec.format} format)")
         del state
         info = {"source": source, "path": str(wfile), "sha256": hub.cached_sha256(wfile)}
     info["format"] = spec.format
@@ -364,8 +363,6 @@ def _build_loaded(cls: type, config: Any, state: dict[str, torch.Tensor], *, wha
     a normal build. The tensors are always copied, never assigned: a state dict read with
     mmap must not tie the model to a file that may be rewritten.
     """
-    from .formats.common import check_keys
-
     G = None
     try:
         with torch.device("meta"):

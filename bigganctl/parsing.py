@@ -106,3 +106,20 @@ def split_csv(values: list[str] | tuple[str, ...] | None) -> list[str]:
     for v in values or ():
         out.extend(p.strip() for p in str(v).split(",") if p.strip())
     return out
+
+
+def range_text(seeds: list[int] | tuple[int, ...]) -> str:
+    """The inverse of :func:`parse_range`: consecutive runs as ``a-b``.
+
+    >>> range_text([0, 1, 2, 5, 7, 8])
+    '0-2,5,7-8'
+    """
+    parts: list[str] = []
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)

@@ -135,3 +135,41 @@ def get_spec(name: str) -> ModelSpec:
         close = difflib.get_close_matches(name, REGISTRY, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UsageError(f"unknown model {name!r}{hint}; see `bigganctl models list`", option="--model") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Files that are not generators: the metric feature extractor and friends.
+
+@dataclass(frozen=True)
+class Asset:
+    """A named bundle of cached files that is not a generator (``bigganctl models pull NAME``)."""
+
+    name: str
+    description: str
+    subdir: str
+    files: tuple[RemoteFile, ...]
+    notes: str = ""
+    alternative: str = "--weights PATH"    # how to pass the file by hand instead
+
+
+_FIDELITY = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0"
+_PYTORCH_FID = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights"
+
+ASSETS: dict[str, Asset] = {
+    "inception": Asset(
+        name="inception",
+        description="Inception-v3 (TF 2015-12-05 graph) weights for torch-fidelity's "
+                    "inception-v3-compat feature extractor (IS / FID / KID)",
+        subdir="inception",
+        files=(RemoteFile(
+            "weights-inception-2015-12-05-6726825d.pth",
+            (f"{_FIDELITY}/weights-inception-2015-12-05-6726825d.pth",
+             f"{_PYTORCH_FID}/pt_inception-2015-12-05-6726825d.pth"),
+            # torch.hub convention: the name carries the first 8 hex digits of the sha256.
+            sha256="6726825d",
+        ),),
+        notes="sha256 known by its 8-digit prefix only (torch.hub naming convention); "
+              "the pytorch-fid release file carries the same prefix and serves as a mirror.",
+        alternative="--inception-weights PATH",
+    ),
+}

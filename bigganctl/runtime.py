@@ -54,3 +54,17 @@ def resolve_dtype(spec: str | torch.dtype = "fp32") -> torch.dtype:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return {v: k for k, v in DTYPES.items()}[dtype]
+
+
+def default_batch_size(device: torch.device | str, resolution: int | None = None) -> int:
+    """The one default batch-size rule: small on CPU, larger on accelerators.
+
+    ``resolution``: a generator's output size; None for real images going through the
+    feature extractor (no generator in memory).
+    """
+    dev = torch.device(device)
+    if resolution is None:
+        return 16 if dev.type == "cpu" else 100
+    if dev.type == "cpu":
+        return 8 if resolution <= 128 else 4
+    return {128: 64, 256: 32}.get(resolution, 16)

@@ -1,4 +1,5 @@
-"""Truncated noise, seeded per sample (pure; no models, no files).
+"""Pure sampling inputs: psi checks, per-sample seeds, class plans and truncated noise
+(no models, no files).
 
 The same (seed, z_dim, psi, convention) gives bit-identical noise on every machine and
 whatever the batch it belongs to: each sample draws from its own CPU generator.
@@ -10,10 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
+from .classes import resolve_classes
 from .errors import UsageError
+from .parsing import MAX_SEED, parse_range
+
+#: ``sample`` without ``--n`` / ``--seeds``: this many seeds.
+DEFAULT_N = 8
 
 #: DeepMind models (BigGAN-deep, TF-Hub BigGAN) sample psi * TruncNorm(-2, 2).
 DEEPMIND_BOUND = 2.0
@@ -23,9 +31,13 @@ CONVENTIONS = {
 }
 
 
-def check_psi(psi: float, convention: str, *, option: str = "--trunc") -> float:
-    """Validate psi for a convention; DeepMind models take psi in (0, 1]."""
-    psi = float(psi)
+def check_psi(psi: Any, convention: str, *, option: str = "--trunc") -> float:
+    """THE psi check: a finite number > 0; DeepMind models take psi in (0, 1]. Returns it
+    as a float (values a rounding error above 1 become 1)."""
+    try:
+        psi = float(psi)
+    except (TypeError, ValueError):
+        raise UsageError(f"{psi!r} is not a number", option=option) from None
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown truncation convention {convention!r}")
     if not math.isfinite(psi):
@@ -38,6 +50,66 @@ def check_psi(psi: float, convention: str, *, option: str = "--trunc") -> float:
         raise UsageError(
             f"psi must be in (0, 1] for this model (DeepMind convention), got {psi:g}", option=option)
     return psi
+
+
+def resolve_seeds(n: int | None = None, seed: int = 0, seeds: Sequence[int] | str | None = None) -> list[int]:
+    """``seeds`` (a list or a range string like ``"0-15,20"``), or ``n`` seeds from ``seed``.
+
+    >>> resolve_seeds(n=3, seed=5)
+    [5, 6, 7]
+    >>> resolve_seeds(seeds="2-3")
+    [2, 3]
+    """
+    if seeds is not None and n is not None:
+        raise UsageError("give either --n or --seeds, not both", option="--seeds")
+    if seeds is not None:
+        out = parse_range(seeds) if isinstance(seeds, str) else [_seed_int(s, "--seeds") for s in seeds]
+        if not out:
+            raise UsageError("no seeds given", option="--seeds")
+        return out
+    n = DEFAULT_N if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UsageError(f"must be a positive integer, got {n!r}", option="--n")
+    s = _seed_int(seed, "--seed")
+    if s + n - 1 > MAX_SEED:
+        raise UsageError("seeds must stay below 2**63", option="--seed")
+    return list(range(s, s + n))
+
+
+def _seed_int(value: Any, option: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise UsageError(f"seeds are integers in [0, 2**63), got {value!r}", option=option)
+    return value
+
+
+def class_plan(classes: Any, n: int, num_classes: int, seed: int) -> tuple[torch.Tensor, Any]:
+    """Labels of the ``n`` samples and how to describe them.
+
+    - ``"balanced"``: sample ``i`` is class ``i mod C`` (equal counts when C divides n).
+    - ``"random"``: ``numpy.random.default_rng(seed).integers(0, C, n)`` (a prefix of a
+      longer run has the same classes).
+    - a list of classes (indices, names, WordNet ids; or one comma-separated string):
+      sample ``i`` is the ``(i mod len)``-th.
+    """
+    if isinstance(classes, str) and classes.strip().lower() == "balanced":
+        return torch.arange(n, dtype=torch.long) % num_classes, "balanced"
+    if isinstance(classes, str) and classes.strip().lower() == "random":
+        rng = np.random.default_rng(int(seed))
+        return torch.from_numpy(rng.integers(0, num_classes, size=n, dtype=np.int64)), "random"
+    idx = plan_key(classes)
+    bad = [i for i in idx if not 0 <= i < num_classes]
+    if bad:
+        raise UsageError(f"class {bad[0]} out of range for a {num_classes}-class model", option="--classes")
+    plan = torch.tensor(idx, dtype=torch.long)
+    return plan.repeat(math.ceil(n / len(idx)))[:n], idx
+
+
+def plan_key(classes: Any) -> Any:
+    """What identifies a class plan without a model: ``balanced`` | ``random`` | the
+    resolved class indices (UsageError naming ``--classes`` for unknown classes)."""
+    if isinstance(classes, str) and classes.strip().lower() in ("balanced", "random"):
+        return classes.strip().lower()
+    return [c.index for c in resolve_classes(classes, option="--classes")]
 
 
 def _truncnorm_icdf(u: torch.Tensor, bound: float) -> torch.Tensor:

@@ -26,7 +26,7 @@ def fake_loader_module(cls=None, **kw) -> types.ModuleType:
 
     mod = types.ModuleType("bigganctl.loader")
 
-    def load_generator(name, weights=None, device="auto", dtype="fp32"):
+    def load_generator(name, weights=None, device="auto", dtype="fp32", progress=None):
         G = (cls or TinyGenerator)(**kw)
         G.spec = REGISTRY.get(name)
         G.weights_info = {"source": "random", "sha256": "random"}

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from tiny_generator import TinyGenerator
 
-import bigganctl.sampler as core
+import bigganctl.api.common as core
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,13 +28,13 @@ def workdir(tmp_path, monkeypatch):
 def tiny(monkeypatch):
     """The CLI with a tiny generator in place of the loader."""
     G = TinyGenerator()
-    monkeypatch.setattr(core, "_load", lambda *a, **k: G)
+    monkeypatch.setattr(core, "open_generator", lambda *a, **k: G)
     return G
 
 
 @pytest.fixture
 def no_load(monkeypatch):
-    monkeypatch.setattr(core, "_load", lambda *a, **k: pytest.fail("bad input must fail before loading"))
+    monkeypatch.setattr(core, "open_generator", lambda *a, **k: pytest.fail("bad input must fail before loading"))
 
 
 def files_under(path: Path) -> list[str]:

@@ -5,7 +5,7 @@ import torch
 from scipy import stats
 
 from bigganctl.errors import UsageError
-from bigganctl.imaging import to_uint8
+from bigganctl.generate import to_uint8
 from bigganctl.parsing import parse_grid, parse_range, split_csv
 from bigganctl.sampling import check_psi, truncated_noise
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from bigganctl.errors import RuntimeFailure, UsageError
 from bigganctl.generate import iter_uint8
-from bigganctl.interp import (
+from bigganctl.interpolation import (
     EASES,
     check_fps,
     frame_conditions,
@@ -24,15 +24,10 @@ from bigganctl.interp import (
     waypoint_noise,
 )
 from bigganctl.sampling import truncated_noise
-from bigganctl.video import (
-    Captioner,
-    check_video_options,
-    compose_frame,
-    gif_delay_cs,
-    iter_interp_tiles,
-    render_interp,
-    write_video,
-)
+from bigganctl.api.interp import render_interp
+from bigganctl.generate import iter_interp_tiles
+from bigganctl.media.frames import Captioner, compose_frame, write_video
+from bigganctl.media.video import check_video_options, gif_delay_cs
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +305,7 @@ def test_existing_frames_folder_is_replaced_without_stale_frames(G, tmp_path):
 def test_a_failing_encoder_is_a_runtime_failure_and_leaves_nothing(tmp_path, monkeypatch):
     import shutil
 
-    from bigganctl import video
+    from bigganctl.media import video
 
     monkeypatch.setattr(video, "_ffmpeg_exe", lambda: shutil.which("false") or pytest.skip("no `false`"))
     frames = (np.zeros((16, 16, 3), np.uint8) for _ in range(3))

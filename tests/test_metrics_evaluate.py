@@ -13,9 +13,11 @@ import torch
 from _metrics_util import inception_file
 from tiny_generator import TinyGenerator
 from bigganctl.errors import GateFailed, UsageError
-from bigganctl.metrics.evaluate import check_gates, class_plan, evaluate, normalize_metrics
+from bigganctl.api.evaluate import evaluate
+from bigganctl.metrics.evaluation import check_gates, normalize_metrics
 from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, write_stats
+from bigganctl.sampling import class_plan
 
 N = 12
 

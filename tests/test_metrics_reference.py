@@ -11,7 +11,7 @@ import torch
 from _metrics_util import smooth_images, write_folder
 from bigganctl.errors import UsageError, WeightsUnavailable
 from bigganctl.metrics.features import OFFICIAL_ID
-from bigganctl.metrics.images import NpzSource, Preprocess, adm_center_crop, open_images
+from bigganctl.metrics.sources import NpzSource, Preprocess, adm_center_crop, open_images
 from bigganctl.metrics.reference import (
     TORCHVISION_ID,
     Stats,
@@ -205,7 +205,7 @@ def test_adm_center_crop():
 
 
 def test_compute_stats_refuses_bad_targets(tmp_path):
-    from bigganctl.metrics.reference import compute_stats
+    from bigganctl.api.stats import compute_stats
 
     write_folder(tmp_path / "imgs", smooth_images(3, 0, size=8))
     (tmp_path / "out.npz").write_bytes(b"x")

@@ -9,7 +9,7 @@ from torch_fidelity.metric_fid import fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_features_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 
-from bigganctl.metrics import stats as S
+from bigganctl.metrics import maths as S
 
 
 def _features(n, d, seed, offset=0.3, scale=0.05):

@@ -1,4 +1,4 @@
-"""bigganctl.sample (bigganctl/sampler.py) and bigganctl.media with a tiny test-only generator."""
+"""bigganctl.sample (bigganctl/api/sample.py) and bigganctl.media with a tiny test-only generator."""
 
 import json
 import math
@@ -13,9 +13,9 @@ from tiny_generator import TinyGenerator
 
 from bigganctl.classes import resolve_classes
 from bigganctl.errors import RuntimeFailure, UsageError
-from bigganctl.imaging import to_uint8
-from bigganctl.media import image_format, make_grid, manifest_path, sample_filename, write_image, write_npz
-from bigganctl.sampler import default_out, plan_outputs, reproduce_command, resolve_seeds, sample, write_outputs
+from bigganctl.api.sample import default_out, plan_outputs, reproduce_command, resolve_seeds, sample, write_outputs
+from bigganctl.generate import to_uint8
+from bigganctl.media.images import image_format, make_grid, manifest_path, sample_filename, write_image, write_npz
 from bigganctl.sampling import truncated_noise
 
 
@@ -137,9 +137,9 @@ def test_paper_convention_takes_thresholds_above_one():
 
 
 def test_bad_arguments_fail_before_loading(monkeypatch):
-    import bigganctl.sampler as mod
+    import bigganctl.api.common as mod
 
-    monkeypatch.setattr(mod, "_load", lambda *a, **k: pytest.fail("must not load"))
+    monkeypatch.setattr(mod, "open_generator", lambda *a, **k: pytest.fail("must not load"))
     cases = [
         (dict(model="no-such-model"), "--model"), (dict(classes="crane"), "--class"),
         (dict(psi=1.5), "--trunc"), (dict(n=0), "--n"), (dict(batch_size=0), "--batch-size"),
@@ -305,14 +305,14 @@ def test_package_attribute_is_the_function_even_after_the_cli_is_imported(G):
     ("/x/pytest", None),
 ])
 def test_invoked_command(monkeypatch, argv0, expected):
-    from bigganctl.sampler import invoked_command
+    from bigganctl.cli.render import invoked_command
 
     monkeypatch.setattr("sys.argv", [argv0, "sample", "--class", "golden retriever"])
     assert invoked_command() == expected
 
 
 def test_memory_bound_is_a_usage_error(G, monkeypatch):
-    import bigganctl.sampler as mod
+    import bigganctl.api.sample as mod
 
     monkeypatch.setattr(mod, "MAX_IMAGE_BYTES", 5 * 3 * 16 * 16)
     assert sample(G, classes=[1], n=5).images.shape[0] == 5

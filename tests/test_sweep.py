@@ -139,13 +139,13 @@ def _check_rows_equal_eval_all(swept, which):
 
 def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
     import bigganctl.loader
-    import bigganctl.metrics.evaluate
+    import bigganctl.metrics.evaluation
     import bigganctl.metrics.features
 
     def boom(*a, **k):
         raise AssertionError("a finished sweep must not load or evaluate anything")
 
-    monkeypatch.setattr(bigganctl.metrics.evaluate, "evaluate", boom)
+    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", boom)
     monkeypatch.setattr(bigganctl.metrics.features, "InceptionFeatures", boom)
     monkeypatch.setattr(bigganctl.loader, "load_generator", boom)
     out = swept["out"]
@@ -159,7 +159,7 @@ def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
 
 def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
     """Another seed: the earlier rows are dropped (said on stderr), every psi is evaluated."""
-    import bigganctl.metrics.evaluate
+    import bigganctl.metrics.evaluation
 
     calls = []
 
@@ -168,7 +168,7 @@ def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
         return {"trunc_convention": "deepmind", "fid": 10 * kw["psi"], "is_mean": 2.0, "is_std": 0.1,
                 "kid_mean": None, "kid_std": None, "n": kw["n"], "seconds": 0.0}
 
-    monkeypatch.setattr(bigganctl.metrics.evaluate, "evaluate", fake)
+    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", fake)
     out = tmp_path / "S"
     shutil.copytree(swept["out"], out)
     args = [a if a != swept["out"] else out for a in swept["args"]]

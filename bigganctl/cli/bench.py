@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import platform
-import time
 from typing import Annotated
 
 import typer
 
 from .options import (DEFAULT_MODEL, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, QuietOpt,
                       WeightsOpt)
-from .render import emit_json, note
+from .render import emit_json, note, rich_reporter
 
 
 def bench(
@@ -44,33 +42,19 @@ def bench(
 
       bigganctl bench --compile --json
     """
-    import torch
+    from ..api.bench import bench as measure
 
-    from ..benchmark import generation_throughput, peak_rss_mb
-    from ..loader import load_generator
-    from ..runtime import dtype_name, resolve_device, resolve_dtype
-    from ..sampling import check_psi
-
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
-    t0 = time.perf_counter()
-    G = load_generator(model, weights=weights, device=dev, dtype=dt, progress=not quiet)
-    load_s = time.perf_counter() - t0
-    psi = check_psi(trunc, G.truncation)
-    note(f"loaded {G.spec.name} ({G.weights_info['source']} weights) on {dev} in {load_s:.2f}s; "
-         f"timing {n} images...", quiet=quiet)
-    res = generation_throughput(G, n=n, batch_size=batch_size, psi=psi, compile=compile_)
-    doc = {"model": G.spec.name, "weights": G.weights_info, "device": str(dev), "dtype": dtype_name(dt),
-           "threads": torch.get_num_threads(), "load_s": load_s, **res, "peak_rss_mb": peak_rss_mb(),
-           "torch": torch.__version__, "python": platform.python_version(),
-           "machine": platform.machine()}
+    doc = measure(model, weights, device, dtype, batch_size=batch_size, n=n, psi=trunc, compile=compile_,
+                  progress=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet))
+    load_s = doc["load_s"]
     if json_:
         emit_json(doc)
         return
     typer.echo(f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}"
                f"{'  compiled' if compile_ else ''}\n"
                f"  load        {load_s:8.2f} s\n"
-               f"  warm-up     {res['warmup_s']:8.2f} s\n"
-               f"  generation  {res['images_per_s']:8.2f} images/s  ({n} images in {res['seconds']:.2f} s)\n"
+               f"  warm-up     {doc['warmup_s']:8.2f} s\n"
+               f"  generation  {doc['images_per_s']:8.2f} images/s  ({n} images in {doc['seconds']:.2f} s)\n"
                f"  peak RSS    {doc['peak_rss_mb']:8.0f} MiB")
 
 

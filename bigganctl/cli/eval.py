@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 from collections.abc import Callable
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ..parsing import parse_float
 from .options import (
+    METRIC_PANEL,
+    SOURCE_PANEL,
     BatchSizeOpt,
+    CheckpointEveryOpt,
+    ClassesOpt,
     DeviceOpt,
     DtypeOpt,
+    ForceOpt,
     InceptionWeightsOpt,
     JsonOpt,
     QuietOpt,
+    RefOpt,
+    ResumeOpt,
     SeedOpt,
     TruncOpt,
     WeightsOpt,
 )
-from .render import emit_json, warn, fmt_number
-
-METRIC_PANEL = "Metrics"
-SOURCE_PANEL = "What is evaluated"
+from .render import emit_json, render_eval, rich_reporter, warn
 
 eval_app = typer.Typer(
     help="Inception Score, FID and KID of a generator (samples go straight into the feature "
@@ -38,8 +40,6 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-
 EvalModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="NAME|DIR", rich_help_panel=SOURCE_PANEL,
     help="Generator to evaluate: a registered name or a Hugging Face-style folder. "
@@ -48,17 +48,9 @@ ImagesOpt = Annotated[Optional[Path], typer.Option(
     "--images", metavar="DIR|FILE.npz", rich_help_panel=SOURCE_PANEL,
     help="Evaluate these images instead of a generator: a folder (recursive png/jpg/jpeg/webp, "
          "sorted by path) or an .npz batch (arr_0 uint8 NHWC, as ADM and `sample --npz` write).")]
-RefOpt = Annotated[Optional[str], typer.Option(
-    "--ref", metavar="NAME|FILE", rich_help_panel=METRIC_PANEL,
-    help="Reference statistics for FID/KID: imagenet-64|128|256|512 (ADM batches, see `bigganctl "
-         "stats list`) or an .npz with mu/sigma (`bigganctl stats compute`; --keep-features for KID).")]
 NOpt = Annotated[Optional[int], typer.Option(
     "--n", "-n", metavar="N", rich_help_panel=SOURCE_PANEL,
     help="Number of samples. Default 50000 for a generator, every image for --images.")]
-ClassesOpt = Annotated[str, typer.Option(
-    "--classes", metavar="balanced|random|C,...", rich_help_panel=SOURCE_PANEL,
-    help="Class of each sample: balanced (sample i gets class i mod 1000), random (seeded by --seed) "
-         "or a list of classes cycled through (207,goldfish,n01443537).")]
 ResizeOpt = Annotated[Optional[int], typer.Option(
     "--resize", metavar="R", rich_help_panel=SOURCE_PANEL,
     help="--images of mixed sizes: resize the short side to R (bilinear) and centre-crop RxR "
@@ -85,68 +77,6 @@ MaxFidOpt = Annotated[Optional[str], typer.Option(
 MinIsOpt = Annotated[Optional[str], typer.Option(
     "--min-is", metavar="Y", rich_help_panel=METRIC_PANEL,
     help="Quality gate: exit 3 (after printing the result) if IS < Y.")]
-ResumeOpt = Annotated[bool, typer.Option(
-    "--resume/--no-resume", rich_help_panel=METRIC_PANEL,
-    help="Continue an interrupted run with the same settings from its checkpoint "
-         "($BIGGANCTL_HOME/runs); the numbers are the same as an uninterrupted run's.")]
-CheckpointEveryOpt = Annotated[Optional[int], typer.Option(
-    "--checkpoint-every", metavar="N", hidden=True,
-    help="Also checkpoint every N samples (default: every 5 minutes and on Ctrl-C).")]
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", rich_help_panel=METRIC_PANEL,
-    help="Compare with reference statistics of another extractor or resolution anyway (warned).")]
-
-
-def render_result(res: dict[str, Any]) -> None:
-    table = Table(box=None, pad_edge=False, show_header=True)
-    table.add_column("metric", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("± std", justify="right", no_wrap=True)
-    if "fid" in res["metrics"]:
-        table.add_row("FID", fmt_number(res["fid"]), "")
-    if "is" in res["metrics"]:
-        table.add_row("IS", fmt_number(res["is_mean"]), fmt_number(res["is_std"]))
-    if "kid" in res["metrics"]:
-        table.add_row("KID", fmt_number(res["kid_mean"], 6), fmt_number(res["kid_std"], 6))
-    out.print(table)
-    if res.get("images"):
-        what = f"images {res['images']}"
-    else:
-        what = (f"{res['model']} psi={res['trunc']:g} ({res['trunc_convention']}) seed={res['seed']} "
-                f"classes={res['classes'] if isinstance(res['classes'], str) else 'list'} {res['dtype']}")
-    out.print(f"n={res['n']}  {what}")
-    ref = f"ref={res['ref']}  " if res.get("ref") else ""
-    rate = f" ({res['samples_per_second']:.1f} img/s)" if res.get("samples_per_second") else ""
-    out.print(f"{ref}extractor={res['extractor_id']}  {res['seconds']:.1f} s{rate}")
-
-
-def _run(metrics: tuple[str, ...], **kw: Any) -> None:
-    from ..errors import UsageError
-    from ..metrics.evaluate import check_gates, distributed_env, evaluate
-
-    json_, quiet = kw.pop("json_"), kw.pop("quiet")
-    max_fid = None if kw["max_fid"] is None else parse_float(kw["max_fid"], option="--max-fid")
-    min_is = None if kw["min_is"] is None else parse_float(kw["min_is"], option="--min-is")
-    if max_fid is not None and "fid" not in metrics:
-        raise UsageError("needs FID (eval fid or eval all)", option="--max-fid")
-    if min_is is not None and "is" not in metrics:
-        raise UsageError("needs the Inception Score (eval is or eval all)", option="--min-is")
-    psi = parse_float(kw["trunc"], option="--trunc")
-    res = evaluate(
-        model=kw["model"], weights=kw["weights"], images=kw["images"], metrics=metrics, n=kw["n"], psi=psi,
-        seed=kw["seed"], classes=kw["classes"], ref=kw["ref"], inception_weights=kw["inception_weights"],
-        device=kw["device"], dtype=kw["dtype"], batch_size=kw["batch_size"], resume=kw["resume"],
-        progress=not quiet, force=kw["force"], resize=kw["resize"], center_crop=kw["center_crop"],
-        is_splits=kw["splits"], is_shuffle=kw["is_shuffle"], kid_subsets=kw["kid_subsets"],
-        kid_subset_size=kw["kid_subset_size"],
-        checkpoint_every=kw["checkpoint_every"], warn=warn)
-    if distributed_env().rank != 0:
-        return
-    if json_:
-        emit_json(res)
-    else:
-        render_result(res)
-    check_gates(res, max_fid=max_fid, min_is=min_is)
 
 
 def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
@@ -177,7 +107,31 @@ def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
         json_: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        _run(metrics, **{k: v for k, v in locals().items() if k != "metrics"})
+        from ..api.evaluate import evaluate_subject, subject
+        from ..errors import UsageError
+        from ..metrics.evaluation import Protocol, RunOptions, check_gates
+        from ..metrics.extract import distributed_env
+
+        gate_fid = None if max_fid is None else parse_float(max_fid, option="--max-fid")
+        gate_is = None if min_is is None else parse_float(min_is, option="--min-is")
+        if gate_fid is not None and "fid" not in metrics:
+            raise UsageError("needs FID (eval fid or eval all)", option="--max-fid")
+        if gate_is is not None and "is" not in metrics:
+            raise UsageError("needs the Inception Score (eval is or eval all)", option="--min-is")
+        what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
+                       psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes)
+        res = evaluate_subject(
+            what, Protocol(metrics, splits, is_shuffle, kid_subsets, kid_subset_size), n=n, ref=ref,
+            inception_weights=inception_weights, device=device, dtype=dtype, force=force,
+            progress=rich_reporter(quiet=quiet), warn=warn,
+            options=RunOptions(batch_size, resume, checkpoint_every))
+        if distributed_env().rank != 0:
+            return
+        if json_:
+            emit_json(res)
+        else:
+            render_eval(res)
+        check_gates(res, max_fid=gate_fid, min_is=gate_is)
 
     command.__doc__ = doc
     return command

@@ -24,7 +24,7 @@ from .options import (
     TruncOpt,
     WeightsOpt,
 )
-from .render import emit_json, err
+from .render import emit_json, invoked_command, rich_reporter
 
 HELP = """Render a video that moves through the given classes (class condition interpolated, z held fixed per seed unless --z slerp), streamed frame by frame to the encoder.
 
@@ -92,81 +92,20 @@ def interp(
     quiet: QuietOpt = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    from .._io import check_writable_target, write_json
-    from ..classes import resolve_classes
-    from ..errors import UsageError
-    from ..interp import make_path, waypoint_captions
-    from ..media import manifest_path
-    from ..parsing import parse_float, parse_range, split_csv
-    from ..registry import REGISTRY
-    from ..runtime import resolve_device, resolve_dtype
-    from ..sampler import invoked_command
-    from ..sampling import check_psi
-    from ..video import check_frames_dir, check_video_options, interp_manifest
+    from ..api.interp import interp as render
+    from ..parsing import parse_float, split_csv
 
-    # Everything the user typed is checked before the model loads.
-    check_video_options(out, fps)
-    check_writable_target(out, overwrite=overwrite, option="--out")
-    check_writable_target(manifest_path(out), overwrite=overwrite, option="--out")
-    if frames is not None:
-        check_frames_dir(frames, overwrite=overwrite)
-    if seeds is not None and seed is not None:
-        raise UsageError("give --seed or --seeds, not both", option="--seeds")
-    seed_list = parse_range(seeds, option="--seeds") if seeds is not None else [seed or 0]
-    if nrow is not None and nrow < 1:
-        raise UsageError(f"must be >= 1, got {nrow}", option="--nrow")
-    class_entries = [c.to_dict() for c in resolve_classes(split_csv(cls))] if cls else []
-    indices = [e["index"] for e in class_entries]
-    path = make_path(indices, seed_list, steps=steps, ease=ease, z_mode=z, loop=loop)
-    psi = parse_float(trunc, option="--trunc")
-    if model in REGISTRY:
-        check_psi(psi, REGISTRY[model].truncation)
-
-    from ..loader import load_generator
-
-    G = load_generator(model, weights=weights, device=resolve_device(device), dtype=resolve_dtype(dtype))
-    psi = check_psi(psi, G.truncation)
-    if any(i >= G.num_classes for i in indices):
-        raise UsageError(f"this model has {G.num_classes} classes", option="--class")
-
-    by_index = {e["index"]: e for e in class_entries}
-    names = [by_index[c]["name"] for c in path.classes]
-    captions = waypoint_captions(path, names) if caption else None
-    info = _render(G, path, out, psi=psi, fps=fps, captions=captions, nrow=nrow,
-                   frames_dir=frames, batch_size=batch_size, quiet=quiet)
-
-    manifest = interp_manifest(
-        G, path, info, psi=psi, classes=[by_index[c] for c in dict.fromkeys(path.classes)],
-        captions=caption, nrow=nrow, frames_dir=str(frames) if frames is not None else None,
-        command=invoked_command())
-    mpath = manifest_path(out)
-    write_json(mpath, manifest)
+    doc = render(split_csv(cls) if cls else [], out, seed=seed, seeds=seeds, steps=steps, fps=fps,
+                 psi=parse_float(trunc, option="--trunc"), z=z, ease=ease, loop=loop, frames=frames,
+                 caption=caption, nrow=nrow, model=model, weights=weights, device=device, dtype=dtype,
+                 batch_size=batch_size, overwrite=overwrite, command=invoked_command(),
+                 progress=rich_reporter(quiet=quiet, transient=False))
     if json_out:
-        emit_json({"out": str(out), "manifest_path": str(mpath),
-                   "frames_dir": manifest["frames_dir"], "manifest": manifest})
+        emit_json({k: doc[k] for k in ("out", "manifest_path", "frames_dir", "manifest")})
     else:
+        info = doc["info"]
         typer.echo(f"{out}: {info.frames} frames, {info.width}x{info.height}, {info.fps:g} fps "
                    f"({info.frames / info.fps:.2f} s)")
-
-
-def _render(G, path, out, *, quiet: bool, **kw):
-    """render_interp with a progress bar on stderr."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from ..video import render_interp
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=quiet,
-                  transient=False) as bar:
-        task = bar.add_task(f"rendering {Path(out).name}", total=path.n_frames)
-        return render_interp(G, path, out, progress=lambda n: bar.update(task, completed=n), **kw)
 
 
 def register(app: typer.Typer) -> None:

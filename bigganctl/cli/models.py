@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -16,7 +15,7 @@ from .. import hub
 from ..errors import ChecksumError, UsageError, WeightsUnavailable
 from ..registry import REGISTRY, ModelSpec
 from .options import JsonOpt, QuietOpt
-from .render import emit_json, err, note
+from .render import emit_json, err, note, out, rich_reporter
 
 models_app = typer.Typer(
     help="The model zoo and the weights cache (BIGGANCTL_HOME, default ~/.cache/bigganctl).\n\n"
@@ -27,8 +26,6 @@ models_app = typer.Typer(
          "  bigganctl models verify biggan-deep-128",
     no_args_is_help=True,
 )
-
-out = Console(highlight=False, soft_wrap=True)   # long URLs and hashes stay on one line
 
 NamesArg = Annotated[list[str], typer.Argument(
     metavar="NAME...", help="Model names (see `bigganctl models list`) or `inception`.", show_default=False)]
@@ -135,7 +132,7 @@ def _info(spec: ModelSpec | hub.Asset) -> dict[str, Any]:
                     "truncation_convention": CONVENTIONS.get(spec.truncation, ""),
                     "config": _config_dict(spec.config), "paper": spec.paper})
         if spec.local_dir:
-            from ..loader import find_weights_file
+            from ..formats.common import find_weights_file
 
             wfile = find_weights_file(Path(spec.local_dir))
             doc.update({"local_dir": spec.local_dir, "cache": "local", "cache_dir": spec.local_dir,
@@ -207,7 +204,7 @@ def pull_cmd(names: NamesArg, quiet: QuietOpt = False, json_: JsonOpt = False) -
     results, failures = [], []
     for spec in specs:
         try:
-            paths = hub.ensure_spec(spec, progress=not quiet)
+            paths = hub.ensure_spec(spec, progress=rich_reporter(quiet=quiet))
         except (WeightsUnavailable, ChecksumError) as e:
             failures.append(e)
             if len(specs) > 1:

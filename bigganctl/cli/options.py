@@ -58,3 +58,26 @@ InceptionWeightsOpt = Annotated[Optional[Path], typer.Option(
 NOpt = Annotated[Optional[int], typer.Option(
     "--n", "-n", metavar="N", rich_help_panel=SAMPLING_PANEL,
     help="Number of samples (per class where classes are given); seeds S..S+N-1 from --seed.")]
+
+# --- metrics options shared by `eval` and `sweep`
+METRIC_PANEL = "Metrics"
+SOURCE_PANEL = "What is evaluated"
+
+RefOpt = Annotated[Optional[str], typer.Option(
+    "--ref", metavar="NAME|FILE", rich_help_panel=METRIC_PANEL,
+    help="Reference statistics for FID/KID: imagenet-64|128|256|512 (ADM batches, see `bigganctl "
+         "stats list`) or an .npz with mu/sigma (`bigganctl stats compute`; --keep-features for KID).")]
+ClassesOpt = Annotated[str, typer.Option(
+    "--classes", metavar="balanced|random|C,...", rich_help_panel=SOURCE_PANEL,
+    help="Class of each sample: balanced (sample i gets class i mod 1000), random (seeded by --seed) "
+         "or a list of classes cycled through (207,goldfish,n01443537).")]
+ResumeOpt = Annotated[bool, typer.Option(
+    "--resume/--no-resume", rich_help_panel=METRIC_PANEL,
+    help="Continue an interrupted run with the same settings from its checkpoint "
+         "($BIGGANCTL_HOME/runs); the numbers are the same as an uninterrupted run's.")]
+CheckpointEveryOpt = Annotated[Optional[int], typer.Option(
+    "--checkpoint-every", metavar="N", hidden=True,
+    help="Also checkpoint every N samples (default: every 5 minutes and on Ctrl-C).")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", rich_help_panel=METRIC_PANEL,
+    help="Compare with reference statistics of another extractor or resolution anyway (warned).")]

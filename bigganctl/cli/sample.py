@@ -8,11 +8,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import sampler as core
+from ..api import common
+from ..api import sample as core
+from ..api.common import model_truncation
 from ..classes import resolve_classes
 from ..parsing import parse_float
+from ..progress import task
 from ..runtime import resolve_device, resolve_dtype
-from ..sampling import check_psi
+from ..sampling import check_psi, resolve_seeds
 from .options import (
     DEFAULT_MODEL,
     OUTPUT_PANEL,
@@ -30,7 +33,7 @@ from .options import (
     TruncOpt,
     WeightsOpt,
 )
-from .render import emit_json, err
+from .render import emit_json, invoked_command, rich_reporter
 
 HELP = (
     "Generate a grid of class-conditional samples (one row per class).\n\n"
@@ -79,10 +82,9 @@ def sample_cmd(
 ) -> None:
     # 1. every input checked before any work (exit 2 on the first bad one)
     infos = resolve_classes(classes if classes else list(core.DEFAULT_CLASSES))
-    cols = core.resolve_seeds(n, seed, seeds)
-    psi = check_psi(parse_float(trunc, option="--trunc"), core.model_truncation(model) or "paper")
-    resolve_device(device)
-    resolve_dtype(dtype)
+    cols = resolve_seeds(n, seed, seeds)
+    psi = check_psi(parse_float(trunc, option="--trunc"), model_truncation(model) or "paper")
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
     if grid and out is None:
         out = core.default_out(model, infos, cols, psi)
     outputs = core.plan_outputs(out=out, images_dir=images, npz=npz, classes=infos, seeds=cols,
@@ -90,24 +92,17 @@ def sample_cmd(
 
     # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
     #    then generate with a progress bar on stderr
-    G = core.load_model(model, weights, device, dtype)
-
-    def run(progress: Any = None) -> core.SampleResult:
-        return core.sample(model=G, classes=infos, seeds=cols, psi=psi,
-                           batch_size=batch_size, progress=progress)
-
-    if quiet:
-        result = run()
-    else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
-            task = bar.add_task("sampling", total=len(infos) * len(cols))
-            result = run(lambda done, total: bar.update(task, completed=done, total=total))
+    G = common.open_generator(model, weights, dev, dt, progress=rich_reporter(quiet=quiet))
+    with task(rich_reporter(quiet=quiet), "sampling", total=len(infos) * len(cols)) as step:
+        result = core.sample(model=G, classes=infos, seeds=cols, psi=psi, batch_size=batch_size,
+                             progress=lambda done, total: step(done))
 
     # 3. write and report
-    command = core.invoked_command() or _command_of(locals())
+    command = invoked_command() or _command_line(
+        classes, [("--n", n), ("--seed", seed), ("--seeds", seeds), ("--trunc", trunc), ("--out", out),
+                  ("--images", images), ("--npz", npz), ("--nrow", nrow), ("--model", model),
+                  ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size)],
+        [("--no-grid", not grid), ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
     doc = core.write_outputs(outputs, result, command=command)
     if json_out:
         emit_json(doc)
@@ -116,22 +111,13 @@ def sample_cmd(
             typer.echo(f"{kind}: {path}")
 
 
-def _command_of(params: dict[str, Any]) -> str:
+def _command_line(classes: list[str] | None, values: list[tuple[str, Any]], flags: list[tuple[str, bool]]) -> str:
     """The command line rebuilt from the parsed options (when not run as a program)."""
     args = ["bigganctl", "sample"]
-    for c in params["classes"] or ():
+    for c in classes or ():
         args += ["--class", c]
-    flags = [("--n", "n"), ("--seed", "seed"), ("--seeds", "seeds"), ("--trunc", "trunc"),
-             ("--out", "out"), ("--images", "images"), ("--npz", "npz"), ("--nrow", "nrow"),
-             ("--model", "model"), ("--weights", "weights"), ("--device", "device"),
-             ("--dtype", "dtype"), ("--batch-size", "batch_size")]
-    for flag, key in flags:
-        if params.get(key) is not None:
-            args += [flag, str(params[key])]
-    for flag, key, on in (("--no-grid", "grid", False), ("--json", "json_out", True),
-                          ("--quiet", "quiet", True), ("--overwrite", "overwrite", True)):
-        if params[key] is on:
-            args.append(flag)
+    args += [a for flag, v in values if v is not None for a in (flag, str(v))]
+    args += [flag for flag, on in flags if on]
     return shlex.join(args)
 
 

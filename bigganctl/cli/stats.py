@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .options import BatchSizeOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt, QuietOpt
-from .render import emit_json, note
+from .render import emit_json, note, out, rich_reporter
 
 stats_app = typer.Typer(
     help="Reference statistics (Inception pool_3 mean/covariance, optionally features) for FID/KID.\n\n"
@@ -21,8 +20,6 @@ stats_app = typer.Typer(
          "  bigganctl stats info val128.npz",
     no_args_is_help=True,
 )
-
-out = Console(highlight=False, soft_wrap=True)
 
 
 def compute_cmd(
@@ -59,11 +56,11 @@ def compute_cmd(
 
       bigganctl stats compute imagenet/val --center-crop 256 --out val256.npz
     """
-    from ..metrics.reference import compute_stats
+    from ..api.stats import compute
 
-    st = compute_stats(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
-                       inception_weights=inception_weights, device=device, batch_size=batch_size,
-                       overwrite=overwrite, progress=not quiet)
+    st = compute(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
+                 inception_weights=inception_weights, device=device, batch_size=batch_size,
+                 overwrite=overwrite, progress=rich_reporter(quiet=quiet))
     if json_:
         emit_json({"out": str(out_path), **st.meta})
     else:
@@ -89,7 +86,7 @@ def pull_cmd(
     for name in names:
         if name not in REFERENCES:
             raise UsageError(f"unknown reference {name!r} (known: {', '.join(REFERENCES)})", option="NAME")
-    paths = {name: str(reference_path(name, progress=not quiet)) for name in names}
+    paths = {name: str(reference_path(name, progress=rich_reporter(quiet=quiet))) for name in names}
     if json_:
         emit_json({"pulled": paths})
     else:

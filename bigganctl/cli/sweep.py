@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..sweep import DEFAULT_GRID, DEFAULT_N, DEFAULT_STRIP_COLUMNS
-from .eval import CheckpointEveryOpt, ClassesOpt, ForceOpt, RefOpt, ResumeOpt
+from ..api.sweep import DEFAULT_GRID, DEFAULT_N, DEFAULT_STRIP_COLUMNS
 from .options import (
+    METRIC_PANEL,
     OUTPUT_PANEL,
     SAMPLING_PANEL,
     BatchSizeOpt,
+    CheckpointEveryOpt,
+    ClassesOpt,
     DeviceOpt,
     DtypeOpt,
+    ForceOpt,
     InceptionWeightsOpt,
     JsonOpt,
     ModelsOpt,
     OverwriteOpt,
     QuietOpt,
+    RefOpt,
+    ResumeOpt,
     SeedOpt,
     WeightsOpt,
 )
-from .render import emit_json, err, note, warn, fmt_number
+from .render import LiveTable, emit_json, invoked_command, note, rich_reporter, warn
 
 HELP = f"""Measure the truncation trade-off: one evaluation per psi on the same seeds and classes, tabulated and plotted.
 
@@ -54,7 +59,7 @@ SweepNOpt = Annotated[int, typer.Option(
     "--n", "-n", metavar="N", rich_help_panel=SAMPLING_PANEL,
     help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits).")]
 MetricsOpt = Annotated[str, typer.Option(
-    "--metrics", metavar="fid,is,kid", rich_help_panel="Metrics",
+    "--metrics", metavar="fid,is,kid", rich_help_panel=METRIC_PANEL,
     help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref.")]
 OutDirOpt = Annotated[Path, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT_PANEL,
@@ -62,77 +67,6 @@ OutDirOpt = Annotated[Path, typer.Option(
 StripOpt = Annotated[int, typer.Option(
     "--strip-columns", metavar="K", rich_help_panel=OUTPUT_PANEL,
     help="Samples per row of strip.png (the first K of the evaluation); 0: no strip.")]
-
-
-class LiveTable:
-    """The rows on stderr as they finish: a rich Live table on a terminal, one line per
-    row otherwise (logs, CI)."""
-
-    def __init__(self, metrics: tuple[str, ...], quiet: bool):
-        self.metrics, self.quiet = metrics, quiet
-        self.rows: list[tuple[dict, bool]] = []
-        self.status = ""
-        self.live = None
-        self.header_done = False
-
-    def columns(self) -> list[tuple[str, Any]]:
-        cols: list[tuple[str, Any]] = [("psi", lambda r: str(r["psi"]))]
-        if any("model" in r for r, _ in self.rows):
-            cols.insert(0, ("model", lambda r: r["model"]))
-        if "fid" in self.metrics:
-            cols.append(("FID", lambda r: fmt_number(r["fid"])))
-        if "is" in self.metrics:
-            cols.append(("IS", lambda r: f"{fmt_number(r['is_mean'])} ± {fmt_number(r['is_std'])}"))
-        if "kid" in self.metrics:
-            cols.append(("KID", lambda r: f"{fmt_number(r['kid_mean'], 6)} ± {fmt_number(r['kid_std'], 6)}"))
-        cols.append(("s", lambda r: f"{r['seconds']:.1f}"))
-        return cols
-
-    def render(self):
-        from rich.console import Group
-        from rich.table import Table
-
-        table = Table(box=None, pad_edge=False)
-        cols = self.columns()
-        for name, _ in cols:
-            table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)
-        table.add_column("", no_wrap=True)
-        for r, earlier in self.rows:
-            table.add_row(*[f(r) for _, f in cols], "(earlier run)" if earlier else "")
-        return Group(table, self.status) if self.status else table
-
-    def __enter__(self) -> LiveTable:
-        if not self.quiet and err.is_terminal:
-            from rich.live import Live
-
-            self.live = Live(self.render(), console=err, refresh_per_second=4, transient=False)
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.status = ""
-            self.live.update(self.render(), refresh=True)
-            self.live.__exit__(*exc)
-
-    def on_row(self, row: dict, earlier: bool) -> None:
-        self.rows.append((row, earlier))
-        self.status = ""
-        if self.quiet:
-            return
-        if self.live is not None:
-            self.live.update(self.render())
-            return
-        cols = self.columns()
-        if not self.header_done:
-            err.print("  ".join(name for name, _ in cols))
-            self.header_done = True
-        err.print("  ".join(f(row) for _, f in cols) + ("  (earlier run)" if earlier else ""))
-
-    def progress(self, model: str, psi: float, done: int, total: int) -> None:
-        if self.live is not None:
-            self.status = f"[dim]{model} psi={psi}: {done}/{total} samples[/dim]"
-            self.live.update(self.render())
 
 
 def sweep(
@@ -157,10 +91,8 @@ def sweep(
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    from ..metrics.evaluate import normalize_metrics
-    from ..sampler import invoked_command
-    from ..sweep import parse_psis
-    from ..sweep import sweep as run_sweep
+    from ..api.sweep import parse_psis, run_sweep
+    from ..metrics.evaluation import normalize_metrics
 
     wanted = normalize_metrics(metrics)
     psis = parse_psis(trunc)
@@ -171,9 +103,9 @@ def sweep(
             models=model or None, psis=psis, n=n, ref=ref, metrics=wanted, seed=seed, classes=classes,
             weights=weights, out_dir=out, inception_weights=inception_weights, device=device, dtype=dtype,
             batch_size=batch_size, resume=resume, overwrite=overwrite, strip_columns=strip_columns, force=force,
-            checkpoint_every=checkpoint_every, on_row=live.on_row,
-            progress=False if quiet else live.progress if live.live is not None else True,
-            note=lambda m: note(m, quiet=quiet), warn=warn, command=invoked_command())
+            checkpoint_every=checkpoint_every, on_row=live.on_row, reporters=live.reporter,
+            loading=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet), warn=warn,
+            command=invoked_command())
     if json_:
         emit_json(doc)
     elif not quiet:

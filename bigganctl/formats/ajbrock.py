@@ -137,9 +137,9 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
 
 def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     """The internal layout -> a ``G_ema.pth`` state dict: raw weights at a random scale,
-    ``u0`` the converged left singular vector (:func:`~bigganctl.models.biggan.sn_estimate`),
+    ``u0`` the converged left singular vector (:func:`~bigganctl.models.random_init.sn_estimate`),
     ``sv0`` the sigma it gives."""
-    from ..models.biggan import sn_estimate
+    from ..models.random_init import sn_estimate
 
     _check_config(cfg)
     g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)

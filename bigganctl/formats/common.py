@@ -19,6 +19,24 @@ from ..errors import CheckpointError
 StateDict = dict[str, torch.Tensor]
 
 
+#: Weights files in a model folder, in order of preference: THE one rule (the loader, the
+#: hf reader and ``models info`` all use :func:`find_weights_file`). safetensors first, as
+#: Hugging Face does. Exact names first, then any file with a weights extension.
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_PATTERNS = (*WEIGHT_FILES, "*.safetensors", "*.bin", "*.pth", "*.pt")
+
+
+def find_weights_file(folder: str | Path, patterns: tuple[str, ...] = WEIGHT_PATTERNS) -> Path | None:
+    """The weights file of a model folder: the first of ``patterns`` that matches a file
+    (ties within a pattern: by name); None if none does."""
+    folder = Path(folder)
+    for pattern in patterns:
+        hits = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+        if hits:
+            return hits[0]
+    return None
+
+
 def load_state_dict_file(path: str | Path) -> StateDict:
     """Read a state dict from ``.safetensors`` or a torch pickle (``.pt/.pth/.bin``), safely.
 
@@ -113,19 +131,3 @@ def fold_torch_sn(weight_orig: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -
     w_mat = w.reshape(w.shape[0], -1)
     sigma = torch.dot(u.double(), w_mat @ v.double())
     return (w / sigma).to(weight_orig.dtype)
-
-
-def converged_sn_vectors(weight: torch.Tensor, n_iter: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
-    """Singular-vector estimates (u, v) after ``n_iter`` power iterations from a fixed
-    start, as a trained model's spectral norm would store them. Deterministic, fast (no
-    SVD of large conv weights) and sane: ``u . W v`` is positive and close to sigma_max.
-    Used to write random checkpoints in the real formats."""
-    w_mat = weight.double().reshape(weight.shape[0], -1)
-    v = torch.ones(w_mat.shape[1], dtype=torch.float64) / w_mat.shape[1] ** 0.5
-    u = w_mat @ v
-    for _ in range(n_iter):
-        u = w_mat @ v
-        u = u / u.norm()
-        v = w_mat.T @ u
-        v = v / v.norm()
-    return u.to(weight.dtype), v.to(weight.dtype)

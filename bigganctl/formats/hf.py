@@ -25,15 +25,13 @@ import torch
 
 from .._io import atomic_path
 from ..errors import CheckpointError
-from ..models.biggan_deep import (_shape_model, analytic_bn_stats, raw_random_weights,
-                                  sn_param_names)
+from ..models.biggan_deep import state_shapes
+from ..models.random_init import analytic_bn_stats, converged_sn_vectors, raw_random_weights, sn_param_names
 from ..models.config import BigGANDeepConfig
-from .common import (StateDict, check_keys, converged_sn_vectors, fold_torch_sn, torch_sn_keys,
-                     load_state_dict_file)
+from .common import (WEIGHT_FILES, StateDict, check_keys, find_weights_file, fold_torch_sn,
+                     load_state_dict_file, torch_sn_keys)
 
 CONFIG_NAME = "config.json"
-#: Weight file names in a checkpoint folder, in order of preference.
-WEIGHTS_NAMES = ("model.safetensors", "pytorch_model.bin")
 
 _SN_SUFFIXES = ("weight_orig", "weight_u", "weight_v")
 
@@ -43,7 +41,7 @@ _SN_SUFFIXES = ("weight_orig", "weight_u", "weight_v")
 def expected_keys(config: BigGANDeepConfig) -> dict[str, tuple[int, ...]]:
     """Every key of an HF BigGAN-deep state dict and its shape, in the port's order."""
     sn = set(sn_param_names(config))
-    internal = {k: tuple(v.shape) for k, v in _shape_model(config).state_dict().items()}
+    internal = state_shapes(config)
     out: dict[str, tuple[int, ...]] = {}
     for name, shape in internal.items():
         prefix = name.rsplit(".", 1)[0]
@@ -85,10 +83,10 @@ def read(path: str | Path, spec: Any = None) -> tuple[BigGANDeepConfig, StateDic
     """
     p = Path(path)
     if p.is_dir():
-        weights = next((p / n for n in WEIGHTS_NAMES if (p / n).is_file()), None)
+        weights = find_weights_file(p, WEIGHT_FILES)
         if weights is None:
             raise CheckpointError(
-                f"{p}: no {' or '.join(WEIGHTS_NAMES)} in this folder (Hugging Face BigGAN-deep format)")
+                f"{p}: no {' or '.join(WEIGHT_FILES)} in this folder (Hugging Face BigGAN-deep format)")
         cfg_file = p / CONFIG_NAME
     elif p.is_file():
         weights, cfg_file = p, p.parent / CONFIG_NAME
@@ -176,7 +174,7 @@ def random_hf_state_dict(config: BigGANDeepConfig, seed: int = 0) -> StateDict:
     """A sane random HF-format state dict: seeded raw weights, ``weight_u``/``weight_v``
     after 30 power iterations (as a trained model stores them), and the per-truncation BN
     statistics those folded weights produce (positive variances)."""
-    raw = raw_random_weights(config, seed)
+    raw = raw_random_weights(config, seed, state_shapes(config))
     hf: StateDict = {}
     inv_sigma: dict[str, float] = {}
     for name in sn_param_names(config):

@@ -168,7 +168,7 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
 def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     """The internal layout -> a ``biggan*-release.pt`` state dict: raw weights at a random
     scale with converged (u, v) in ivclab's flattening."""
-    from ..models.biggan import sn_estimate
+    from ..models.random_init import sn_estimate
 
     _check_config(cfg)
     g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)

@@ -153,7 +153,7 @@ def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0,
                   nested: bool | None = None) -> dict[str, torch.Tensor]:
     """The internal layout -> a tutorial-layout state dict: raw weights at a random scale
     with converged (u, v), running statistics from the stored ones."""
-    from ..models.biggan import sn_estimate
+    from ..models.random_init import sn_estimate
 
     _check_config(cfg)
     nested = default_nesting(cfg) if nested is None else nested

@@ -1,10 +1,11 @@
-"""Metrics: Inception features (torch-fidelity glue), streaming statistics, FID / IS / KID,
-reference statistics and the evaluation driver.
+"""Metrics: Inception features (torch-fidelity glue), sources, streaming extraction,
+FID / IS / KID maths, reference statistics and one evaluation run.
 
-- ``features``   the ``inception-v3-compat`` extractor and where its weights come from
-- ``stats``      pure numerical cores: streaming accumulators, Fréchet distance, IS, KID
-- ``images``     image folders and ``.npz`` batches -> uint8 NCHW batches
-- ``reference``  reference statistics: registry, file formats, ``compute_stats``
-- ``evaluate``   the evaluation driver: ``evaluate(...)`` (checkpointing, torchrun)
-- ``testing``    a random-weight Inception file for tests and benchmarks
+- ``features``    the ``inception-v3-compat`` extractor and where its weights come from
+- ``sources``     what is evaluated: generated samples, image folders, ``.npz`` batches
+- ``extract``     sources -> features -> streaming accumulators; checkpoints; torchrun
+- ``maths``       pure numerical cores: streaming accumulators, Fréchet distance, IS, KID
+- ``reference``   reference statistics: registry, file formats, comparability
+- ``evaluation``  one evaluation from explicit inputs -> the result document; gates
+- ``testing``     a random-weight Inception file for tests and benchmarks
 """

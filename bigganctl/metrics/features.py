@@ -4,7 +4,7 @@ The extractor is torch-fidelity's port of the TF ``inception-2015-12-05`` graph,
 behind the published FID and IS numbers (and ADM's reference statistics). It takes uint8
 NCHW images at their native size and does the TF1-style bilinear resize to 299 and the
 ``(x - 128) / 128`` scaling itself, so generator output goes in as the same 8-bit pixels a
-PNG would hold (``bigganctl.imaging.to_uint8``) without any file or PIL round trip.
+PNG would hold (``bigganctl.generate.to_uint8``) without any file or PIL round trip.
 
 One forward pass gives both layers we need: ``'2048'`` (pool_3, FID and KID) and
 ``'logits_unbiased'`` (1008 logits without the bias, IS). The extractor always runs in
@@ -27,7 +27,8 @@ import torch
 
 from ..errors import UsageError, WeightsUnavailable
 from ..formats.common import check_keys, load_state_dict_file
-from ..hub import ASSETS, cached_sha256
+from ..hub import ASSETS, cached_sha256, ensure_file
+from ..progress import Reporter
 
 EXTRACTOR = "inception-v3-compat"
 FEATURE_LAYER = "2048"              # pool_3: FID and KID
@@ -102,19 +103,17 @@ def _torch_hub_copy() -> Path | None:
     return p if p.is_file() else None
 
 
-def _ensure_cached(progress: bool = True) -> Path:
+def _ensure_cached(progress: Reporter | None = None) -> Path:
     """bigganctl's cache (``bigganctl models pull inception``), downloading when online."""
-    from . import _files
-
     try:
-        return _files.ensure(INCEPTION_WEIGHTS, "inception", pull_name="inception",
-                             alternative="--inception-weights PATH", progress=progress)
+        return ensure_file(INCEPTION_WEIGHTS, "inception", pull_name="inception",
+                           alternative="--inception-weights PATH", progress=progress)
     except WeightsUnavailable as e:
         raise WeightsUnavailable(f"Inception weights for IS/FID/KID are not available: {e.message}",
                                  hint=e.hint or UNAVAILABLE_HINT) from None
 
 
-def resolve_weights(path: str | os.PathLike | None = None, *, progress: bool = True) -> Path:
+def resolve_weights(path: str | os.PathLike | None = None, *, progress: Reporter | None = None) -> Path:
     """Where the Inception weights are: explicit path, torch-fidelity's cache, ours, download."""
     if path is not None:
         p = Path(path).expanduser()

@@ -1,4 +1,6 @@
-"""Reference statistics: the registry of named ones, the file formats, ``compute_stats``.
+"""Reference statistics: the registry of named ones, the file formats, comparability.
+
+(``compute_stats``, which makes them from images, is an operation: :mod:`bigganctl.api.stats`.)
 
 A reference is ``mu`` and ``sigma`` of the Inception pool_3 features of a real image set
 (and, for KID, the features themselves), plus metadata saying how they were made. FID is
@@ -34,8 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, hub
+from .._io import atomic_path
 from ..errors import RuntimeFailure, UsageError, WeightsUnavailable
+from ..progress import Reporter
 from ..registry import RemoteFile
 from .features import EXTRACTOR, FEATURE_DIM, FEATURE_LAYER, OFFICIAL_ID
 
@@ -100,7 +104,7 @@ def get_ref_spec(name: str) -> RefSpec | None:
     return REFERENCES.get(name)
 
 
-def _unknown_ref(ref: str, option: str) -> UsageError:
+def unknown_ref(ref: str, option: str) -> UsageError:
     import difflib
 
     close = difflib.get_close_matches(ref, REFERENCES, n=2)
@@ -109,15 +113,13 @@ def _unknown_ref(ref: str, option: str) -> UsageError:
                       option=option)
 
 
-def reference_path(name: str, *, progress: bool = True) -> Path:
+def reference_path(name: str, *, progress: Reporter | None = None) -> Path:
     """The cached file of a registered reference, downloaded when online."""
-    from . import _files
-
     spec = REFERENCES[name]
     try:
-        return _files.ensure(spec.file, "stats", pull_name=name, alternative="--ref FILE.npz", progress=progress)
+        return hub.ensure_file(spec.file, "stats", pull_name=name, alternative="--ref FILE.npz", progress=progress)
     except WeightsUnavailable as e:
-        why = "offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE)" if _files.offline() else \
+        why = "offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE)" if hub.offline() else \
             f"the download failed ({e.hint or e.message})"
         raise WeightsUnavailable(
             f"reference statistics {name} ({spec.file.filename}) are not in the cache and {why}",
@@ -125,7 +127,7 @@ def reference_path(name: str, *, progress: bool = True) -> Path:
                  f"here), or download {spec.file.urls[0]} by hand and pass --ref FILE.npz") from None
 
 
-def load_reference(ref: str | os.PathLike, *, option: str = "--ref", progress: bool = True) -> Stats:
+def load_reference(ref: str | os.PathLike, *, option: str = "--ref", progress: Reporter | None = None) -> Stats:
     """A registered name or a statistics file -> :class:`Stats` (features only if stored)."""
     ref_s = str(ref)
     if ref_s in REFERENCES:
@@ -135,7 +137,7 @@ def load_reference(ref: str | os.PathLike, *, option: str = "--ref", progress: b
         return st
     p = Path(ref_s).expanduser()
     if not p.exists():
-        raise _unknown_ref(ref_s, option)
+        raise unknown_ref(ref_s, option)
     return read_stats(p, option=option)
 
 
@@ -289,8 +291,6 @@ def check_comparable(ref: Stats, *, extractor_id: str, resolution: Any = None, f
 
 def write_stats(path: str | os.PathLike, st: Stats) -> Path:
     """Write a bigganctl statistics ``.npz`` atomically."""
-    from .._io import atomic_path
-
     p = Path(path)
     arrays: dict[str, np.ndarray] = {"mu": st.mu.astype(np.float64), "sigma": st.sigma.astype(np.float64),
                                      META_KEY: np.array(json.dumps(st.meta, sort_keys=True, default=str))}
@@ -320,55 +320,12 @@ def stats_meta(*, extractor: dict[str, str], count: int, resolution: Any, prepro
     }
 
 
-def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = None, *,
-                  resize: int | None = None, center_crop: int | None = None, n: int | None = None,
-                  keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
-                  device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
-                  progress: bool = True) -> Stats:
-    """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
-
-    ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
-    ImageNet preparation (box-halving, bicubic, centre crop); see :mod:`.images`.
-    ``keep_features`` stores the [N, 2048] features too (needed for KID against it).
-
-    >>> st = compute_stats("imagenet_val_128/", "val128.npz", center_crop=128)   # doctest: +SKIP
-    """
-    from .._io import check_writable_target
-    from ..runtime import resolve_device
-    from .evaluate import extract
-    from .features import InceptionFeatures
-    from .images import Preprocess, open_images
-
-    if out is not None:
-        check_writable_target(out, overwrite=overwrite, option="--out")
-        if Path(out).suffix.lower() != ".npz":
-            raise UsageError(f"{out}: statistics are written as .npz", option="--out")
-    src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="SRC")
-    total = src.n if n is None else int(n)
-    if total < 2 or total > src.n:
-        raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
-    dev = resolve_device(device)
-    fx = InceptionFeatures(inception_weights, device=dev)
-    acc = extract(src, fx, n=total, keep_features=keep_features, is_splits=None,
-                  batch_size=batch_size or (16 if dev.type == "cpu" else 100), progress=progress, desc="stats")
-    mu, sigma = acc.fid.mean_cov()
-    meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
-                      preprocessing=src.pre.describe(), source=str(Path(source).resolve()),
-                      has_features=keep_features, source_kind=src.kind)
-    st = Stats(mu, sigma, acc.features() if keep_features else None, meta)
-    if out is not None:
-        write_stats(out, st)
-    return st
-
-
 # ----------------------------------------------------------------------------- list / info
 
 def list_references() -> list[dict[str, Any]]:
-    from . import _files
-
     rows = []
     for spec in REFERENCES.values():
-        p = _files.cached(spec.file, "stats")
+        p = hub.cached_path(spec.file, "stats")
         rows.append({"name": spec.name, "resolution": spec.resolution, "cached": p is not None,
                      "path": str(p) if p else None, "url": spec.file.urls[0], "description": spec.description})
     return rows
@@ -376,11 +333,9 @@ def list_references() -> list[dict[str, Any]]:
 
 def stats_info(ref: str, *, option: str = "NAME|FILE") -> dict[str, Any]:
     """Metadata and a summary of a registered reference (must be cached) or a stats file."""
-    from . import _files
-
     if ref in REFERENCES:
         spec = REFERENCES[ref]
-        p = _files.cached(spec.file, "stats")
+        p = hub.cached_path(spec.file, "stats")
         info: dict[str, Any] = {"name": ref, "resolution": spec.resolution, "url": spec.file.urls[0],
                                 "description": spec.description, "cached": p is not None,
                                 "path": str(p) if p else None}
@@ -392,7 +347,7 @@ def stats_info(ref: str, *, option: str = "NAME|FILE") -> dict[str, Any]:
     else:
         p = Path(ref).expanduser()
         if not p.exists():
-            raise _unknown_ref(ref, option)
+            raise unknown_ref(ref, option)
         st = read_stats(p, option=option)
         info = {"path": str(p)}
     info.update({k: v for k, v in st.meta.items() if k not in info})

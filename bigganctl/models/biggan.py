@@ -35,6 +35,7 @@ from torch import nn
 
 from .base import Generator
 from .config import BigGANConfig
+from .random_init import spectrally_normalised
 
 #: psi values closer than this (in units of the statistics grid) to a grid row use that row.
 SNAP_TOL = 1e-6
@@ -255,7 +256,7 @@ class BigGAN(Generator):
         Weights are drawn on the CPU from a ``torch.Generator`` seeded with ``seed`` alone.
         Every layer that a checkpoint format spectrally normalises gets a Gaussian weight
         divided by its spectral norm, as a real model's folded weights are (sigma from
-        :func:`sn_estimate`, the estimate the format writers store, so a written file folds
+        :func:`~bigganctl.models.random_init.sn_estimate`, the estimate the format writers store, so a written file folds
         back to these weights in every format); the
         batch-norm statistics are then calibrated on a seeded batch (float32, CPU), so
         activations stay normalised and the output spreads over [-1, 1]. Per-truncation
@@ -320,31 +321,3 @@ class BigGAN(Generator):
                 bn.var.copy_(v * torch.exp(0.2 * t * dv))
         self.load_state_dict(work.state_dict())
         return self
-
-
-#: Power iterations behind the spectral norm of random weights (random_init_) and behind
-#: the singular vectors the format writers store.
-SN_INIT_ITERS = 10
-
-
-def sn_estimate(w_mat: torch.Tensor, n_iter: int = SN_INIT_ITERS):
-    """Power-iteration singular vectors of a 2-d weight that every reference's eval-mode
-    sigma agrees on, in float64: ``(u0, u, v, sigma)`` with ``(u0, v)`` from
-    :func:`bigganctl.formats.common.converged_sn_vectors` (so ``v = normalize(W^T u0)``),
-    ``sigma = |W v|`` and ``u = W v / sigma``.
-
-    torch-style spectral norm with the stored (u, v) gives ``u . (W v) = sigma``; ajbrock's
-    one power iteration from ``u0`` gives ``v``, then ``u``, then the same sigma.
-    """
-    from ..formats.common import converged_sn_vectors
-
-    w = w_mat.double()
-    u0, v = converged_sn_vectors(w, n_iter=n_iter)
-    wv = w @ v
-    sigma = wv.norm()
-    return u0, wv / sigma, v, float(sigma)
-
-
-def spectrally_normalised(w: torch.Tensor, n_iter: int = SN_INIT_ITERS) -> torch.Tensor:
-    """``w / sigma`` with sigma from :func:`sn_estimate` of ``w`` flattened to (out, -1)."""
-    return w / sn_estimate(w.reshape(w.shape[0], -1), n_iter)[3]

@@ -1,7 +1,8 @@
-"""Grids, image files, ADM-style ``.npz`` batches and their JSON manifests.
+"""Grids, image files, ADM-style ``.npz`` batches, their names, and the output plan.
 
-All writers take uint8 images (the output of :func:`bigganctl.imaging.to_uint8`) and
-write atomically (:mod:`bigganctl._io`). Video writers live with ``interp``.
+All writers take uint8 images (the output of :func:`bigganctl.generate.to_uint8`) and
+write atomically (:mod:`bigganctl._io`). Video writers: :mod:`.video`; manifests:
+:mod:`.manifest`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-from ._io import atomic_path, check_writable_target
-from .errors import RuntimeFailure, UsageError
+from .._io import atomic_path, check_writable_target
+from ..classes import ClassInfo
+from ..errors import RuntimeFailure, UsageError
+from ..parsing import range_text
 
 #: Image formats by extension (Pillow format names). WebP is written lossless so files
 #: hold exactly the generated pixels; JPEG is lossy (quality 95).
@@ -107,6 +110,18 @@ def write_npz(path: str | os.PathLike, images: torch.Tensor, labels: Sequence[in
 def sample_filename(class_index: int, class_slug: str, seed: int, ext: str = ".png") -> str:
     """``207_golden_retriever_seed0003.png``: class index, name and seed."""
     return f"{class_index:03d}_{class_slug}_seed{seed:04d}{ext}"
+
+
+def default_sample_path(model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
+    """``samples/<model>_<class indices>_psi<psi>_seeds<range>.png``."""
+    name = (Path(model).name if isinstance(model, (str, os.PathLike))
+            else getattr(model, "name", None) or getattr(getattr(model, "spec", None), "name", None)
+            or type(model).__name__)
+    idx = [str(c.index) for c in classes]
+    cls = "-".join(idx) if len(idx) <= 6 else f"{len(idx)}classes"
+    rng = range_text(list(seeds))
+    seeds_part = rng if len(rng) <= 24 else f"{len(seeds)}seeds"
+    return Path("samples") / f"{name}_{cls}_psi{psi:g}_seeds{seeds_part}.png"
 
 
 @dataclass

@@ -1,9 +1,6 @@
 """``bigganctl.sample()``: class-conditional truncated sampling (classes x seeds -> uint8
 images and a manifest), and the files ``bigganctl sample`` writes.
 
-The module is named ``sampler`` so that the package attribute ``bigganctl.sample`` stays
-the function: a submodule named ``sample`` would replace it as soon as it was imported.
-
 The pixels come from exactly two public calls, so any image can be rebuilt from its
 manifest::
 
@@ -16,48 +13,35 @@ is (a, 0), (a, 1), (b, 0), (b, 1); rows of different classes share their noise.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
-import os
-import platform
-import shlex
-import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
 
 import torch
 
-from . import __version__
-from ._io import write_json
-from .classes import ClassInfo, resolve_classes
-from .errors import RuntimeFailure, UsageError
-from .generate import iter_uint8, model_device
-from .media import (
-    GRID_PADDING,
-    OutputPlan,
-    check_npz_path,
-    image_format,
-    make_grid,
-    manifest_path,
-    sample_filename,
-    write_image,
-    write_npz,
-)
-from .parsing import MAX_SEED, parse_range
-from .runtime import dtype_name, resolve_device, resolve_dtype
-from .sampling import CONVENTIONS, check_psi
+from .._io import write_json
+from ..classes import ClassInfo, resolve_classes
+from ..errors import RuntimeFailure, UsageError
+from ..generate import iter_uint8
+from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sample_path, image_format,
+                            make_grid, manifest_path, sample_filename, write_image, write_npz)
+from ..media.manifest import reproduce_command, sample_manifest
+from ..sampling import DEFAULT_N, check_psi, resolve_seeds
+from . import common
+from .common import model_truncation
 
-DEFAULT_N = 8
+__all__ = ["DEFAULT_N", "DEFAULT_CLASSES", "SampleResult", "sample", "resolve_seeds", "plan_outputs",
+           "write_outputs", "default_out", "reproduce_command"]
+
 #: Used when no class is given: golden retriever, goldfish, volcano, cheeseburger.
 DEFAULT_CLASSES = (207, 1, 980, 933)
 MAX_SAMPLES = 100_000
 #: The images are held in memory (uint8) before they are written.
 MAX_IMAGE_BYTES = 16 * 2**30
-PIXELS = "uint8 = round((x + 1) * 127.5) clamped to [0, 255] (bigganctl.to_uint8)"
 
-Progress = Callable[[int, int], None]
+default_out = default_sample_path
 
 
 @dataclass
@@ -76,52 +60,10 @@ class SampleResult:
         return make_grid(self.images, nrow or len(self.columns))
 
 
-def resolve_seeds(n: int | None = None, seed: int = 0, seeds: Sequence[int] | str | None = None) -> list[int]:
-    """``seeds`` (a list or a range string like ``"0-15,20"``), or ``n`` seeds from ``seed``.
-
-    >>> resolve_seeds(n=3, seed=5)
-    [5, 6, 7]
-    >>> resolve_seeds(seeds="2-3")
-    [2, 3]
-    """
-    if seeds is not None and n is not None:
-        raise UsageError("give either --n or --seeds, not both", option="--seeds")
-    if seeds is not None:
-        out = parse_range(seeds) if isinstance(seeds, str) else [_seed_int(s, "--seeds") for s in seeds]
-        if not out:
-            raise UsageError("no seeds given", option="--seeds")
-        return out
-    n = DEFAULT_N if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UsageError(f"must be a positive integer, got {n!r}", option="--n")
-    s = _seed_int(seed, "--seed")
-    if s + n - 1 > MAX_SEED:
-        raise UsageError("seeds must stay below 2**63", option="--seed")
-    return list(range(s, s + n))
-
-
-def _seed_int(value: Any, option: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise UsageError(f"seeds are integers in [0, 2**63), got {value!r}", option=option)
-    return value
-
-
-def model_truncation(model: Any) -> str | None:
-    """The truncation convention of ``model`` (a Generator, a ModelSpec or a registered
-    name), or None when only loading can tell (a folder)."""
-    if not isinstance(model, (str, os.PathLike)):
-        return getattr(model, "truncation", None)
-    if Path(model).exists():
-        return None
-    from .registry import get_spec
-
-    return get_spec(str(model)).truncation   # unknown names fail here, before any work
-
-
 def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: int | None = None,
            seed: int = 0, seeds: Sequence[int] | str | None = None, psi: float = 1.0,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
-           batch_size: int | None = None, progress: Progress | None = None) -> SampleResult:
+           batch_size: int | None = None, progress: Callable[[int, int], None] | None = None) -> SampleResult:
     """Generate ``len(classes) x len(seeds)`` images, class-major.
 
     ``model`` is a registered name, a model folder, or an already loaded
@@ -140,9 +82,11 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                    or batch_size < 1):
         raise UsageError(f"must be a positive integer, got {batch_size!r}", option="--batch-size")
-    psi = _check_psi(psi, model_truncation(model))
-    G = _load(model, weights, device, dtype)
-    psi = check_psi(psi, G.truncation)
+    convention = model_truncation(model)             # None for a folder: known once loaded
+    psi = check_psi(psi, convention or "paper")     # fails before any loading
+    G = common.open_generator(model, weights, device, dtype)
+    if convention is None:
+        psi = check_psi(psi, G.truncation)
     if G.num_classes < 1000:
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", option="--model")
 
@@ -161,99 +105,8 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
         images[lo:lo + batch.shape[0]] = batch
         if progress is not None:
             progress(lo + batch.shape[0], total)
-    manifest = build_manifest(G, model, infos, cols, psi)
+    manifest = sample_manifest(G, model, infos, cols, psi)
     return SampleResult(images, labels, per_sample, infos, cols, manifest)
-
-
-def _check_psi(psi: Any, convention: str | None) -> float:
-    try:
-        value = float(psi)
-    except (TypeError, ValueError):
-        raise UsageError(f"{psi!r} is not a number", option="--trunc") from None
-    return check_psi(value, convention or "paper")
-
-
-def load_model(model: Any, weights: str | None = None, device: str = "auto", dtype: str = "fp32"):
-    """``model`` itself if it is a loaded generator, else ``load_generator(...)``; a bad
-    ``device`` or ``dtype`` fails (exit 2) before anything is read."""
-    return _load(model, weights, device, dtype)
-
-
-def _load(model: Any, weights: str | None, device: str, dtype: str):
-    if isinstance(model, torch.nn.Module):
-        return model
-    resolve_device(device)     # bad --device / --dtype fail before any loading
-    resolve_dtype(dtype)
-    from .loader import load_generator
-
-    return load_generator(model, weights=weights, device=device, dtype=dtype)
-
-
-def _model_name(G: Any, model: Any) -> str:
-    spec = getattr(G, "spec", None)
-    if spec is not None and getattr(spec, "name", None):
-        return spec.name
-    if isinstance(model, (str, os.PathLike)):
-        return str(model)
-    return getattr(model, "name", None) or type(model).__name__
-
-
-def build_manifest(G: Any, model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int],
-                   psi: float) -> dict[str, Any]:
-    """Everything needed to regenerate the images (see docs/sampling.md)."""
-    p = next(iter(G.parameters()), None)
-    weights = dict(getattr(G, "weights_info", None) or {"source": "instance", "sha256": None})
-    return {
-        "kind": "bigganctl.sample",
-        "model": _model_name(G, model),
-        "resolution": int(G.resolution),
-        "z_dim": int(G.z_dim),
-        "weights": weights,
-        "psi": psi,
-        "truncation": G.truncation,
-        "truncation_rule": CONVENTIONS[G.truncation],
-        "classes": [c.to_dict() for c in classes],
-        "seeds": list(seeds),
-        "order": "class-major: image i has classes[i // len(seeds)], seeds[i % len(seeds)]",
-        "shape": [len(classes) * len(seeds), 3, int(G.resolution), int(G.resolution)],
-        "noise": "truncated_noise([seed], z_dim, psi, truncation), per sample",
-        "pixels": PIXELS,
-        "dtype": dtype_name(p.dtype) if p is not None and p.is_floating_point() else None,
-        "device": str(model_device(G)),
-        "versions": {"bigganctl": __version__, "torch": torch.__version__,
-                     "python": platform.python_version()},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def reproduce_command(manifest: dict[str, Any], *, weights: str | None = None) -> str:
-    """A ``bigganctl sample`` command line that regenerates the manifest's images."""
-    args = ["bigganctl", "sample", "--model", manifest["model"]]
-    info = manifest.get("weights") or {}
-    src = weights
-    if src is None and info.get("sha256") == "random":
-        src = "random"
-    elif src is None and info.get("source") not in ("cache", "download", "hub", "registry"):
-        src = info.get("path")
-    if src:
-        args += ["--weights", str(src)]
-    args += ["--class", ",".join(str(c["index"]) for c in manifest["classes"])]
-    args += ["--seeds", _range_text(manifest["seeds"]), "--trunc", repr(manifest["psi"])]
-    if manifest.get("dtype") and manifest["dtype"] != "fp32":
-        args += ["--dtype", manifest["dtype"]]
-    return shlex.join(args)
-
-
-def _range_text(seeds: Sequence[int]) -> str:
-    parts: list[str] = []
-    i = 0
-    while i < len(seeds):
-        j = i
-        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
-            j += 1
-        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
-        i = j + 1
-    return ",".join(parts)
 
 
 # ---------------------------------------------------------------- outputs
@@ -282,18 +135,6 @@ class SampleOutputs:
                     seen.add((c.index, s))
                     out.append((self.images_dir / sample_filename(c.index, c.slug, s), r * len(self.seeds) + k, c, s))
         return out
-
-
-def default_out(model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
-    """``samples/<model>_<class indices>_psi<psi>_seeds<range>.png``."""
-    name = (Path(model).name if isinstance(model, (str, os.PathLike))
-            else getattr(model, "name", None) or getattr(getattr(model, "spec", None), "name", None)
-            or type(model).__name__)
-    idx = [str(c.index) for c in classes]
-    cls = "-".join(idx) if len(idx) <= 6 else f"{len(idx)}classes"
-    rng = _range_text(list(seeds))
-    seeds_part = rng if len(rng) <= 24 else f"{len(seeds)}seeds"
-    return Path("samples") / f"{name}_{cls}_psi{psi:g}_seeds{seeds_part}.png"
 
 
 def plan_outputs(*, out: str | Path | None, images_dir: str | Path | None, npz: str | Path | None,
@@ -370,14 +211,3 @@ def _grid_info(result: SampleResult, nrow: int, grid: torch.Tensor) -> dict[str,
     n = result.images.shape[0]
     return {"nrow": nrow, "rows": math.ceil(n / nrow), "tile": int(result.images.shape[-1]),
             "padding": GRID_PADDING, "size": [int(grid.shape[2]), int(grid.shape[1])]}
-
-
-def invoked_command() -> str | None:
-    """The command line as typed, when this process is the bigganctl program
-    (``bigganctl ...`` or ``python -m bigganctl ...``); None otherwise (e.g. in tests)."""
-    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
-    if argv0 is None:
-        return None
-    if argv0.name == "bigganctl" or argv0.parts[-2:] == ("bigganctl", "__main__.py"):
-        return shlex.join(["bigganctl", *sys.argv[1:]])
-    return None

@@ -1,9 +1,11 @@
-"""Images to evaluate or to build reference statistics from: folders and ``.npz`` batches.
+"""What is evaluated: generated samples, image folders and ``.npz`` batches.
 
 Each source yields ``(offset, uint8 [b, 3, H, W])`` batches in a fixed order, so sample i is
 the same image whatever the batch size or process count, and a run can resume at any
 offset.
 
+- Generator (:class:`GeneratorSource`): sample ``i`` = (class plan ``labels[i]``, seed
+  ``seed + i``, psi) through :func:`bigganctl.generate.iter_uint8`.
 - Folder: png / jpg / jpeg / webp found recursively, ordered by sorted real path (the
   order torch-fidelity uses), read with Pillow and converted to RGB. All images must have
   one size unless a resize is chosen.
@@ -32,6 +34,8 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..generate import iter_uint8
+from ..runtime import dtype_name
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -104,6 +108,54 @@ class ImageSource:
 
     def describe(self) -> str:
         raise NotImplementedError
+
+
+class GeneratorSource(ImageSource):
+    """Generated samples as uint8 batches: sample ``i`` = (labels[i], seed + i, psi)."""
+
+    kind = "model"
+
+    def __init__(self, G: torch.nn.Module, labels: torch.Tensor, seed: int, psi: float):
+        self.G, self.labels, self.seed, self.psi = G, labels, int(seed), float(psi)
+        self.n = int(labels.shape[0])
+        self.size = (G.resolution, G.resolution)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.G.resolution)
+
+    def batches(self, start: int, stop: int, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
+        seeds = list(range(self.seed + start, self.seed + stop))
+        for off, x in iter_uint8(self.G, self.labels[start:stop], seeds, self.psi, batch_size=batch_size):
+            yield start + off, x
+
+    def describe(self) -> str:
+        return model_name(self.G)
+
+
+def model_name(G: torch.nn.Module) -> str:
+    """The registered (or folder) name a loaded generator carries, else its class name."""
+    return getattr(getattr(G, "spec", None), "name", None) or type(G).__name__
+
+
+def fingerprint(G: torch.nn.Module) -> str:
+    """The weights' sha256, or (random / in-memory weights) a hash of the state dict."""
+    info = getattr(G, "weights_info", None) or {}
+    if info.get("sha256") and info.get("sha256") != "random":
+        return str(info["sha256"])
+    h = hashlib.sha256(type(G).__qualname__.encode())
+    for k, v in G.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())   # 0-d too
+    return h.hexdigest()
+
+
+def generator_dtype(G: torch.nn.Module, default: str) -> str:
+    """fp32 | bf16 | fp16 of the generator's parameters (``default`` when it has none)."""
+    p = next(iter(G.parameters()), None)
+    if p is not None and p.dtype in (torch.float32, torch.bfloat16, torch.float16):
+        return dtype_name(p.dtype)
+    return default
 
 
 def find_images(root: Path) -> list[Path]:

@@ -1,0 +1,176 @@
+"""``bigganctl.evaluate()``: FID / IS / KID of a generator or of a set of images.
+
+::
+
+    res = bigganctl.evaluate(model="biggan-deep-128", metrics=("fid", "is"), n=50000,
+                             psi=1.0, ref="imagenet-128")
+    res["fid"], res["is_mean"]
+
+The public arguments become explicit inputs once, here: a :class:`Generated` or an
+:class:`Images` subject, a :class:`~bigganctl.metrics.evaluation.Protocol`, the loaded
+extractor and reference; :func:`bigganctl.metrics.evaluation.run` does the rest. Under
+``torchrun`` each process evaluates its share and every process returns the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import UsageError
+from ..metrics import maths as S
+from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
+                                  images_info, kid_subset, normalize_metrics, run, sized)
+from ..metrics.extract import distributed_env, init_distributed
+from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
+from ..metrics.reference import load_reference
+from ..metrics.sources import Preprocess, open_images
+from ..progress import Reporter
+from ..runtime import dtype_name, resolve_dtype
+from .common import open_generator, reporter
+
+
+@dataclass(frozen=True)
+class Images:
+    """Evaluate these images: a folder or an ``.npz`` batch (optionally resized / cropped)."""
+
+    path: str | os.PathLike
+    resize: int | None = None
+    center_crop: int | None = None
+
+    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None):
+        src = open_images(self.path, Preprocess(resize=self.resize, center_crop=self.center_crop),
+                          option="--images")
+        return src, images_info(src, self.path)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Evaluate ``n`` samples of a generator (a name, a folder or a loaded Generator)."""
+
+    model: Any = "biggan-deep-128"
+    weights: str | None = None
+    psi: float = 1.0
+    seed: int = 0
+    classes: Any = "balanced"
+
+    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None):
+        G = open_generator(self.model, self.weights, device, dtype, progress=progress)
+        return generator_source(G, n=DEFAULT_N if n is None else int(n), psi=self.psi, seed=self.seed,
+                                classes=self.classes, dtype=dtype_name(resolve_dtype(dtype)))
+
+
+def subject(*, model: Any = None, weights: str | None = None, images: Any = None, resize: int | None = None,
+            center_crop: int | None = None, psi: float = 1.0, seed: int = 0,
+            classes: Any = "balanced") -> Images | Generated:
+    """What is evaluated, from ``evaluate()``'s (and ``bigganctl eval``'s) arguments."""
+    if images is not None and model is not None:
+        raise UsageError("give either a model or --images, not both", option="--images")
+    if images is not None:
+        return Images(images, resize, center_crop)
+    if resize is not None or center_crop is not None:
+        return _NotImages("--resize" if resize is not None else "--center-crop")
+    if weights is not None and isinstance(model, torch.nn.Module):
+        return _NotImages("--weights", "weights= only applies to a model name or folder")
+    return Generated(model or "biggan-deep-128", weights, psi, seed, classes)
+
+
+@dataclass(frozen=True)
+class _NotImages:
+    """An image-only option given for a generator: refused when the source is opened (after
+    the cheaper checks, as before)."""
+
+    option: str
+    message: str = "only applies to --images"
+
+    def open(self, **kw: Any):
+        raise UsageError(self.message, option=self.option)
+
+
+def _warn_default(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def evaluate(model: Any = None, weights: str | None = None, images: str | os.PathLike | None = None,
+             metrics: str | Iterable[str] = ("fid", "is"), n: int | None = None, psi: float = 1.0, seed: int = 0,
+             classes: Any = "balanced", ref: str | os.PathLike | None = None,
+             inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
+             batch_size: int | None = None, resume: bool = True, progress: Any = True,
+             force: bool = False, resize: int | None = None, center_crop: int | None = None,
+             is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
+             kid_subset_size: int | None = None,
+             checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate a generator or a set of images; returns the ``--json`` document as a dict.
+
+    ``n`` defaults to 50000 for a generator and to every image of ``images``. ``ref`` (a
+    registered name such as ``imagenet-128``, or a statistics file) is needed for FID and
+    KID. ``kid_subset_size`` defaults to ``min(1000, n, reference count)`` (a warning when
+    that is below 1000); an explicit value larger than either set is refused. The Inception
+    Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
+    ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
+    ``progress``: True (tqdm bars), False, or ``fn(done, total)`` after every batch.
+    """
+    wanted = normalize_metrics(metrics)
+    what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
+                   psi=psi, seed=seed, classes=classes)
+    protocol = Protocol(wanted, is_splits, is_shuffle, kid_subsets, kid_subset_size)
+    return evaluate_subject(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
+                            dtype=dtype, force=force, progress=reporter(progress), warn=warn,
+                            options=RunOptions(batch_size, resume, checkpoint_every))
+
+
+def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
+                     ref: str | os.PathLike | None, inception_weights: str | os.PathLike | None,
+                     device: Any, dtype: Any, force: bool, progress: Reporter | None,
+                     warn: Callable[[str], None] | None, options: RunOptions = RunOptions()) -> dict[str, Any]:
+    """:func:`evaluate` with explicit inputs and a progress reporter (``bigganctl eval``)."""
+    t0 = time.time()
+    warn = warn or _warn_default
+    warnings: list[str] = []
+
+    def note(msg: str) -> None:
+        warnings.append(msg)
+        if distributed_env().rank == 0:
+            warn(msg)
+
+    if n is not None and int(n) < 1:
+        raise UsageError(f"must be >= 1, got {n}", option="--n")
+    protocol.check()
+    if protocol.needs_ref and ref is None:
+        raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: "
+                         "a registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma",
+                         option="--ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
+    if n is not None:
+        check_n(int(n), protocol.metrics, protocol.is_splits)
+
+    # Reference statistics and the extractor's identity first: cheap, and fail fast.
+    shown = progress if distributed_env().rank == 0 else None
+    inc_path = resolve_weights(inception_weights, progress=shown)
+    fx_id = extractor_id(weights_sha256(inc_path))
+    ref_stats = load_reference(ref, progress=shown) if protocol.needs_ref else None
+    check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note)
+
+    d, dev = init_distributed(device)
+    try:
+        src, info = what.open(n=n, dtype=dtype, device=dev, progress=shown)
+        total = sized(src, n, protocol)
+        check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note,
+                        resolution=src.resolution, seen=warnings)
+        subset = (kid_subset(protocol.kid_subset_size, total, int(ref_stats.features.shape[0]), note)
+                  if "kid" in protocol.metrics else None)
+        fx = InceptionFeatures(inc_path, device=dev)
+        return run(src, info, total=total, fx=fx, ref=ref_stats, protocol=protocol, kid_subset_size=subset,
+                   dist=d, device=dev, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
+    finally:
+        if d.owns_group:
+            import torch.distributed as dist
+
+            with contextlib.suppress(Exception):
+                dist.destroy_process_group()

@@ -1,0 +1,95 @@
+"""The sweep's table and pictures: ``sweep.csv``, ``sweep.png`` (matplotlib's Agg canvas)
+and ``strip.png``."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from typing import Any
+
+import torch
+
+from .._io import atomic_open, atomic_path
+from ..errors import RuntimeFailure
+from ..generate import strip_images
+from ..sampling import class_plan
+from .images import GRID_PADDING, make_grid, write_image
+
+#: The columns of ``sweep.csv`` and of a sweep row (``model`` first when several models).
+COLUMNS = ("psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "n", "seconds")
+
+
+def write_csv(path: Path, rows: Sequence[dict], *, multi: bool) -> None:
+    """One line per row; empty cells for metrics not computed; floats written exactly."""
+    cols = (("model",) if multi else ()) + COLUMNS
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r[c], float) else r[c] for c in cols])
+    with atomic_open(path, "w") as fh:
+        fh.write(buf.getvalue())
+
+
+def plot_sweep(path: Path, rows: Sequence[dict], *, metrics: Sequence[str], title: str = "") -> None:
+    """``sweep.png``: IS against FID (points labelled by psi) and each metric against psi,
+    one line per model. Matplotlib's Agg canvas, no pyplot (no global backend state)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise RuntimeFailure("plotting needs matplotlib: pip install matplotlib") from None
+
+    panels: list[tuple[str, str, str, str | None]] = []     # (x, y, y label, error key)
+    if "fid" in metrics and "is" in metrics:
+        panels.append(("fid", "is_mean", "IS", "is_std"))
+    panels += [("psi", k, lab, err) for m, k, lab, err in (("fid", "fid", "FID", None), ("is", "is_mean", "IS", "is_std"),
+                                                            ("kid", "kid_mean", "KID", "kid_std")) if m in metrics]
+    fig = Figure(figsize=(4.6 * len(panels), 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for j, (xk, yk, ylab, errk) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), j + 1)
+        for m in models:
+            rs = [r for r in rows if r["model"] == m and r.get(xk) is not None and r.get(yk) is not None]
+            xs, ys = [r[xk] for r in rs], [r[yk] for r in rs]
+            line, = ax.plot(xs, ys, marker="o", label=m)
+            if errk and xk == "psi":
+                ax.fill_between(xs, [y - (r[errk] or 0) for y, r in zip(ys, rs)],
+                                [y + (r[errk] or 0) for y, r in zip(ys, rs)], alpha=0.15, color=line.get_color())
+            if xk != "psi":
+                for r, x, y in zip(rs, xs, ys):
+                    ax.annotate(f"{r['psi']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.set_xlabel({"fid": "FID (lower is better)", "psi": "truncation psi"}[xk])
+        ax.set_ylabel(ylab if xk == "psi" else "IS (higher is better)")
+        ax.set_title("IS vs FID (labels: psi)" if xk != "psi" else f"{ylab} vs psi", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+        if len(models) > 1:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def write_strip(path: Path, gens: Sequence[Any], labels: Sequence[str], psis: Sequence[float], *, n: int,
+                seed: int, classes: Any, columns: int, batch_size: int | None) -> dict[str, Any]:
+    """``strip.png``: one row per (model, psi), model-major; tiles of other resolutions are
+    resized (antialiased bilinear) to the first model's."""
+    res = int(gens[0].resolution)
+    blocks = []
+    for G in gens:
+        x = strip_images(G, psis=psis, n=n, seed=seed, classes=classes, columns=columns, batch_size=batch_size)
+        if x.shape[-1] != res:
+            x = torch.nn.functional.interpolate(x.float(), size=(res, res), mode="bilinear", antialias=True,
+                                                align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        blocks.append(x)
+    write_image(path, make_grid(torch.cat(blocks), columns))
+    cls = class_plan(classes, n, gens[0].num_classes, seed)[0][:columns].tolist()
+    return {"file": path.name, "rows": [{"model": m, "psi": q} for m in labels for q in psis],
+            "columns": columns, "seeds": list(range(seed, seed + columns)), "classes": cls, "tile": res,
+            "padding": GRID_PADDING}

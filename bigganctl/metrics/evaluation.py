@@ -1,0 +1,279 @@
+"""One evaluation: explicit inputs -> FID / IS / KID and the result document.
+
+The inputs are objects the caller has already made (:mod:`bigganctl.api.evaluate` for
+``bigganctl.evaluate`` and ``bigganctl eval``; :mod:`bigganctl.api.sweep` once per psi): a
+source of uint8 images (:mod:`.sources`), the Inception extractor (:mod:`.features`),
+reference statistics (:mod:`.reference`) and a :class:`Protocol` (which metrics, how).
+Nothing here loads a model or decides anything from which arguments happen to be given.
+
+Generated sample ``i`` uses noise seed ``seed + i`` and the ``i``-th class of the class
+plan (:func:`bigganctl.sampling.class_plan`), so the numbers never depend on the batch size
+or the number of processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import GateFailed, UsageError
+from ..progress import Reporter
+from ..runtime import default_batch_size
+from ..sampling import check_psi, class_plan
+from . import maths as S
+from .extract import CHECKPOINT_VERSION, Checkpointer, Dist, checkpoint_path, extract, new_accumulators, reduce
+from .features import EXTRACTOR, InceptionFeatures
+from .reference import Stats, check_comparable
+from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
+
+METRICS = ("fid", "is", "kid")
+DEFAULT_N = 50_000
+
+Note = Callable[[str], None]
+
+
+def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
+    items = [metrics] if isinstance(metrics, str) else list(metrics)
+    out: list[str] = []
+    for m in items:
+        for part in str(m).split(","):
+            key = part.strip().lower()
+            key = {"isc": "is", "inception": "is", "inception_score": "is"}.get(key, key)
+            if key == "all":
+                out.extend(METRICS)
+            elif key in METRICS:
+                out.append(key)
+            elif key:
+                raise UsageError(f"unknown metric {part.strip()!r} (fid, is, kid, all)", option="--metrics")
+    if not out:
+        raise UsageError("no metric given (fid, is, kid, all)", option="--metrics")
+    return tuple(m for m in METRICS if m in out)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which metrics and how: IS splits (torch-fidelity's seeded shuffle, or ADM's contiguous
+    splits), KID subsets and subset size (None: ``min(1000, n, reference count)``)."""
+
+    metrics: tuple[str, ...]
+    is_splits: int = S.IS_SPLITS
+    is_shuffle: bool = True
+    kid_subsets: int = S.KID_SUBSETS
+    kid_subset_size: int | None = None
+
+    def check(self) -> Protocol:
+        if self.is_splits < 1:
+            raise UsageError(f"must be >= 1, got {self.is_splits}", option="--splits")
+        if self.kid_subsets < 1:
+            raise UsageError(f"must be >= 1, got {self.kid_subsets}", option="--kid-subsets")
+        if self.kid_subset_size is not None and self.kid_subset_size < 2:
+            raise UsageError(f"must be >= 2, got {self.kid_subset_size}", option="--kid-subset-size")
+        return self
+
+    @property
+    def needs_ref(self) -> list[str]:
+        return [m for m in self.metrics if m in ("fid", "kid")]
+
+    @property
+    def splits(self) -> int | None:
+        return self.is_splits if "is" in self.metrics else None
+
+
+def check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
+    if n < 1:
+        raise UsageError(f"must be >= 1, got {n}", option="--n")
+    if ("fid" in wanted or "kid" in wanted) and n < 2:
+        raise UsageError(f"FID/KID need at least 2 samples (a covariance), got {n}", option="--n")
+    if "is" in wanted and n < is_splits:
+        raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
+                         option="--n")
+
+
+def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
+                    resolution: Any = None, seen: Sequence[str] = ()) -> None:
+    """Refuse statistics that cannot be compared (or that lack KID's features); note the
+    warnings not in ``seen``."""
+    if ref is None:
+        return
+    for w in check_comparable(ref, extractor_id=extractor_id, resolution=resolution, force=force):
+        if w not in seen:
+            note(w)
+    if "kid" in protocol.metrics and ref.features is None:
+        raise UsageError(f"{ref.label} holds no features; KID needs them (bigganctl stats compute "
+                         "SRC --out FILE.npz --keep-features)", option="--ref")
+
+
+def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
+    limit = min(n, n_ref)
+    if requested is not None:
+        if requested > limit:
+            which = f"--n {n}" if n <= n_ref else f"the reference's {n_ref} features"
+            raise UsageError(f"{requested} is larger than {which}; KID draws subsets without replacement",
+                             option="--kid-subset-size", hint=f"use --kid-subset-size {limit} or more samples")
+        return requested
+    if limit < S.KID_SUBSET_SIZE:
+        if limit < 2:
+            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", option="--n")
+        note(f"KID subset size reduced from {S.KID_SUBSET_SIZE} to {limit} (only {n} samples, "
+             f"{n_ref} reference features); values are not comparable with subset size {S.KID_SUBSET_SIZE}")
+        return limit
+    return S.KID_SUBSET_SIZE
+
+
+def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
+    """FID, in the row space of whichever side has fewer samples than dimensions (exact, fast)."""
+    if acc.rows is not None or ref.features is None or len(ref.features) > ref.dim:
+        return acc.frechet_distance(ref.mu, ref.sigma)
+    mu, sigma = acc.mean_cov()
+    return S.frechet_distance(ref.mu, ref.sigma, mu, sigma,
+                              centered_rows=ref.features.astype(np.float64) - ref.mu)
+
+
+# ----------------------------------------------------------------------------- sources
+
+def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Any,
+                     dtype: str) -> tuple[GeneratorSource, dict[str, Any]]:
+    """(source, info) for ``n`` samples of a loaded generator; ``dtype``: the requested
+    precision, reported for a generator without parameters."""
+    name = model_name(G)
+    psi = check_psi(psi, G.truncation)
+    labels, cls_desc = class_plan(classes, n, G.num_classes, seed)
+    gdtype = generator_dtype(G, dtype)
+    winfo = getattr(G, "weights_info", None) or {}
+    fp = fingerprint(G)
+    info = {"model": name, "weights": winfo.get("sha256") or fp, "trunc": psi,
+            "trunc_convention": G.truncation, "seed": int(seed), "classes": cls_desc, "dtype": gdtype,
+            "identity": {"kind": "model", "model": name, "weights": fp, "psi": psi, "seed": int(seed),
+                         "classes": cls_desc, "dtype": gdtype, "convention": G.truncation,
+                         "resolution": int(G.resolution)}}
+    return GeneratorSource(G, labels, seed, psi), info
+
+
+def images_info(src: ImageSource, images: Any) -> dict[str, Any]:
+    return {"model": None, "images": str(images), "identity": src.identity()}
+
+
+def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
+    """How many samples of ``src`` to evaluate (``n``, or every image), checked."""
+    total = src.n if n is None else int(n)
+    if total > src.n:
+        raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", option="--n")
+    check_n(total, protocol.metrics, protocol.is_splits)
+    return total
+
+
+# ----------------------------------------------------------------------------- the run
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run (never what the numbers are): batch size (None: the default rule),
+    resuming, extra checkpoints every N samples."""
+
+    batch_size: int | None = None
+    resume: bool = True
+    checkpoint_every: int | None = None
+
+
+def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeatures, ref: Stats | None,
+        protocol: Protocol, kid_subset_size: int | None, dist: Dist, device: torch.device,
+        options: RunOptions = RunOptions(), progress: Reporter | None = None, warn: Note,
+        warnings: list[str], t0: float) -> dict[str, Any]:
+    """Extract features of samples ``0..total-1`` of ``src`` (this rank's share), resuming a
+    checkpoint, and return the result document (``warnings``: what was noted so far;
+    ``t0``: when the evaluation started, for ``seconds``)."""
+    wanted, d = protocol.metrics, dist
+    bs = int(options.batch_size or default_batch_size(device, src.resolution if src.kind == "model" else None))
+    lo, hi = d.rank * total // d.world, (d.rank + 1) * total // d.world
+    key = {"v": CHECKPOINT_VERSION, "source": info["identity"], "n": total, "shard": [lo, hi],
+           "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "fid": "fid" in wanted,
+           "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle),
+           "kid": "kid" in wanted, "batch_size": bs, "device": device.type}
+    ckpt = Checkpointer(checkpoint_path(key), key, every=options.checkpoint_every)
+    acc = new_accumulators(n_total=total, need_fid="fid" in wanted, is_splits=protocol.splits,
+                           keep_features="kid" in wanted, device=fx.device, is_shuffle=protocol.is_shuffle)
+    resumed_from = 0
+    if options.resume:
+        st = ckpt.load()
+        if st is not None:
+            acc.load_state_dict(st)
+            resumed_from = acc.done
+            if d.rank == 0 and progress:
+                warn(f"resuming from {ckpt.path} ({acc.done}/{hi - lo} samples done)")
+    else:
+        ckpt.remove()
+    t_extract = time.time()
+    extract(src, fx, n=total, keep_features="kid" in wanted, is_splits=protocol.splits,
+            need_fid="fid" in wanted, batch_size=bs, progress=progress if d.rank == 0 else None,
+            desc=f"eval {'/'.join(wanted)}", shard=(lo, hi), acc=acc, checkpointer=ckpt)
+    t_extract = time.time() - t_extract
+    if d.active:
+        ckpt.save(acc)                    # the finished shard, in case another process fails
+    reduce(acc, d, total, device)
+
+    out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}
+    if acc.fid is not None:
+        out["fid"] = fid(acc.fid, ref)
+    if acc.isc is not None:
+        out["is_mean"], out["is_std"] = acc.isc.result()
+    if "kid" in wanted:
+        out["kid_mean"], out["kid_std"] = S.kid(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
+                                                subsets=protocol.kid_subsets, subset_size=kid_subset_size)
+    ckpt.remove()
+    seconds = time.time() - t0
+    out.update(
+        n=total, model=info["model"], weights=info.get("weights"), trunc=info.get("trunc"),
+        trunc_convention=info.get("trunc_convention"), seed=info.get("seed"), classes=info.get("classes"),
+        images=info.get("images"), ref=None if ref is None else ref.label,
+        ref_extractor=None if ref is None else ref.extractor_id,
+        metrics=list(wanted), extractor=EXTRACTOR, extractor_id=fx.id, inception_weights_sha256=fx.sha256,
+        resolution=src.resolution, is_splits=protocol.splits,
+        is_shuffle=bool(protocol.is_shuffle) if "is" in wanted else None,
+        kid_subsets=protocol.kid_subsets if "kid" in wanted else None, kid_subset_size=kid_subset_size,
+        dtype=info.get("dtype"), device=str(device), world_size=d.world, batch_size=bs,
+        resumed_from=resumed_from if d.world == 1 else None, seconds=round(seconds, 3),
+        samples_per_second=(round((hi - lo - resumed_from) * d.world / t_extract, 3)
+                            if t_extract > 0 and hi - lo > resumed_from else None),
+        version=__version__, warnings=warnings,
+    )
+    return out
+
+
+def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats | None, protocol: Protocol,
+                       n: int, psi: float, seed: int, classes: Any, device: torch.device, dtype: str,
+                       options: RunOptions = RunOptions(), force: bool = False,
+                       progress: Reporter | None = None, warn: Note) -> dict[str, Any]:
+    """One evaluation of a loaded generator with a loaded extractor and reference, in one
+    process (a sweep's row): the document ``bigganctl.evaluate`` returns for these settings."""
+    t0 = time.time()
+    warnings: list[str] = []
+
+    def note(msg: str) -> None:
+        warnings.append(msg)
+        warn(msg)
+
+    check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note)
+    src, info = generator_source(G, n=n, psi=psi, seed=seed, classes=classes, dtype=dtype)
+    total = sized(src, n, protocol)
+    check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note, resolution=src.resolution,
+                    seen=warnings)
+    subset = kid_subset(protocol.kid_subset_size, total, int(ref.features.shape[0]), note) \
+        if "kid" in protocol.metrics else None
+    return run(src, info, total=total, fx=fx, ref=ref, protocol=protocol, kid_subset_size=subset, dist=Dist(),
+               device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
+
+
+def check_gates(result: dict[str, Any], *, max_fid: float | None = None, min_is: float | None = None) -> None:
+    """Raise GateFailed (exit 3) when a quality gate is missed."""
+    missed = []
+    if max_fid is not None and result.get("fid") is not None and not result["fid"] <= max_fid:
+        missed.append(f"FID {result['fid']:.4f} > --max-fid {max_fid:g}")
+    if min_is is not None and result.get("is_mean") is not None and not result["is_mean"] >= min_is:
+        missed.append(f"IS {result['is_mean']:.4f} < --min-is {min_is:g}")
+    if missed:
+        raise GateFailed("quality gate missed: " + "; ".join(missed))

@@ -1,0 +1,250 @@
+"""Streaming feature extraction: sources -> Inception -> constant-memory accumulators.
+
+Features go into streaming accumulators (:mod:`.maths`); only KID keeps the [N, 2048]
+features. Long runs save their accumulators to ``$BIGGANCTL_HOME/runs/eval-<key>.pt`` (key:
+every knob that changes the accumulated numbers) every few minutes and on Ctrl-C
+(:class:`Checkpointer`); the same run resumes there and ends with the same numbers as an
+uninterrupted one. Under ``torchrun`` each process extracts its contiguous share of the
+samples and the accumulators are all-reduced (features gathered in sample order for KID).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .. import hub
+from .._io import atomic_path
+from ..progress import Reporter, task
+from ..runtime import resolve_device
+from . import maths as S
+from .features import FEATURE_DIM, NUM_LOGITS, InceptionFeatures
+
+CHECKPOINT_SECONDS = 300.0
+CHECKPOINT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- accumulation
+
+@dataclass
+class Accumulators:
+    """Everything a run accumulates; ``done`` = samples of this shard already processed."""
+
+    fid: S.FIDAccumulator | None
+    isc: S.ISAccumulator | None
+    keep_features: bool
+    feats: list[torch.Tensor] = field(default_factory=list)
+    done: int = 0
+
+    def features(self) -> np.ndarray:
+        if not self.feats:
+            return np.zeros((0, FEATURE_DIM), np.float32)
+        return torch.cat(self.feats).numpy()
+
+    def state_dict(self) -> dict:
+        return {"done": self.done,
+                "fid": None if self.fid is None else self.fid.state_dict(),
+                "isc": None if self.isc is None else self.isc.state_dict(),
+                "features": torch.cat(self.feats) if self.feats else None}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.done = int(st["done"])
+        if self.fid is not None:
+            self.fid.load_state_dict(st["fid"])
+        if self.isc is not None:
+            self.isc.load_state_dict(st["isc"])
+        self.feats = [st["features"]] if st.get("features") is not None else []
+
+
+def new_accumulators(*, n_total: int, need_fid: bool, is_splits: int | None, keep_features: bool,
+                     device: torch.device, is_shuffle: bool = True) -> Accumulators:
+    dev = torch.device("cpu") if device.type == "mps" else device    # no float64 on MPS
+    return Accumulators(
+        fid=S.FIDAccumulator(FEATURE_DIM, dev) if need_fid else None,
+        isc=S.ISAccumulator(n_total, NUM_LOGITS, is_splits, shuffle=is_shuffle, device=dev) if is_splits else None,
+        keep_features=keep_features)
+
+
+class Checkpointer:
+    """Saves accumulators atomically every ``every`` samples or ``seconds``; resumes them."""
+
+    def __init__(self, path: Path, key: dict, *, every: int | None = None, seconds: float = CHECKPOINT_SECONDS):
+        self.path, self.key, self.every, self.seconds = path, key, every, seconds
+        self._last_done = 0
+        self._last_time = time.monotonic()
+
+    def load(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        try:
+            st = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception:                     # unreadable (e.g. disk full at save): start over
+            return None
+        return st if isinstance(st, dict) and st.get("key") == self.key else None
+
+    def maybe_save(self, acc: Accumulators) -> None:
+        due = (self.every is not None and acc.done - self._last_done >= self.every) or (
+            time.monotonic() - self._last_time >= self.seconds)
+        if due:
+            self.save(acc)
+
+    def save(self, acc: Accumulators) -> None:
+        if acc.done == self._last_done and self.path.is_file():
+            return
+        try:
+            with atomic_path(self.path) as tmp:
+                torch.save({"key": self.key, **acc.state_dict()}, tmp)
+        except OSError:                       # a checkpoint is a convenience, never a failure
+            return
+        self._last_done, self._last_time = acc.done, time.monotonic()
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def checkpoint_path(key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return hub.home() / "runs" / f"eval-{digest}.pt"
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[], Any] | None:
+    """glibc's ``malloc_trim(0)``, or None elsewhere.
+
+    CPU inference frees and re-allocates the same large activation buffers every batch;
+    glibc keeps much of that in its heaps, and the process's resident memory creeps up with
+    the number of batches. Trimming after each batch keeps peak memory independent of N.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return lambda: fn(0)
+
+
+def extract(src, fx: InceptionFeatures, *, n: int, keep_features: bool, is_splits: int | None,
+            batch_size: int, need_fid: bool = True, progress: Reporter | None = None, desc: str = "eval",
+            shard: tuple[int, int] | None = None, acc: Accumulators | None = None,
+            checkpointer: Checkpointer | None = None) -> Accumulators:
+    """Run samples ``shard[0]..shard[1]-1`` of ``src`` through the extractor into accumulators;
+    ``progress`` hears ``done`` (samples of this shard) after every batch."""
+    lo, hi = shard or (0, n)
+    if acc is None:
+        acc = new_accumulators(n_total=n, need_fid=need_fid, is_splits=is_splits, keep_features=keep_features,
+                               device=fx.device)
+    trim = _malloc_trim()
+    with task(progress, desc, total=hi - lo, initial=acc.done, unit="img") as step:
+        try:
+            for off, x in src.batches(lo + acc.done, hi, batch_size):
+                b = x.shape[0]
+                feats, logits = fx(x)
+                if acc.fid is not None:
+                    acc.fid.update(feats)
+                if acc.isc is not None:
+                    acc.isc.update(logits, off)
+                if acc.keep_features:
+                    acc.feats.append(feats.cpu())
+                acc.done = off + b - lo
+                del x, feats, logits
+                if trim is not None and (fx.device.type == "cpu" or (off // batch_size) % 64 == 63):
+                    trim()                    # ~5 ms: every batch on CPU, now and then on accelerators
+                if checkpointer is not None:
+                    checkpointer.maybe_save(acc)
+                step(acc.done)
+        except KeyboardInterrupt:
+            if checkpointer is not None:
+                checkpointer.save(acc)
+            raise
+    return acc
+
+
+# ----------------------------------------------------------------------------- distributed
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def distributed_env() -> Dist:
+    """Rank and world size from torchrun's environment (``RANK``, ``WORLD_SIZE``)."""
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world <= 1:
+        return Dist()
+    return Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(device_spec: str | torch.device) -> tuple[Dist, torch.device]:
+    """Join torchrun's process group (nccl on CUDA, gloo on CPU); pick this rank's device."""
+    d = distributed_env()
+    if not d.active:
+        return d, resolve_device(device_spec)
+    import torch.distributed as dist
+
+    spec = str(device_spec or "auto").lower()
+    use_cuda = torch.cuda.is_available() and spec in ("auto", "cuda")
+    device = torch.device("cuda", d.local_rank % torch.cuda.device_count()) if use_cuda else resolve_device(spec)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    owns = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        owns = True
+    return Dist(d.rank, d.world, d.local_rank, owns), device
+
+
+def _gather_features(local: torch.Tensor, counts: Sequence[int], device: torch.device) -> torch.Tensor:
+    import torch.distributed as dist
+
+    comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    m = max(counts)
+    pad = torch.zeros(m, FEATURE_DIM, dtype=torch.float32, device=comm)
+    pad[: local.shape[0]] = local.to(comm)
+    parts = [torch.empty_like(pad) for _ in counts]
+    dist.all_gather(parts, pad)
+    return torch.cat([p[:c].cpu() for p, c in zip(parts, counts)])
+
+
+def reduce(acc: Accumulators, d: Dist, n: int, device: torch.device) -> None:
+    if not d.active:
+        return
+    import torch.distributed as dist
+
+    comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    for a in (acc.fid, acc.isc):
+        if a is None:
+            continue
+        moved = {k: getattr(a, k) for k in vars(a) if isinstance(getattr(a, k), torch.Tensor)
+                 and getattr(a, k).dtype == torch.float64}
+        for k, t in moved.items():
+            setattr(a, k, t.to(comm))
+        a.all_reduce()
+        for k, t in moved.items():
+            setattr(a, k, getattr(a, k).to(t.device))
+    if acc.keep_features:
+        counts = [(r + 1) * n // d.world - r * n // d.world for r in range(d.world)]
+        local = torch.cat(acc.feats) if acc.feats else torch.zeros(0, FEATURE_DIM)
+        acc.feats = [_gather_features(local, counts, device)]

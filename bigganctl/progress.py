@@ -1,0 +1,56 @@
+"""Progress: one shape for the whole core (no drawing here).
+
+A core loop reports through a *reporter*, or through nothing::
+
+    with task(progress, "eval fid/is", total=n, initial=done, unit="img") as step:
+        for ...:
+            step(done)                       # after every batch
+
+``progress`` is a :class:`Reporter` (``reporter(label, total=, initial=, unit=)`` returns a
+context manager yielding ``step(done)``) or None/False for silence. The core never draws:
+the CLI passes a rich reporter (:func:`bigganctl.cli.render.rich_reporter`), the Python API a
+``tqdm.auto`` one (:func:`bigganctl.api.common.tqdm_reporter`), and a plain callback
+``fn(done, total)`` becomes a reporter with :func:`from_callback`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
+from typing import Protocol
+
+#: ``step(done)``: ``done`` units of the task are finished.
+Step = Callable[[int], None]
+#: ``fn(done, total)``: the public callback shape (``sample(progress=...)``, ``evaluate(progress=...)``).
+Callback = Callable[[int, int], None]
+
+
+class Reporter(Protocol):
+    def __call__(self, label: str, *, total: int | None, initial: int = 0,
+                 unit: str = "it") -> ContextManager[Step]: ...
+
+
+def _silent(done: int) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def task(progress: Reporter | None, label: str, *, total: int | None, initial: int = 0,
+         unit: str = "it") -> Iterator[Step]:
+    """The step callback of one task: the reporter's, or a silent one."""
+    if not progress or not callable(progress):
+        yield _silent
+        return
+    with progress(label, total=total, initial=initial, unit=unit) as step:
+        yield step
+
+
+def from_callback(fn: Callback) -> Reporter:
+    """A reporter that calls ``fn(done, total)`` at every step."""
+
+    @contextlib.contextmanager
+    def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
+        yield lambda done: fn(done, total)
+
+    return report

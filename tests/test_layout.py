@@ -1,0 +1,176 @@
+"""The package layout keeps its rules (docs/architecture.md), read from the source with
+``ast``: no import cycle between modules (imports inside functions count), no module over
+400 lines, no function over 80 lines, typer and rich only under ``bigganctl/cli/``, tqdm
+only in the Python-API layer (``bigganctl/api/``)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bigganctl"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def module_names(root: Path) -> dict[str, Path]:
+    """``{dotted module name: file}`` for every ``.py`` file of the package at ``root``."""
+    out = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _resolve(name: str, node: ast.ImportFrom, is_package: bool) -> str:
+    """The absolute module an ``ImportFrom`` names (relative imports resolved)."""
+    if node.level == 0:
+        return node.module or ""
+    base = name.split(".")
+    base = base if is_package else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int]]:
+    """``(imported module, line)`` for every import in the file, at any depth (functions,
+    ``if`` blocks). ``from pkg import x`` is an edge to ``pkg.x`` when that is a module of the
+    package, else to ``pkg``; only modules of the package count."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            mod = _resolve(name, node, path.name == "__init__.py")
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                out.append((sub if sub in modules else mod, node.lineno))
+    return [(m, line) for m, line in out if m in modules and m != name]
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    modules = module_names(root)
+    return {name: {m for m, _ in imports_of(name, path, modules)} for name, path in modules.items()}
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def external_imports(path: Path) -> set[str]:
+    """Top-level names of every module the file imports (absolute imports only)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+# ----------------------------------------------------------------------------- the helpers can fail
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        p = root / "pkg" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return root / "pkg"
+
+
+def test_helpers_find_a_cycle_hidden_in_a_function(tmp_path):
+    pkg = _write(tmp_path, {
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "sub/__init__.py": "",
+        "sub/c.py": "def f():\n    from ..a import x\n",
+        "b.py": "def g():\n    from .sub import c\n",
+    })
+    graph = import_graph(pkg)
+    assert graph["pkg.a"] == {"pkg.b"} and graph["pkg.b"] == {"pkg.sub.c"} and graph["pkg.sub.c"] == {"pkg.a"}
+    assert find_cycles(graph) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+def test_helpers_see_no_cycle_in_a_chain(tmp_path):
+    pkg = _write(tmp_path, {"__init__.py": "", "a.py": "import pkg.b\n", "b.py": "import os\nfrom pkg import c\n",
+                            "c.py": "x = 1\n"})
+    graph = import_graph(pkg)
+    assert graph["pkg.a"] == {"pkg.b"} and graph["pkg.b"] == {"pkg.c"}
+    assert find_cycles(graph) == []
+
+
+# ----------------------------------------------------------------------------- the rules
+
+def test_no_import_cycle():
+    cycles = find_cycles(import_graph(PACKAGE))
+    assert cycles == [], "import cycles (imports inside functions count): " + "; ".join(
+        " <-> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_module_and_function_sizes(path):
+    n = len(path.read_text(encoding="utf-8").splitlines())
+    assert n <= MAX_MODULE_LINES, f"{path.name}: {n} lines (at most {MAX_MODULE_LINES}); split it"
+    long = [(f.name, f.end_lineno - f.lineno + 1) for f in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and f.end_lineno - f.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_typer_and_rich_only_in_the_cli_and_tqdm_only_in_the_api():
+    cli, api = PACKAGE / "cli", PACKAGE / "api"
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        used = external_imports(path)
+        if used & {"typer", "rich", "click"} and cli not in path.parents:
+            wrong.append(f"{path.relative_to(PACKAGE)}: {sorted(used & {'typer', 'rich', 'click'})}")
+        if "tqdm" in used and api not in path.parents:
+            wrong.append(f"{path.relative_to(PACKAGE)}: tqdm")
+    assert not wrong, wrong
+
+
+def test_the_core_never_imports_the_edges():
+    """Arrows point inward: nothing outside cli/ imports cli/, nothing in the core imports api/
+    (``__main__`` is the program's entry point, an edge itself)."""
+    graph = import_graph(PACKAGE)
+    graph.pop("bigganctl.__main__", None)
+    bad = [(m, d) for m, deps in graph.items() for d in deps
+           if (d.startswith("bigganctl.cli") and not m.startswith("bigganctl.cli"))
+           or (d.startswith("bigganctl.api") and not m.startswith(("bigganctl.api", "bigganctl.cli")))]
+    assert not bad, bad
