@@ -22,7 +22,11 @@ from _deep_util import (inputs, load_ours, load_reference, patched_stats_checkpo
 
 KEYS_FILE = "/work/shared/data/keys/hf_biggan_deep_128_keys.txt"
 PARITY_PSI = (0.1, 0.4, 0.5, 1.0)
-TOL = 1e-4
+#: max |ours - pytorch-pretrained-biggan| over 128/256/512, psi 0.1/0.4/0.5/1.0 and a soft
+#: class vector, fp32: measured 2.9e-5 with ATen default or AVX-512 kernels and 5.0e-5 with
+#: ATen and oneDNN capped at AVX2 (the reference alone moves 1.3e-5 from its own fp64 run);
+#: the bound leaves 3x over the worst (docs/development.md, "Numerics").
+TOL = 1.5e-4
 #: A small config of the same architecture (attention before block 1, 8x8 output).
 TINY = BigGANDeepConfig(output_dim=8, channel_width=8, attention_layer_position=1,
                         layers=((False, 16, 16), (True, 16, 8), (False, 8, 4), (False, 4, 2), (False, 2, 1)))
