@@ -7,11 +7,12 @@ Cache layout (root ``BIGGANCTL_HOME``, default ``~/.cache/bigganctl``)::
     <home>/stats/<filename>                    reference statistics (ADM batches)
     <home>/hashes/                             sha256 records of files outside the cache
 
-Beside every cached file live two hidden helpers: ``.<filename>.lock`` (an ``fcntl`` lock
-so two processes never download the same file at once) and ``.<filename>.sha256`` (the
-file's sha256, keyed on its size and mtime, so it is computed once). An interrupted
-download leaves ``.<filename>.part``, which the next attempt resumes with an HTTP Range
-request; nothing else ever appears under the final name until it has been verified.
+Beside every cached file live hidden helpers: ``.<filename>.lock`` (an ``fcntl`` lock so
+two processes never download the same file at once), ``.<filename>.sha256`` (a memo of its
+sha256, keyed on size and mtime) and, for files whose full sha256 the registry does not
+pin, ``.<filename>.tofu.json`` (the sha256 recorded at the first download: trust on first
+use; see :mod:`bigganctl.checksums`). An interrupted download leaves ``.<filename>.part``,
+resumed with an HTTP Range request; nothing appears under the final name unverified.
 
 Offline (``BIGGANCTL_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) no socket is ever opened: cached
 files only, and a missing one raises :class:`WeightsUnavailable` saying how to get it.
@@ -24,12 +25,11 @@ transport is :mod:`bigganctl._download`.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any, Union
 
-from . import _download
+from . import _download, checksums
 from ._io import file_lock, sha256_file, sha256_matches
 from .errors import ChecksumError, RuntimeFailure, WeightsUnavailable
 from .progress import Reporter
@@ -91,52 +91,18 @@ def pullable_names() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# Checksums, cached beside the file (or under <home>/hashes for files outside the cache)
-
-def _hash_record_path(path: Path) -> Path:
-    path = path.resolve()
-    try:
-        path.relative_to(home().resolve())
-        return path.parent / f".{path.name}.sha256"
-    except ValueError:
-        import hashlib
-
-        key = hashlib.sha1(str(path).encode()).hexdigest()[:20]
-        return home() / "hashes" / f"{key}.json"
-
-
-def _stat_key(path: Path) -> dict[str, int]:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
+# Checksums (the memo and trust-on-first-use records: bigganctl.checksums)
 
 def cached_sha256(path: str | os.PathLike, *, compute: bool = True) -> str | None:
     """sha256 of ``path``, computed once and remembered (keyed on size + mtime).
 
     With ``compute=False`` only a remembered value is returned (None if there is none).
     """
-    p = Path(path)
-    rec = _hash_record_path(p)
-    key = _stat_key(p)
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads(rec.read_text())
-        if data.get("size") == key["size"] and data.get("mtime_ns") == key["mtime_ns"]:
-            return str(data["sha256"])
-    if not compute:
-        return None
-    digest = sha256_file(p)
-    _remember_sha256(p, digest, key)
-    return digest
+    return checksums.cached_sha256(path, home(), compute=compute)
 
 
-def _remember_sha256(p: Path, digest: str, key: dict[str, int] | None = None) -> None:
-    rec = _hash_record_path(p)
-    key = key or _stat_key(p)
-    with contextlib.suppress(OSError):   # a read-only cache just means we hash again
-        rec.parent.mkdir(parents=True, exist_ok=True)
-        tmp = rec.with_name(rec.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**key, "sha256": digest, "path": str(p)}))
-        os.replace(tmp, rec)
+def _remember_sha256(p: Path, digest: str) -> None:
+    checksums.remember_sha256(p, home(), digest)
 
 
 # ---------------------------------------------------------------------------------------
@@ -167,25 +133,32 @@ def cache_status(spec: Spec) -> dict[str, Any]:
 
     ``state``: ``cached`` (every file present), ``partial``, ``missing`` (downloadable) or
     ``manual`` (no public URL; download by hand). Per file: path, present, size on disk,
-    expected size/sha256, and ``verified`` (True/False from a remembered sha256, None if
-    never hashed; ``bigganctl models verify`` hashes).
+    expected size/sha256, ``checksum`` (``pinned`` by the registry, ``tofu``: recorded at
+    the first download, or ``unknown``), the recorded sha256/size, and ``verified``
+    (True/False from a remembered sha256, None if never hashed; ``bigganctl models
+    verify`` hashes).
     """
     files = []
     for rf in spec.files:
         p = file_path(spec, rf)
         present = p.is_file()
         size = p.stat().st_size if present else None
+        record = None if checksums.pinned(rf) else checksums.read_tofu(p)
         verified: bool | None = None
         if present:
             known = cached_sha256(p, compute=False)
             if rf.size is not None and size != rf.size:
                 verified = False
-            elif known is not None:
-                verified = sha256_matches(known, rf.sha256) if rf.sha256 else None
+            elif known is not None and (rf.sha256 or record):
+                verified = sha256_matches(known, rf.sha256) and (
+                    record is None or checksums.tofu_problem(known, size or 0, record) is None)
         part = p.with_name(f".{p.name}.part")
         files.append({
             "filename": rf.filename, "path": str(p), "present": present, "size": size,
             "expected_size": rf.size, "expected_sha256": rf.sha256, "verified": verified,
+            "checksum": checksums.checksum_kind(rf, p),
+            "recorded_sha256": record["sha256"] if record else None,
+            "recorded_size": record.get("size") if record else None,
             "partial_bytes": part.stat().st_size if part.is_file() else None,
             "urls": list(rf.urls), "member": rf.member,
         })
@@ -202,17 +175,21 @@ def cache_status(spec: Spec) -> dict[str, Any]:
 
 
 def verify(spec: Spec) -> list[dict[str, Any]]:
-    """Hash every cached file of ``spec`` afresh and compare with the registry.
+    """Hash every cached file of ``spec`` afresh and compare with the registry, or with the
+    sha256 recorded at the file's first download (trust on first use).
 
     Returns one dict per file: filename, path, status (``ok`` | ``mismatch`` | ``missing`` |
-    ``unknown`` (no reference checksum)), sha256, expected_sha256, size, expected_size.
-    Never raises for a mismatch; the caller decides.
+    ``unknown`` (no reference checksum)), checksum (``pinned`` | ``tofu`` | ``unknown``),
+    sha256, expected_sha256, size, expected_size. Never raises for a mismatch.
     """
     out = []
     for rf in spec.files:
         p = file_path(spec, rf)
-        row: dict[str, Any] = {"filename": rf.filename, "path": str(p), "expected_sha256": rf.sha256,
-                               "expected_size": rf.size, "sha256": None, "size": None}
+        record = None if checksums.pinned(rf) else checksums.read_tofu(p)
+        row: dict[str, Any] = {"filename": rf.filename, "path": str(p), "sha256": None, "size": None,
+                               "expected_sha256": rf.sha256 if record is None else record["sha256"],
+                               "expected_size": rf.size if record is None else record.get("size"),
+                               "checksum": checksums.checksum_kind(rf, p)}
         if not p.is_file():
             row["status"] = "missing"
         else:
@@ -220,12 +197,18 @@ def verify(spec: Spec) -> list[dict[str, Any]]:
             digest = sha256_file(p)
             _remember_sha256(p, digest)
             row["sha256"] = digest
-            if (rf.size is not None and row["size"] != rf.size) or not sha256_matches(digest, rf.sha256):
-                row["status"] = "mismatch"
-            else:
-                row["status"] = "ok" if rf.sha256 else "unknown"
+            bad = checksums.registry_problem(digest, row["size"], rf) or (
+                record is not None and checksums.tofu_problem(digest, row["size"], record))
+            row["status"] = "mismatch" if bad else ("ok" if rf.sha256 or record else "unknown")
         out.append(row)
     return out
+
+
+def forget(spec: Spec) -> None:
+    """Remove a model's or asset's cached files and their recorded checksums
+    (``bigganctl models pull NAME --force``); the next use downloads and records afresh."""
+    for rf in spec.files:
+        checksums.forget(file_path(spec, rf))
 
 
 def ensure_spec(spec: Spec, *, progress: Reporter | bool | None = None) -> list[Path]:
@@ -244,17 +227,20 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | bool | 
     """Return the path of ``remote`` in the cache, downloading it first if needed.
 
     ``subdir`` is relative to :func:`home` (``"models/biggan-deep-128"``, ``"inception"``,
-    ``"stats"``). A cached file is checked against the expected size and sha256 (the hash
-    is remembered, so this is cheap after the first time); a bad cached file is removed
-    and fetched again (offline: :class:`ChecksumError`).
+    ``"stats"``). A cached file is checked against the registry's size and sha256 (the hash
+    is remembered, so this is cheap after the first time); a bad one is removed and fetched
+    again (offline: :class:`ChecksumError`). Without a full sha256 in the registry, the
+    sha256 recorded at the file's first download is the reference (trust on first use): a
+    cached file that no longer matches it is removed and refused (:class:`ChecksumError`).
 
     Downloading tries ``remote.urls`` in order (mirrors), with a short connect timeout,
-    retries with exponential back-off for transient failures, resumes an interrupted
-    transfer from ``.<filename>.part`` with an HTTP Range request, reports the bytes to
-    ``progress`` (a :class:`~bigganctl.progress.Reporter`), verifies size and sha256 (mismatch: the file is deleted and
-    :class:`ChecksumError` raised; nothing is left in the cache) and moves the file into
-    place atomically. ``remote.member`` names a file inside a zip/tar download, which is
-    extracted. A per-file ``fcntl`` lock serialises concurrent downloads of one file.
+    retries with back-off for transient failures, resumes from ``.<filename>.part`` with
+    an HTTP Range request, reports bytes to ``progress`` (a
+    :class:`~bigganctl.progress.Reporter`), verifies size and sha256 (or the TOFU record;
+    a mismatching copy is deleted and the next mirror tried, then :class:`ChecksumError`:
+    nothing is left in the cache) and moves the file into place atomically.
+    ``remote.member`` names a file inside a zip/tar download, which is extracted. A
+    per-file ``fcntl`` lock serialises concurrent downloads of one file.
 
     Offline (:func:`offline`) no socket is opened. Raises :class:`WeightsUnavailable`
     (with the exact instruction) when the file is neither cached nor downloadable.
@@ -266,8 +252,9 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | bool | 
     name = pull_name or _pull_name(subdir)
     folder = home() / subdir
     dest = folder / remote.filename
+    trust = checksums.Trust(remote, dest, name, subdir)
 
-    if dest.is_file() and _cached_ok(dest, remote, delete_bad=not offline()):
+    if dest.is_file() and _cached_ok(dest, remote, trust, delete_bad=not offline()):
         return dest
     if offline():
         raise WeightsUnavailable(unavailable_message(
@@ -279,28 +266,42 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | bool | 
             + (f" {notes}" if notes else "")
             + f" You can also place the file at {dest}.")
 
+    _mkdir(folder)
+    with file_lock(folder / f".{remote.filename}.lock"):
+        # Another process may have finished the download while we waited for the lock.
+        if dest.is_file() and _cached_ok(dest, remote, trust, delete_bad=True):
+            return dest
+        _download_any(remote, dest, trust, progress=progress, alternative=alternative)
+    return dest
+
+
+def _mkdir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RuntimeFailure(f"cannot create the cache folder {folder}: {e.strerror or e}") from e
-    with file_lock(folder / f".{remote.filename}.lock"):
-        # Another process may have finished the download while we waited for the lock.
-        if dest.is_file() and _cached_ok(dest, remote, delete_bad=True):
-            return dest
-        _download_any(remote, dest, name, progress=progress, alternative=alternative)
-    return dest
 
 
-def _cached_ok(dest: Path, remote: RemoteFile, *, delete_bad: bool) -> bool:
-    """Is the cached file right? A wrong one is deleted (when we may re-download) or raises."""
+def _cached_ok(dest: Path, remote: RemoteFile, trust: checksums.Trust, *, delete_bad: bool) -> bool:
+    """Is the cached file right? A wrong one is deleted (when we may re-download) or raises.
+
+    A file that no longer matches the sha256 recorded at its first download (TOFU) is
+    always deleted and refused: it changed in the cache, and a fresh copy must be asked for.
+    """
     size = dest.stat().st_size
     problem = None
     if remote.size is not None and size != remote.size:
         problem = f"size {size} bytes, expected {remote.size}"
-    elif remote.sha256:
+    elif remote.sha256 or trust.active:
         digest = cached_sha256(dest)
         if not sha256_matches(digest, remote.sha256):
             problem = f"sha256 {digest}, expected {remote.sha256}"
+        elif (tofu := trust.problem(digest, size)) is not None:
+            checksums.forget(dest, keep_record=True)
+            raise ChecksumError(f"cached file {dest} changed since its first download ({tofu}); "
+                                "removed it", hint=trust.hint())
+        else:
+            trust.accept(digest, size, "cache")     # first use of a file placed by hand
     if problem is None:
         return True
     if delete_bad:
@@ -311,7 +312,7 @@ def _cached_ok(dest: Path, remote: RemoteFile, *, delete_bad: bool) -> bool:
                         hint="delete it and run `bigganctl models pull` on a connected machine")
 
 
-def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: Reporter | bool | None,
+def _download_any(remote: RemoteFile, dest: Path, trust: checksums.Trust, *, progress: Reporter | bool | None,
                   alternative: str) -> None:
     errors: list[str] = []
     checksum_failures: list[str] = []
@@ -339,33 +340,36 @@ def _download_any(remote: RemoteFile, dest: Path, name: str, *, progress: Report
                     part.unlink()
         else:
             produced = part
-        problem, digest = _check_download(produced, remote)
+        problem = _place(produced, dest, remote, trust, source=url)
         if problem:
-            with contextlib.suppress(OSError):
-                produced.unlink()
             checksum_failures.append(f"{url}: {problem}")
             continue
-        os.replace(produced, dest)
-        _remember_sha256(dest, digest)
         return
     if checksum_failures:
-        raise ChecksumError(f"downloaded {remote.filename} does not match the registry "
-                            f"(removed; nothing cached): " + "; ".join(checksum_failures))
+        raise ChecksumError(f"downloaded {remote.filename} does not match its expected checksum "
+                            f"(removed; nothing cached): " + "; ".join(checksum_failures),
+                            hint=trust.hint() if trust.recorded else None)
     reason = ("the network is unreachable" if unreachable == len(remote.urls)
               else "the download failed")
-    raise WeightsUnavailable(unavailable_message(name, remote.filename, reason, alternative),
+    raise WeightsUnavailable(unavailable_message(trust.name, remote.filename, reason, alternative),
                              hint="tried: " + "; ".join(errors))
 
 
-def _check_download(path: Path, remote: RemoteFile) -> tuple[str | None, str]:
-    """(problem or None, sha256) of a finished download."""
-    size = path.stat().st_size
-    digest = sha256_file(path)
-    if remote.size is not None and size != remote.size:
-        return f"size {size} bytes, expected {remote.size}", digest
-    if not sha256_matches(digest, remote.sha256):
-        return f"sha256 {digest}, expected {remote.sha256}", digest
-    return None, digest
+def _place(produced: Path, dest: Path, remote: RemoteFile, trust: checksums.Trust, source: str) -> str | None:
+    """Verify a finished download (registry size/sha256, else the TOFU record) and move it
+    into place, recording its sha256 if this is its first download. Returns the problem
+    (the file deleted) or None."""
+    size = produced.stat().st_size
+    digest = sha256_file(produced)
+    problem = checksums.registry_problem(digest, size, remote) or trust.problem(digest, size)
+    if problem:
+        with contextlib.suppress(OSError):
+            produced.unlink()
+        return problem
+    os.replace(produced, dest)
+    _remember_sha256(dest, digest)
+    trust.accept(digest, size, source)
+    return None
 
 
 def extract_to_cache(archive: str | os.PathLike, remote: RemoteFile, subdir: str) -> Path:
@@ -378,19 +382,14 @@ def extract_to_cache(archive: str | os.PathLike, remote: RemoteFile, subdir: str
         raise ValueError(f"{remote.filename} is not an archive member")
     folder = home() / subdir
     dest = folder / remote.filename
-    if dest.is_file() and _cached_ok(dest, remote, delete_bad=True):
+    trust = checksums.Trust(remote, dest, _pull_name(subdir), subdir)
+    if dest.is_file() and _cached_ok(dest, remote, trust, delete_bad=True):
         return dest
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RuntimeFailure(f"cannot create the cache folder {folder}: {e.strerror or e}") from e
+    _mkdir(folder)
     with file_lock(folder / f".{remote.filename}.lock"):
         produced = _download.extract_member(Path(archive), remote.member, dest)
-        problem, digest = _check_download(produced, remote)
+        problem = _place(produced, dest, remote, trust, source=str(archive))
         if problem:
-            with contextlib.suppress(OSError):
-                produced.unlink()
-            raise ChecksumError(f"{remote.member} in {archive} does not match the registry ({problem})")
-        os.replace(produced, dest)
-        _remember_sha256(dest, digest)
+            raise ChecksumError(f"{remote.member} in {archive} does not match its expected checksum ({problem})",
+                                hint=trust.hint() if trust.recorded else None)
     return dest

@@ -50,8 +50,25 @@ class ModelSpec:
 _HF_S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
 
 
+def hub_url(repo: str, revision: str, filename: str) -> str:
+    """A Hugging Face Hub resolve URL (plain HTTPS; it redirects to the file's CDN copy)."""
+    return f"https://huggingface.co/{repo}/resolve/{revision}/{filename}"
+
+
+# Hugging Face Hub mirrors of the S3 files, tried after them: (repository, pinned commit).
+# Only 128 is known to be on the Hub (osanseviero/BigGAN-deep-128, commit c98e5e8 "Rename
+# file" is the last to touch pytorch_model.bin); no 256/512 repository could be verified.
+_HUB_MIRRORS: dict[int, tuple[str, str]] = {
+    128: ("osanseviero/BigGAN-deep-128", "c98e5e826ec6dc3dabaa01b7703d86c34fad5342"),
+}
+
+
 def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = None,
           config_size: int | None = None, config_sha: str | None = None) -> ModelSpec:
+    def urls(s3_name: str, filename: str) -> tuple[str, ...]:
+        mirror = _HUB_MIRRORS.get(res)
+        return (f"{_HF_S3}/{s3_name}",) + ((hub_url(*mirror, filename),) if mirror else ())
+
     return ModelSpec(
         name=f"biggan-deep-{res}",
         arch="biggan-deep",
@@ -60,9 +77,9 @@ def _deep(res: int, weights_size: int | None = None, weights_sha: str | None = N
         truncation="deepmind",
         description=f"BigGAN-deep {res}x{res} (DeepMind TF-Hub weights, Hugging Face port)",
         files=(
-            RemoteFile("config.json", (f"{_HF_S3}/biggan-deep-{res}-config.json",),
+            RemoteFile("config.json", urls(f"biggan-deep-{res}-config.json", "config.json"),
                        size=config_size, sha256=config_sha),
-            RemoteFile("pytorch_model.bin", (f"{_HF_S3}/biggan-deep-{res}-pytorch_model.bin",),
+            RemoteFile("pytorch_model.bin", urls(f"biggan-deep-{res}-pytorch_model.bin", "pytorch_model.bin"),
                        size=weights_size, sha256=weights_sha),
         ),
     )
@@ -83,12 +100,16 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-register(_deep(128))
+# Pins only where a public source states them; every other file is trusted on first use
+# (its sha256 recorded at the first download; bigganctl.checksums).
+# deep-128 weights: the Hub's Git LFS pointer of osanseviero/BigGAN-deep-128 pytorch_model.bin
+# (oid sha256 + size); config.json: 630 bytes in the Hub's file listing (sha256 not stated).
+register(_deep(128, 210_849_368, "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9", 630))
 # deep-256: weights from a third-party manifest; the hosted config.json is byte-identical
-# to BigGANDeepConfig.to_hf_json() (FIELD_NOTES §3a). The 128/512 hosted files are unverified.
+# to BigGANDeepConfig.to_hf_json() (FIELD_NOTES §3a).
 register(_deep(256, 234_411_737, "5900ef4065047e3aa0d1b66197b7f2664dceb59b27080e414ad57e203c485bc5",
                715, "edd106f65ff28ee1638491a978cfa6bc50dfa0344aab70749a7b8eb08bbec677"))
-register(_deep(512))
+register(_deep(512))     # no public size or sha256 found: both files trusted on first use
 register(ModelSpec(
     name="biggan-128",
     arch="biggan",

@@ -14,6 +14,7 @@ class ServerState:
     cut_after: int | None = None        # send only this many body bytes, once, then drop
     fail_with: list[int] = field(default_factory=list)  # status codes for the next requests
     honour_range: bool = True
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location (302), like Hub resolve URLs
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -32,6 +33,12 @@ def make_handler(state: ServerState):
                 cut, state.cut_after = state.cut_after, None
             if fail is not None:
                 self.send_error(fail)
+                return
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             body = state.files.get(self.path)
             if body is None:

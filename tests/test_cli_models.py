@@ -130,3 +130,46 @@ def test_info_on_a_model_folder(cli, tmp_path):
     doc = cli("models", "info", str(folder), "--json").json()
     assert doc["arch"] == "biggan-deep" and doc["resolution"] == 256 and doc["cache"] == "local"
     assert doc["files"][0]["sha256"] == SHA and doc["size"] == len(DATA)
+
+
+def test_list_knows_the_deep_128_size_and_checksum_states(cli):
+    doc = cli("models", "list", "--json").json()
+    by = {m["name"]: m for m in doc["models"]}
+    assert by["biggan-deep-128"]["size"] == 210_849_368                  # pinned from the Hub
+    assert by["biggan-deep-128"]["checksums"] == {"config.json": "unknown", "pytorch_model.bin": "pinned"}
+    assert by["biggan-deep-256"]["checksum"] == "pinned" and by["biggan-deep-512"]["checksum"] == "unknown"
+    line = next(ln for ln in cli("models", "list").stdout.splitlines() if ln.startswith("biggan-deep-128"))
+    assert "210.8 MB" in line and line.split()[-2] == "?"          # config.json not yet known
+
+
+def test_info_shows_pinned_vs_tofu_and_a_changed_file_exits_1(cli, monkeypatch):
+    monkeypatch.delenv("BIGGANCTL_OFFLINE")
+    monkeypatch.setattr(hub, "BACKOFF", 0.0)
+    with FileServer() as srv:
+        srv.state.files["/w.bin"] = DATA
+        srv.state.files["/c.json"] = b"{}"
+        spec = ModelSpec(name="test-model", arch="biggan-deep", config=REGISTRY["biggan-deep-128"].config,
+                         format="hf", truncation="deepmind", description="test",
+                         files=(RemoteFile("config.json", (srv.url("/c.json"),)),
+                                RemoteFile("w.bin", (srv.url("/missing"), srv.url("/w.bin")),
+                                           size=len(DATA), sha256=SHA)))
+        monkeypatch.setitem(REGISTRY, "test-model", spec)
+        before = cli("models", "info", "test-model", "--json").json()["files"]
+        assert [f["checksum"] for f in before] == ["unknown", "pinned"]
+        assert cli("models", "pull", "test-model", "--quiet").exit_code == 0
+        files = cli("models", "info", "test-model", "--json").json()["files"]
+        assert [f["checksum"] for f in files] == ["tofu", "pinned"]
+        assert files[0]["recorded_sha256"] == hashlib.sha256(b"{}").hexdigest() and files[0]["recorded_size"] == 2
+        text = " ".join(cli("models", "info", "test-model").stdout.split())
+        assert "recorded on first use (TOFU" in text and "pinned (stated by the registry)" in text
+
+        (hub.spec_dir(spec) / "config.json").write_bytes(b"[]")          # changed in the cache
+        r = cli("models", "pull", "test-model")
+        assert r.exit_code == 1 and "changed since its first download" in r.stderr
+        assert "models pull test-model --force" in r.stderr and "Traceback" not in r.stderr
+        assert not (hub.spec_dir(spec) / "config.json").exists()
+        srv.state.files["/c.json"] = b"{ }"                                # the source changed too
+        assert cli("models", "pull", "test-model").exit_code == 1
+        r = cli("models", "pull", "test-model", "--force", "--quiet")
+        assert r.exit_code == 0, r.stderr
+        assert (hub.spec_dir(spec) / "config.json").read_bytes() == b"{ }"

@@ -245,7 +245,7 @@ def test_manual_download_specs_explain_themselves(online):
 # Status and verification
 
 def test_cache_status_and_verify(server, monkeypatch):
-    spec = get_spec("biggan-deep-128")
+    spec = get_spec("biggan-deep-512")                       # no published size or sha256
     status = hub.cache_status(spec)
     assert status["state"] == "missing" and [f["present"] for f in status["files"]] == [False, False]
     folder = hub.spec_dir(spec)
@@ -258,7 +258,8 @@ def test_cache_status_and_verify(server, monkeypatch):
     assert status["files"][1]["size"] == len(PAYLOAD) and status["files"][1]["verified"] is None
     rows = {r["filename"]: r for r in hub.verify(spec)}
     assert rows["pytorch_model.bin"]["sha256"] == SHA
-    assert rows["pytorch_model.bin"]["status"] == "unknown"     # 128 has no published sha256
+    assert rows["pytorch_model.bin"]["status"] == "unknown"     # nothing pinned, nothing recorded
+    assert rows["pytorch_model.bin"]["checksum"] == "unknown"
     spec256 = get_spec("biggan-deep-256")
     hub.spec_dir(spec256).mkdir(parents=True)
     (hub.spec_dir(spec256) / "pytorch_model.bin").write_bytes(PAYLOAD)
@@ -280,3 +281,111 @@ def test_inception_asset_is_registered():
     assert f'"{rf.urls[0]}"' in src
     assert rf.sha256 == "6726825d"
     assert hub.cache_status(asset)["dir"] == str(hub.home() / "inception")
+
+
+# ---------------------------------------------------------------------------------------
+# Mirrors (the original URL first, then the Hugging Face Hub) and trust on first use
+
+SMALL = os.urandom(64 * 1024 + 7)
+SMALL_SHA = hashlib.sha256(SMALL).hexdigest()
+HUB_PATH = "/osanseviero/BigGAN-deep-128/resolve/" + "c" * 40 + "/w.bin"
+
+
+def test_registry_lists_the_hub_mirror_after_the_original():
+    for f in get_spec("biggan-deep-128").files:
+        s3, mirror = f.urls
+        assert s3.startswith("https://s3.amazonaws.com/models.huggingface.co/biggan/")
+        repo, rev, name = mirror.removeprefix("https://huggingface.co/").split("/resolve/")[0], \
+            *mirror.split("/resolve/")[1].split("/")
+        assert repo == "osanseviero/BigGAN-deep-128" and len(rev) == 40 and name == f.filename
+    w = get_spec("biggan-deep-128").files[1]                      # the Hub's LFS pointer
+    assert w.size == 210_849_368 and w.sha256.startswith("b86146a8")
+    assert all(len(f.urls) == 1 for f in get_spec("biggan-deep-512").files)   # none verified
+
+
+@pytest.mark.parametrize("status", [404, 503])
+def test_a_failing_original_falls_back_to_the_hub_mirror(online, status):
+    with FileServer() as srv:
+        srv.state.files["/cdn/w.bin"] = SMALL
+        srv.state.redirects[HUB_PATH] = "/cdn/w.bin"               # resolve URLs redirect
+        if status == 503:
+            srv.state.fail_with = [503] * hub.RETRIES               # the original never recovers
+        rf = RemoteFile("w.bin", (srv.url("/s3/w.bin"), srv.url(HUB_PATH), srv.url("/never.bin")),
+                        size=len(SMALL), sha256=SMALL_SHA)
+        assert hub.ensure_file(rf, "models/test", progress=False).read_bytes() == SMALL
+        paths = [r["path"] for r in srv.state.requests]
+    tries = hub.RETRIES if status == 503 else 1
+    assert paths == ["/s3/w.bin"] * tries + [HUB_PATH, "/cdn/w.bin"]    # in order; later ones unused
+
+
+def test_offline_with_mirrors_opens_no_socket(monkeypatch, no_sockets):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailable, match="offline"):
+        hub.ensure_spec(get_spec("biggan-deep-128"), progress=False)
+    assert no_sockets == []
+
+
+def _tofu_setup(srv):
+    srv.state.files["/w.bin"] = SMALL
+    return RemoteFile("w.bin", (srv.url("/w.bin"),))               # nothing pinned
+
+
+def test_first_download_records_the_sha256_and_a_changed_file_is_refused(online):
+    from bigganctl import checksums
+    from bigganctl.errors import ChecksumError
+
+    with FileServer() as srv:
+        rf = _tofu_setup(srv)
+        path = hub.ensure_file(rf, "models/test", progress=False)
+        record = checksums.read_tofu(path)
+        assert record["sha256"] == SMALL_SHA and record["size"] == len(SMALL)
+        assert record["source"] == srv.url("/w.bin")
+        assert hub.ensure_file(rf, "models/test", progress=False) == path   # verified, no request
+        assert len(srv.state.requests) == 1
+
+        path.write_bytes(SMALL[:-1] + b"\0")                         # same size, other bytes
+        with pytest.raises(ChecksumError) as e:
+            hub.ensure_file(rf, "models/test", progress=False)
+        assert "changed since its first download" in str(e.value)
+        assert "bigganctl models pull test" in e.value.hint and "--force" in e.value.hint
+        assert _visible(path.parent) == [".w.bin.tofu.json"]         # bad file gone, record kept
+        assert len(srv.state.requests) == 1                           # refused, not re-fetched
+
+        # Fetching again is checked against the record: the same bytes are accepted...
+        assert hub.ensure_file(rf, "models/test", progress=False).read_bytes() == SMALL
+        # ...a source that changed is refused and leaves nothing but the record...
+        checksums.forget(path, keep_record=True)
+        srv.state.files["/w.bin"] = SMALL[::-1]
+        with pytest.raises(ChecksumError, match="recorded"):
+            hub.ensure_file(rf, "models/test", progress=False)
+        assert _visible(path.parent) == [".w.bin.tofu.json"]
+        # ...until the record is forgotten (`models pull --force`).
+        checksums.forget(path)
+        assert hub.ensure_file(rf, "models/test", progress=False).read_bytes() == SMALL[::-1]
+        assert checksums.read_tofu(path)["sha256"] == hashlib.sha256(SMALL[::-1]).hexdigest()
+
+
+def test_changed_file_is_refused_offline_too(online, monkeypatch, no_sockets):
+    from bigganctl import checksums
+    from bigganctl.errors import ChecksumError
+
+    folder = hub.home() / "models" / "test"
+    folder.mkdir(parents=True)
+    (folder / "w.bin").write_bytes(SMALL)
+    rf = RemoteFile("w.bin", ("http://127.0.0.1:9/never",))
+    monkeypatch.setenv("BIGGANCTL_OFFLINE", "1")
+    assert hub.ensure_file(rf, "models/test", progress=False) == folder / "w.bin"   # first use
+    assert checksums.read_tofu(folder / "w.bin")["source"] == "cache"
+    (folder / "w.bin").write_bytes(SMALL + b"!")
+    with pytest.raises(ChecksumError, match="size"):
+        hub.ensure_file(rf, "models/test", progress=False)
+    assert not (folder / "w.bin").exists() and no_sockets == []
+
+
+def test_pinned_files_get_no_tofu_record_and_a_prefix_pin_does(server):
+    pinned = RemoteFile("w.bin", (server.url("/w.bin"),), sha256=SHA)
+    prefix = RemoteFile("v.bin", (server.url("/w.bin"),), sha256=SHA[:8])
+    hub.ensure_file(pinned, "models/test", progress=False)
+    hub.ensure_file(prefix, "models/test", progress=False)
+    assert _visible(hub.home() / "models" / "test") == [".v.bin.sha256", ".v.bin.tofu.json",
+                                                        ".w.bin.sha256", "v.bin", "w.bin"]

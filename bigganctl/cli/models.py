@@ -57,9 +57,18 @@ def _human(n: int | None) -> str:
     return str(n)  # pragma: no cover
 
 
-def _total_size(spec: ModelSpec | hub.Asset) -> int | None:
-    sizes = [f.size for f in spec.files if f.filename != "config.json"]
+def _total_size(spec: ModelSpec | hub.Asset, status: dict[str, Any] | None = None) -> int | None:
+    """Bytes of the weights: the registry's sizes, else the sizes recorded at first download."""
+    files = (status or hub.cache_status(spec))["files"]
+    sizes = [f["expected_size"] if f["expected_size"] is not None else f["recorded_size"]
+             for f in files if f["filename"] != "config.json"]
     return sum(sizes) if sizes and all(s is not None for s in sizes) else None
+
+
+def _checksum_summary(status: dict[str, Any]) -> str:
+    """The weakest per-file checksum state: ``unknown`` < ``tofu`` < ``pinned``."""
+    kinds = {f["checksum"] for f in status["files"]}
+    return next((k for k in ("unknown", "tofu", "pinned") if k in kinds), "")
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
@@ -68,18 +77,25 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return dict(config or {})
 
 
+def _checksums(st: dict[str, Any]) -> dict[str, str]:
+    return {f["filename"]: f["checksum"] for f in st["files"]}
+
+
 def _model_row(spec: ModelSpec) -> dict[str, Any]:
     st = hub.cache_status(spec)
     return {"name": spec.name, "arch": spec.arch, "resolution": spec.resolution,
-            "truncation": spec.truncation, "format": spec.format, "size": _total_size(spec),
-            "cache": st["state"], "downloadable": spec.downloadable, "description": spec.description}
+            "truncation": spec.truncation, "format": spec.format, "size": _total_size(spec, st),
+            "cache": st["state"], "checksum": _checksum_summary(st), "checksums": _checksums(st),
+            "downloadable": spec.downloadable, "description": spec.description}
 
 
 def _asset_row(asset: hub.Asset) -> dict[str, Any]:
-    return {"name": asset.name, "size": _total_size(asset), "cache": hub.cache_status(asset)["state"],
-            "description": asset.description}
+    st = hub.cache_status(asset)
+    return {"name": asset.name, "size": _total_size(asset, st), "cache": st["state"],
+            "checksum": _checksum_summary(st), "checksums": _checksums(st), "description": asset.description}
 
 
+_SHA_WORD = {"pinned": "pinned", "tofu": "tofu", "unknown": "?", "": ""}
 _STATE_STYLE = {"cached": "green", "partial": "yellow", "missing": "dim", "manual": "magenta"}
 
 
@@ -87,7 +103,9 @@ def list_cmd(json_: JsonOpt = False) -> None:
     """List the registered models and whether their weights are cached.
 
     Cache states: cached, partial, missing (`models pull` fetches it), manual (no public
-    URL: download by hand and pass --weights PATH).
+    URL: download by hand and pass --weights PATH). sha256: pinned (the registry states
+    every file's sha256), tofu (some recorded at the first download: trust on first use),
+    ? (some not yet known: recorded when first downloaded; `--json` says `unknown`).
 
     Examples:
 
@@ -100,16 +118,18 @@ def list_cmd(json_: JsonOpt = False) -> None:
     if json_:
         emit_json({"home": str(hub.home()), "offline": hub.offline(), "models": rows, "assets": assets})
         return
-    table = Table(title=f"models (cache: {hub.home()})", title_justify="left", box=None, pad_edge=False)
-    for col in ("name", "arch", "res", "truncation", "format", "size", "cache"):
+    table = Table(title=f"models (cache: {hub.home()})", title_justify="left", box=None, pad_edge=False,
+                  collapse_padding=True)
+    for col in ("name", "arch", "res", "truncation", "format", "size", "sha256", "cache"):
         table.add_column(col, no_wrap=True)
     for r in rows:
         style = _STATE_STYLE.get(r["cache"], "")
         table.add_row(r["name"], r["arch"], str(r["resolution"]), r["truncation"], r["format"],
-                      _human(r["size"]), f"[{style}]{r['cache']}[/{style}]")
+                      _human(r["size"]), _SHA_WORD[r["checksum"]], f"[{style}]{r['cache']}[/{style}]")
     for r in assets:
         style = _STATE_STYLE.get(r["cache"], "")
-        table.add_row(r["name"], "(metrics)", "", "", "", _human(r["size"]), f"[{style}]{r['cache']}[/{style}]")
+        table.add_row(r["name"], "(metrics)", "", "", "", _human(r["size"]), _SHA_WORD[r["checksum"]],
+                      f"[{style}]{r['cache']}[/{style}]")
     out.print(table)
     if hub.offline():
         note("offline mode (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE): only cached weights are used")
@@ -118,11 +138,13 @@ def list_cmd(json_: JsonOpt = False) -> None:
 def _info(spec: ModelSpec | hub.Asset) -> dict[str, Any]:
     st = hub.cache_status(spec)
     files = [{"filename": f["filename"], "urls": f["urls"], "size": f["expected_size"],
-              "sha256": f["expected_sha256"], "member": f["member"], "path": f["path"],
+              "sha256": f["expected_sha256"], "checksum": f["checksum"],
+              "recorded_sha256": f["recorded_sha256"], "recorded_size": f["recorded_size"],
+              "member": f["member"], "path": f["path"],
               "cached": f["present"], "cached_size": f["size"], "verified": f["verified"]}
              for f in st["files"]]
     doc: dict[str, Any] = {"name": spec.name, "description": spec.description, "cache": st["state"],
-                           "cache_dir": st["dir"], "size": _total_size(spec), "files": files,
+                           "cache_dir": st["dir"], "size": _total_size(spec, st), "files": files,
                            "notes": spec.notes}
     if isinstance(spec, ModelSpec):
         from ..sampling import CONVENTIONS
@@ -137,11 +159,21 @@ def _info(spec: ModelSpec | hub.Asset) -> dict[str, Any]:
             wfile = find_weights_file(Path(spec.local_dir))
             doc.update({"local_dir": spec.local_dir, "cache": "local", "cache_dir": spec.local_dir,
                         "files": [{"filename": wfile.name, "urls": [], "size": wfile.stat().st_size,
-                                   "sha256": hub.cached_sha256(wfile), "member": None, "path": str(wfile),
+                                   "sha256": hub.cached_sha256(wfile), "checksum": "local",
+                                   "recorded_sha256": None, "recorded_size": None,
+                                   "member": None, "path": str(wfile),
                                    "cached": True, "cached_size": wfile.stat().st_size, "verified": None}]
                         if wfile else []})
             doc["size"] = wfile.stat().st_size if wfile else None
     return doc
+
+
+_CHECKSUM_WORDS = {
+    "pinned": "pinned (stated by the registry)",
+    "tofu": "recorded on first use (TOFU; verified on every later use)",
+    "unknown": "not yet known (recorded at the first download, then verified)",
+    "local": "computed from the file (a local folder)",
+}
 
 
 def info_cmd(name: NameArg, json_: JsonOpt = False) -> None:
@@ -165,8 +197,10 @@ def info_cmd(name: NameArg, json_: JsonOpt = False) -> None:
     out.print(f"  cache       {doc['cache']}  {escape(doc['cache_dir'])}")
     for f in doc["files"]:
         out.print(f"  file        {escape(f['filename'])}" + (f" (in archive: {escape(f['member'])})" if f["member"] else ""))
-        out.print(f"    size      {_human(f['size'])}" + (f" ({f['size']:,} bytes)" if f["size"] else ""))
-        out.print(f"    sha256    {f['sha256'] or 'unknown'}")
+        size = f["size"] if f["size"] is not None else f["recorded_size"]
+        out.print(f"    size      {_human(size)}" + (f" ({size:,} bytes)" if size else ""))
+        out.print(f"    sha256    {f['sha256'] or f['recorded_sha256'] or 'unknown'}")
+        out.print(f"    checksum  {_CHECKSUM_WORDS.get(f['checksum'], f['checksum'])}")
         for url in f["urls"] or ["(no public URL)"]:
             out.print(f"    source    {escape(url)}")
         state = "cached" if f["cached"] else "not cached"
@@ -181,12 +215,21 @@ def info_cmd(name: NameArg, json_: JsonOpt = False) -> None:
         out.print(f"  notes       {escape(doc['notes'])}")
 
 
-def pull_cmd(names: NamesArg, quiet: QuietOpt = False, json_: JsonOpt = False) -> None:
+PullForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Delete the cached files and their recorded checksums first, then download "
+                    "afresh (and trust the new files where the registry pins no sha256).")]
+
+
+def pull_cmd(names: NamesArg, force: PullForceOpt = False, quiet: QuietOpt = False,
+             json_: JsonOpt = False) -> None:
     """Download weights into the cache so later runs work offline.
 
-    Downloads resume after interruptions and are verified against the registry's sha256
-    where one is known. On an HPC cluster: pull on a login node, then copy (or share)
-    BIGGANCTL_HOME and run compute jobs with BIGGANCTL_OFFLINE=1.
+    Sources are tried in order (the original URL first, then mirrors such as the Hugging
+    Face Hub). Downloads resume after interruptions and are verified against the registry's
+    size and sha256; where the registry pins none, the sha256 is recorded at the first
+    download and every later use must match it (trust on first use). On an HPC cluster:
+    pull on a login node, then copy (or share) BIGGANCTL_HOME and run compute jobs with
+    BIGGANCTL_OFFLINE=1.
 
     Examples:
 
@@ -195,6 +238,8 @@ def pull_cmd(names: NamesArg, quiet: QuietOpt = False, json_: JsonOpt = False) -
       bigganctl models pull biggan-deep-256 inception
 
       BIGGANCTL_HOME=/shared/bigganctl bigganctl models pull biggan-deep-512
+
+      bigganctl models pull biggan-deep-512 --force   # re-fetch, forget the recorded sha256
     """
     specs = [_lookup(n) for n in names]       # all names checked before any download
     if hub.offline():
@@ -203,6 +248,8 @@ def pull_cmd(names: NamesArg, quiet: QuietOpt = False, json_: JsonOpt = False) -
                                  "and copy BIGGANCTL_HOME here")
     results, failures = [], []
     for spec in specs:
+        if force:
+            hub.forget(spec)
         try:
             paths = hub.ensure_spec(spec, progress=rich_reporter(quiet=quiet))
         except (WeightsUnavailable, ChecksumError) as e:
@@ -227,7 +274,8 @@ def verify_cmd(names: NamesArg, json_: JsonOpt = False) -> None:
     """Recompute the sha256 of cached files and compare with the registry.
 
     Exit code 1 when a file is missing or does not match. Files without a published
-    checksum are reported as `unknown` (their sha256 is printed and remembered).
+    checksum are compared with the sha256 recorded at their first download (trust on
+    first use); with neither they are reported as `unknown` (their sha256 is printed).
 
     Examples:
 
