@@ -29,7 +29,7 @@ import torch
 
 from .. import __version__, hub
 from .._io import atomic_path, file_lock
-from ..errors import UsageError
+from ..errors import RuntimeFailure, UsageError
 from ..progress import Reporter
 from .extract import Dist, extract, reduce
 from .features import FEATURE_DIM, InceptionFeatures
@@ -117,7 +117,12 @@ def fill_features(ref: Stats, fx: InceptionFeatures, *, batch_size: int, progres
             if dist.rank == 0:
                 _write(target, feats, ident)
     elif feats is None:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RuntimeFailure(f"cannot create the feature cache {target.parent}: {e.strerror or e}",
+                                 hint=f"make $BIGGANCTL_HOME writable, or run `bigganctl stats pull NAME "
+                                      f"--features` where it is ({path.name} has no cached features)") from None
         with file_lock(target.with_name(f".{target.name}.lock")):
             feats = _read(target, ident)          # another process may have written it meanwhile
             if feats is None:
