@@ -214,13 +214,14 @@ def _command(tokens: list[str], source: str, block: str) -> DocCommand | None:
 N_MAX = 10          # IS needs at least 10 samples (10 splits)
 STEPS_MAX = 3
 BENCH_N = 2
+SWEEP_GRID = "0.5,1.0"
 
 
 def lowered(argv: tuple[str, ...], n_flag: str = "--n") -> list[str]:
     """``argv`` with its sample counts lowered to what a test can afford: ``--n``/``-n``
     above :data:`N_MAX` (and eval/sweep without ``--n``, whose default is 50000/10000),
     ``--steps`` above :data:`STEPS_MAX` (interp without ``--steps``: 24 per segment),
-    ``bench --n``. ``n_flag``: the spelling added (torchrun's own parser takes ``--n`` for
+    ``bench --n``, sweep's default psi grid. ``n_flag``: the spelling added (torchrun's own parser takes ``--n`` for
     an ambiguous abbreviation of its options, ``-n`` passes through)."""
     out = list(argv)
     cap = BENCH_N if out[:1] == ["bench"] else N_MAX
@@ -236,6 +237,8 @@ def lowered(argv: tuple[str, ...], n_flag: str = "--n") -> list[str]:
         out += [n_flag, str(cap)]
     if out[:1] == ["interp"] and "--steps" not in out:
         out += ["--steps", str(STEPS_MAX)]
+    if out[:1] == ["sweep"] and not {"--trunc", "-t"} & set(out):
+        out += ["--trunc", SWEEP_GRID]                # the default grid has 10 values
     return out
 
 
