@@ -23,16 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _doc_commands import DocCommand, DocError, collect, collect_all, lowered, parse_check  # noqa: E402
 from _doc_stand_ins import StandIns  # noqa: E402
 
-from bigganctl.metrics.reference import REFERENCES  # noqa: E402
-
 COMMANDS = collect_all()
-#: ``eval all`` against an ADM batch (no features) exits 2 today: KID needs features.
-KID = "issue 11 item 1, branch kid"
-KID_MESSAGE = "holds no features"
-
-
-class KidNeedsFeatures(AssertionError):
-    """The known failure; any other failure of such a command fails the test."""
 
 
 def _id(cmd: DocCommand) -> str:
@@ -45,16 +36,8 @@ def _cheap(cmd: DocCommand) -> bool:
         ("models", "list"), ("models", "info"), ("stats", "list"), ("stats", "pull"), ("stats", "info"))
 
 
-def _expected_failure(cmd: DocCommand):
-    argv = list(cmd.argv)
-    ref = argv[argv.index("--ref") + 1] if "--ref" in argv[:-1] else None
-    if argv[:2] == ["eval", "all"] and ref in REFERENCES:
-        return pytest.mark.xfail(strict=True, raises=KidNeedsFeatures, reason=KID)
-    return ()
-
-
 def _runnable(cheap: bool) -> list:
-    return [pytest.param(c, id=_id(c), marks=_expected_failure(c))
+    return [pytest.param(c, id=_id(c))
             for c in COMMANDS if c.parse_only is None and _cheap(c) == cheap]
 
 
@@ -83,8 +66,6 @@ def run_documented(cmd: DocCommand, stand_ins: StandIns, monkeypatch):
 
 def _check_run(cmd: DocCommand, stand_ins: StandIns, monkeypatch) -> None:
     r = run_documented(cmd, stand_ins, monkeypatch)
-    if r.exit_code == 2 and KID_MESSAGE in r.stderr:
-        raise KidNeedsFeatures(r.stderr)
     assert r.exit_code == cmd.exit_code, (
         f"{cmd.source}: `{cmd.text}` exited {r.exit_code} (expected {cmd.exit_code}):\n{r.stderr[-2000:]}")
 
