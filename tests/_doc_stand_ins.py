@@ -154,7 +154,9 @@ class StandIns:
         if _needs_cache(argv) and argv[0] in ("sample", "eval", "sweep", "interp") and "--model" not in argv \
                 and "-m" not in argv and not (argv[0] == "eval" and "--images" in argv):
             self.cache_model("biggan-deep-128")
-        if (argv[0] in ("eval", "sweep") or argv[:2] == ["stats", "compute"]) and "--inception-weights" not in argv:
+        needs_extractor = argv[0] in ("eval", "sweep") or argv[:2] == ["stats", "compute"] or (
+            argv[:2] == ["stats", "pull"] and "--features" in argv)
+        if needs_extractor and "--inception-weights" not in argv:
             self.cache_inception()
         for kind, tok in _inputs(argv):
             p = cwd / tok
