@@ -73,15 +73,17 @@ def commands(w, out: Path) -> dict[str, list]:
     """The commands compared, writing under ``out``."""
     inc = ["--inception-weights", inception_file(), "--device", "cpu"]
     model = ["--model", w["model"], "--batch-size", "3"]
+    sweep = ["sweep", *model, "--trunc", "0.5,1.0", "--num-samples", "6", "--metrics", "fid,kid",
+             "--ref", w["ref"], "--strip-columns", "2", "--out", out / "sw", "--json", "--quiet", *inc]
     return {
         "sample": ["sample", *model, "--class", "1,207", "--num-samples", "5", "--trunc", "0.5",
                    "--out", out / "grid.png", "--npz", out / "s.npz", "--images", out / "imgs", "--quiet"],
         "stats": ["stats", "compute", w["images"], "--out", out / "st.npz", "--keep-features", "--batch-size", "3",
                   "--quiet", *inc],
-        "sweep": ["sweep", *model, "--trunc", "0.5,1.0", "--num-samples", "6", "--metrics", "fid,kid",
-                  "--ref", w["ref"], "--strip-columns", "2", "--out", out / "sw", "--json", "--quiet", *inc],
+        "sweep": sweep,
         "eval": ["eval", "all", *model, "--trunc", "1.0", "--num-samples", "6", "--splits", "2", "--ref", w["ref"],
                  "--json", "--quiet", "--no-resume", *inc],
+        "sweep again": sweep,               # every row done: read back from the state, nothing evaluated
     }
 
 
@@ -158,6 +160,7 @@ def test_sweep_rows_are_eval_all_at_the_same_world_size(one, two):
         for k in metrics:
             assert r2[k] == pytest.approx(r1[k], rel=1e-9), k
     assert json.loads((b / "sw" / "sweep.json").read_text())["rows"] == rows2
+    assert json.loads(docs2["sweep again"])["rows"] == rows2      # resumed: the same rows, seconds too
     assert (a / "sw" / "strip.png").read_bytes() == (b / "sw" / "strip.png").read_bytes()
 
 
@@ -178,3 +181,21 @@ def test_a_failing_process_ends_the_job_and_leaves_no_output(world, two):
     assert "injected failure" in r.stderr
     failed = world["dir"] / "failed"
     assert not failed.exists() or not any(failed.rglob("*")), sorted(failed.rglob("*"))
+
+
+@pytest.mark.slow        # the same behaviour as the one-job test above, as separate documented launches
+@pytest.mark.numerics
+def test_documented_launch_spelling(world, one, tmp_path):
+    """`torchrun ... -m bigganctl sample ... --num-samples 5` (docs/scale.md's spelling) writes
+    the npz of one process; `--n` is refused by torchrun's own parser, `-n` passes."""
+    a, _ = one
+    args = commands(world, tmp_path)["sample"]
+    r = torchrun(args, env=child_env(), module=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert (tmp_path / "s.npz").read_bytes() == (a / "s.npz").read_bytes()
+    k = args.index("--num-samples")
+    r = torchrun([*args[:k], "-n", *args[k + 1:], "--overwrite"], env=child_env(), module=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert (tmp_path / "s.npz").read_bytes() == (a / "s.npz").read_bytes()
+    r = torchrun([*args[:k], "--n", *args[k + 1:], "--overwrite"], env=child_env(), module=True)
+    assert r.returncode == 2 and "ambiguous option: --n" in r.stderr
