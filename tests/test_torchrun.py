@@ -179,6 +179,8 @@ def test_a_failing_process_ends_the_job_and_leaves_no_output(world, two):
     r = two[2]
     assert r.returncode != 0
     assert "injected failure" in r.stderr
+    # rank 0 stops with a one-line message: its peer vanished mid-gather, or torchrun's SIGTERM came first
+    assert "another process of the job failed during the gather" in r.stderr or "interrupted" in r.stderr
     failed = world["dir"] / "failed"
     assert not failed.exists() or not any(failed.rglob("*")), sorted(failed.rglob("*"))
 
