@@ -14,7 +14,6 @@ extractor and reference; :func:`bigganctl.metrics.evaluation.run` does the rest.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -29,7 +28,7 @@ from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
                                   images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics, run,
                                   sized)
-from ..metrics.extract import distributed_env, init_distributed
+from ..distributed import distributed_env, session
 from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
 from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
@@ -163,8 +162,7 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
     check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note)
     protocol = kid_plan(ref_stats, protocol, note)
 
-    d, dev = init_distributed(device)
-    try:
+    with session(device) as (d, dev):
         src, info = what.open(n=n, dtype=dtype, device=dev, progress=shown)
         total = sized(src, n, protocol)
         check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note,
@@ -177,9 +175,3 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
                           progress=shown, dist=d)
         return run(src, info, total=total, fx=fx, ref=ref_stats, protocol=protocol, kid_subset_size=subset,
                    dist=d, device=dev, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
-    finally:
-        if d.owns_group:
-            import torch.distributed as dist
-
-            with contextlib.suppress(Exception):
-                dist.destroy_process_group()

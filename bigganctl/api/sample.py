@@ -24,7 +24,8 @@ import torch
 from .._io import write_json
 from ..classes import ClassInfo, resolve_classes
 from ..errors import RuntimeFailure, UsageError
-from ..generate import iter_uint8
+from ..distributed import Dist, gather_rows, shard
+from ..generate import iter_uint8, model_device
 from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sample_path, image_format,
                             make_grid, manifest_path, sample_filename, write_image, write_npz)
 from ..media.manifest import reproduce_command, sample_manifest
@@ -63,7 +64,8 @@ class SampleResult:
 def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: int | None = None,
            seed: int = 0, seeds: Sequence[int] | str | None = None, psi: float = 1.0,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
-           batch_size: int | None = None, progress: Callable[[int, int], None] | None = None) -> SampleResult:
+           batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+           dist: Dist | None = None) -> SampleResult:
     """Generate ``len(classes) x len(seeds)`` images, class-major.
 
     ``model`` is a registered name, a model folder, or an already loaded
@@ -71,6 +73,10 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
     ignored). ``n`` seeds from ``seed`` (default 8), or explicit ``seeds``. ``psi`` follows
     the model's truncation convention (DeepMind models: (0, 1]). ``progress(done, total)``
     is called after every batch.
+
+    Under torchrun, pass ``dist`` (:func:`bigganctl.distributed.session`): each process
+    generates its contiguous share and rank 0 receives every image; the other ranks get a
+    result without images (``images`` has 0 rows).
     """
     infos = resolve_classes(classes)
     cols = resolve_seeds(n, seed, seeds)
@@ -97,16 +103,30 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
                          "(--seeds a-b)", option=count_option)
     labels = torch.tensor([c.index for c in infos for _ in cols], dtype=torch.long)
     per_sample = [s for _ in infos for s in cols]
-    try:
-        images = torch.empty(total, 3, G.resolution, G.resolution, dtype=torch.uint8)
-    except RuntimeError as e:   # the allocator's out-of-memory
-        raise RuntimeFailure(f"cannot hold {total} images in memory: {e}") from None
-    for lo, batch in iter_uint8(G, labels, per_sample, psi, batch_size=batch_size):
-        images[lo:lo + batch.shape[0]] = batch
-        if progress is not None:
-            progress(lo + batch.shape[0], total)
+    images = generate_images(G, labels, per_sample, psi, batch_size=batch_size, progress=progress,
+                             dist=dist or Dist())
     manifest = sample_manifest(G, model, infos, cols, psi)
     return SampleResult(images, labels, per_sample, infos, cols, manifest)
+
+
+def generate_images(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *, batch_size: int | None,
+                    progress: Callable[[int, int], None] | None, dist: Dist) -> torch.Tensor:
+    """uint8 [N, 3, R, R]: this rank's share generated here, every share gathered on rank 0
+    (other ranks: 0 rows). ``progress`` hears this rank's share scaled to the whole."""
+    total = len(seeds)
+    lo, hi = shard(total, dist)
+    try:
+        images = torch.empty(hi - lo, 3, G.resolution, G.resolution, dtype=torch.uint8)
+    except RuntimeError as e:   # the allocator's out-of-memory
+        raise RuntimeFailure(f"cannot hold {hi - lo} images in memory: {e}") from None
+    for off, batch in iter_uint8(G, labels[lo:hi], seeds[lo:hi], psi, batch_size=batch_size):
+        images[off:off + batch.shape[0]] = batch
+        if progress is not None:
+            progress(min(total, (off + batch.shape[0]) * dist.world), total)
+    if not dist.active:
+        return images
+    gathered = gather_rows(images, total, dist, model_device(G), what="the gather of the images")
+    return gathered if gathered is not None else images[:0]
 
 
 # ---------------------------------------------------------------- outputs

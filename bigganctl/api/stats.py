@@ -8,7 +8,8 @@ from typing import Any
 
 from .._io import check_writable_target
 from ..errors import UsageError
-from ..metrics.extract import extract
+from ..distributed import main_decides, session, shard
+from ..metrics.extract import CHECKPOINT_VERSION, Checkpointer, checkpoint_path, extract, new_accumulators, reduce
 from ..metrics.features import InceptionFeatures, resolve_weights
 from ..metrics.ref_features import fill_features
 from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
@@ -22,46 +23,74 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                   resize: int | None = None, center_crop: int | None = None, n: int | None = None,
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
-                  progress: Any = True) -> Stats:
+                  workers: int = 0, resume: bool = True, progress: Any = True) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
     ImageNet preparation (box-halving, bicubic, centre crop); see
     :mod:`bigganctl.metrics.sources`. ``keep_features`` stores the [N, 2048] features too
-    (needed for KID against it). ``progress``: True (tqdm bars), False, or ``fn(done, total)``.
+    (needed for KID against it). ``workers``: processes that decode and resize a folder's
+    images (0: in this process). ``resume``: continue from the checkpoint an interrupted
+    run left. ``progress``: True (tqdm bars), False, or ``fn(done, total)``. Under torchrun
+    each process reads its contiguous share and every process returns the statistics
+    (rank 0 writes ``out``).
 
     >>> st = compute_stats("imagenet_val_128/", "val128.npz", center_crop=128)   # doctest: +SKIP
     """
     return compute(source, out, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                    inception_weights=inception_weights, device=device, batch_size=batch_size,
-                   overwrite=overwrite, progress=reporter(progress))
+                   overwrite=overwrite, workers=workers, resume=resume, progress=reporter(progress))
+
+
+def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
+    check_writable_target(out, overwrite=overwrite, option="--out")
+    if Path(out).suffix.lower() != ".npz":
+        raise UsageError(f"{out}: statistics are written as .npz", option="--out")
 
 
 def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, resize: int | None,
             center_crop: int | None, n: int | None, keep_features: bool,
             inception_weights: str | os.PathLike | None, device: Any, batch_size: int | None,
-            overwrite: bool, progress: Reporter | None) -> Stats:
+            overwrite: bool, progress: Reporter | None, workers: int = 0, resume: bool = True) -> Stats:
     """:func:`compute_stats` with a progress reporter (``bigganctl stats compute``)."""
-    if out is not None:
-        check_writable_target(out, overwrite=overwrite, option="--out")
-        if Path(out).suffix.lower() != ".npz":
-            raise UsageError(f"{out}: statistics are written as .npz", option="--out")
-    src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="SRC")
-    total = src.n if n is None else int(n)
-    if total < 2 or total > src.n:
-        raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
-    dev = resolve_device(device)
-    fx = InceptionFeatures(resolve_weights(inception_weights, progress=progress), device=dev)
-    acc = extract(src, fx, n=total, keep_features=keep_features, is_splits=None,
-                  batch_size=batch_size or default_batch_size(dev), progress=progress, desc="stats")
-    mu, sigma = acc.fid.mean_cov()
-    meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
-                      preprocessing=src.pre.describe(), source=str(Path(source).resolve()),
-                      has_features=keep_features, source_kind=src.kind)
-    st = Stats(mu, sigma, acc.features() if keep_features else None, meta)
-    if out is not None:
-        write_stats(out, st)
-    return st
+    if workers < 0:
+        raise UsageError(f"must be >= 0, got {workers}", option="--workers")
+    resolve_device(device)
+    with session(device) as (d, dev):
+        if out is not None:
+            main_decides(lambda: _check_out(out, overwrite), d, what="checking --out")
+        shown = progress if d.is_main else None
+        src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="SRC",
+                          workers=workers)
+        total = src.n if n is None else int(n)
+        if total < 2 or total > src.n:
+            raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
+        fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev)
+        bs = batch_size or default_batch_size(dev)
+        lo, hi = shard(total, d)
+        key = {"v": CHECKPOINT_VERSION, "kind": "stats", "source": src.identity(), "n": total, "shard": [lo, hi],
+               "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "keep_features": keep_features,
+               "batch_size": bs, "device": dev.type}
+        ckpt = Checkpointer(checkpoint_path(key, kind="stats"), key)
+        acc = new_accumulators(n_total=total, need_fid=True, is_splits=None, keep_features=keep_features,
+                               device=fx.device)
+        st = ckpt.load() if resume else None
+        if st is not None:
+            acc.load_state_dict(st)
+        extract(src, fx, n=total, keep_features=keep_features, is_splits=None, batch_size=bs, progress=shown,
+                desc="stats", shard=(lo, hi), acc=acc, checkpointer=ckpt)
+        if d.active:
+            ckpt.save(acc)                     # the finished share, in case another process fails
+        reduce(acc, d, total, dev)
+        mu, sigma = acc.fid.mean_cov()
+        meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
+                          preprocessing=src.pre.describe(), source=str(Path(source).resolve()),
+                          has_features=keep_features, source_kind=src.kind)
+        stats = Stats(mu, sigma, acc.features() if keep_features else None, meta)
+        if out is not None and d.is_main:
+            write_stats(out, stats)
+        ckpt.remove()
+    return stats
 
 
 def reference_features(name: str, *, inception_weights: str | os.PathLike | None, device: Any,

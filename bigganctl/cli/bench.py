@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .options import (DEFAULT_MODEL, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, QuietOpt,
+from .options import (DEFAULT_MODEL, N_FLAGS, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, QuietOpt,
                       WeightsOpt)
 from .render import emit_json, note, rich_reporter
 
@@ -17,7 +17,7 @@ def bench(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
-    n: Annotated[int, typer.Option("--n", min=1, metavar="N",
+    n: Annotated[int, typer.Option(*N_FLAGS, min=1, metavar="N",
                                    help="Images to time (after one untimed warm-up batch).")] = 32,
     trunc: Annotated[float, typer.Option("--trunc", "-t", metavar="PSI",
                                          help="Truncation psi used while timing.")] = 0.5,

@@ -10,6 +10,7 @@ import typer
 
 from ..parsing import parse_float
 from .options import (
+    N_FLAGS,
     METRIC_PANEL,
     SOURCE_PANEL,
     BatchSizeOpt,
@@ -49,8 +50,9 @@ ImagesOpt = Annotated[Optional[Path], typer.Option(
     help="Evaluate these images instead of a generator: a folder (recursive png/jpg/jpeg/webp, "
          "sorted by path) or an .npz batch (arr_0 uint8 NHWC, as ADM and `sample --npz` write).")]
 NOpt = Annotated[Optional[int], typer.Option(
-    "--n", "-n", metavar="N", rich_help_panel=SOURCE_PANEL,
-    help="Number of samples. Default 50000 for a generator, every image for --images.")]
+    *N_FLAGS, metavar="N", rich_help_panel=SOURCE_PANEL,
+    help="Number of samples. Default 50000 for a generator, every image for --images. "
+         "Under torchrun spell it --num-samples (or -n).")]
 ResizeOpt = Annotated[Optional[int], typer.Option(
     "--resize", metavar="R", rich_help_panel=SOURCE_PANEL,
     help="--images of mixed sizes: resize the short side to R (bilinear) and centre-crop RxR "
@@ -110,7 +112,7 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         from ..api.evaluate import evaluate_subject, subject
         from ..errors import UsageError
         from ..metrics.evaluation import Protocol, RunOptions, check_gates
-        from ..metrics.extract import distributed_env
+        from ..distributed import is_main
 
         gate_fid = None if max_fid is None else parse_float(max_fid, option="--max-fid")
         gate_is = None if min_is is None else parse_float(min_is, option="--min-is")
@@ -125,7 +127,7 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
             inception_weights=inception_weights, device=device, dtype=dtype, force=force,
             progress=rich_reporter(quiet=quiet), warn=warn,
             options=RunOptions(batch_size, resume, checkpoint_every))
-        if distributed_env().rank != 0:
+        if not is_main():
             return
         if json_:
             emit_json(res)

@@ -55,9 +55,13 @@ OverwriteOpt = Annotated[bool, typer.Option(
 InceptionWeightsOpt = Annotated[Optional[Path], typer.Option(
     "--inception-weights", metavar="PATH", rich_help_panel=MODEL_PANEL,
     help="torch-fidelity inception-v3-compat weights file (default: cache, then download).")]
+#: The sample count's spellings: ``--num-samples`` is the one to use under torchrun, whose own
+#: parser refuses ``--n`` as an ambiguous prefix of ``--nnodes`` / ``--nproc-per-node``.
+N_FLAGS = ("--n", "--num-samples", "-n")
 NOpt = Annotated[Optional[int], typer.Option(
-    "--n", "-n", metavar="N", rich_help_panel=SAMPLING_PANEL,
-    help="Number of samples (per class where classes are given); seeds S..S+N-1 from --seed.")]
+    *N_FLAGS, metavar="N", rich_help_panel=SAMPLING_PANEL,
+    help="Number of samples (per class where classes are given); seeds S..S+N-1 from --seed. "
+         "Under torchrun spell it --num-samples (or -n).")]
 
 # --- metrics options shared by `eval` and `sweep`
 METRIC_PANEL = "Metrics"

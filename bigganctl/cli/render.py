@@ -53,22 +53,30 @@ def rich_reporter(*, quiet: bool = False, transient: bool = True) -> Reporter | 
 
     @contextlib.contextmanager
     def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
-        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn,
-                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
-        from rich.text import Text
-
-        class Rate(ProgressColumn):
-            def render(self, task: Any) -> Text:
-                return Text(f"{task.speed:.1f} {unit}/s" if task.speed else "", style="progress.data.speed")
+        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
         count = DownloadColumn() if unit == "B" else MofNCompleteColumn()
-        rate = TransferSpeedColumn() if unit == "B" else Rate()
+        rate = TransferSpeedColumn() if unit == "B" else _rate_column(unit)
         with Progress(TextColumn("{task.description}"), BarColumn(), count, rate, TimeElapsedColumn(),
                       TimeRemainingColumn(), console=err, transient=transient) as bar:
             t = bar.add_task(label, total=total, completed=initial)
             yield lambda done: bar.update(t, completed=done)
 
     return report
+
+
+def _rate_column(unit: str):
+    """``12.3 img/s`` (rich's own speed estimate, blank until it has one)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:.1f} {unit}/s", style="progress.data.speed")
+
+    return Rate()
 
 
 def invoked_command() -> str | None:

@@ -14,6 +14,7 @@ from ..api.common import model_truncation
 from ..classes import resolve_classes
 from ..parsing import parse_float
 from ..progress import task
+from ..distributed import main_decides, session
 from ..runtime import resolve_device, resolve_dtype
 from ..sampling import check_psi, resolve_seeds
 from .options import (
@@ -84,26 +85,31 @@ def sample_cmd(
     infos = resolve_classes(classes if classes else list(core.DEFAULT_CLASSES))
     cols = resolve_seeds(n, seed, seeds)
     psi = check_psi(parse_float(trunc, option="--trunc"), model_truncation(model) or "paper")
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    resolve_device(device)
+    dt = resolve_dtype(dtype)
     if grid and out is None:
         out = core.default_out(model, infos, cols, psi)
-    outputs = core.plan_outputs(out=out, images_dir=images, npz=npz, classes=infos, seeds=cols,
-                                nrow=nrow, grid=grid, overwrite=overwrite)
-
-    # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
-    #    then generate with a progress bar on stderr
-    G = common.open_generator(model, weights, dev, dt, progress=rich_reporter(quiet=quiet))
-    with task(rich_reporter(quiet=quiet), "sampling", total=len(infos) * len(cols)) as step:
-        result = core.sample(model=G, classes=infos, seeds=cols, psi=psi, batch_size=batch_size,
-                             progress=lambda done, total: step(done))
-
-    # 3. write and report
     command = invoked_command() or _command_line(
         classes, [("--n", n), ("--seed", seed), ("--seeds", seeds), ("--trunc", trunc), ("--out", out),
                   ("--images", images), ("--npz", npz), ("--nrow", nrow), ("--model", model),
                   ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size)],
         [("--no-grid", not grid), ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
-    doc = core.write_outputs(outputs, result, command=command)
+    with session(device) as (d, dev):            # torchrun: one share per process, rank 0 writes
+        outputs = main_decides(lambda: core.plan_outputs(
+            out=out, images_dir=images, npz=npz, classes=infos, seeds=cols, nrow=nrow, grid=grid,
+            overwrite=overwrite), d, what="checking the outputs")
+
+        # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
+        #    then generate with a progress bar on stderr
+        shown = rich_reporter(quiet=quiet or not d.is_main)
+        G = common.open_generator(model, weights, dev, dt, progress=shown)
+        with task(shown, "sampling", total=len(infos) * len(cols)) as step:
+            result = core.sample(model=G, classes=infos, seeds=cols, psi=psi, batch_size=batch_size,
+                                 progress=lambda done, total: step(done), dist=d)
+        if not d.is_main:
+            return
+        # 3. write (rank 0 only) and report
+        doc = core.write_outputs(outputs, result, command=command)
     if json_out:
         emit_json(doc)
     else:

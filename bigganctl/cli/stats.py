@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .options import BatchSizeOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt, QuietOpt
+from .options import (N_FLAGS, BatchSizeOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt, QuietOpt,
+                      ResumeOpt)
 from .render import emit_json, note, out, rich_reporter
 
 stats_app = typer.Typer(
@@ -35,13 +36,19 @@ def compute_cmd(
         "--center-crop", metavar="R",
         help="ImageNet style, as ADM prepared its reference batches: box-halve while the short side "
              ">= 2R, bicubic resize of the short side to R, centre crop RxR.")] = None,
-    n: Annotated[Optional[int], typer.Option("--n", "-n", metavar="N",
-                                             help="Use the first N images (default: all).")] = None,
+    n: Annotated[Optional[int], typer.Option(
+        *N_FLAGS, metavar="N", help="Use the first N images (default: all). Under torchrun spell it "
+                                    "--num-samples (or -n).")] = None,
     keep_features: Annotated[bool, typer.Option(
         "--keep-features", help="Also store the [N, 2048] features (needed for KID; 8 kB per image).")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", metavar="K", min=0,
+        help="Processes that decode and resize a folder's images (DataLoader workers); 0 decodes in "
+             "this process. About the number of free CPU cores per process is a good start.")] = 0,
     inception_weights: InceptionWeightsOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchSizeOpt = None,
+    resume: ResumeOpt = True,
     overwrite: OverwriteOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -50,17 +57,24 @@ def compute_cmd(
 
     The file holds mu, sigma (float64), optionally features, and metadata (extractor and its weights, layer, count, resolution, preprocessing, source, versions), so later comparisons can refuse mismatched statistics.
 
+    Streams in constant memory (features kept only with --keep-features); saves a checkpoint every 5 minutes and on Ctrl-C, and the same command resumes from it. Under torchrun each process reads its contiguous share and rank 0 writes the file (docs/scale.md).
+
     Examples:
 
       bigganctl stats compute real_images/ --out ref.npz --keep-features
 
-      bigganctl stats compute imagenet/val --center-crop 256 --out val256.npz
+      bigganctl stats compute imagenet/val --center-crop 256 --workers 8 --out val256.npz
+
+      torchrun --nproc_per_node 4 -m bigganctl stats compute imagenet/train --center-crop 128 --workers 6 --out train128.npz
     """
     from ..api.stats import compute
+    from ..distributed import is_main
 
     st = compute(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                  inception_weights=inception_weights, device=device, batch_size=batch_size,
-                 overwrite=overwrite, progress=rich_reporter(quiet=quiet))
+                 overwrite=overwrite, workers=workers, resume=resume, progress=rich_reporter(quiet=quiet))
+    if not is_main():
+        return
     if json_:
         emit_json({"out": str(out_path), **st.meta})
     elif not quiet:

@@ -9,6 +9,7 @@ import typer
 
 from ..api.sweep import DEFAULT_GRID, DEFAULT_N, DEFAULT_STRIP_COLUMNS
 from .options import (
+    N_FLAGS,
     METRIC_PANEL,
     OUTPUT_PANEL,
     SAMPLING_PANEL,
@@ -56,8 +57,9 @@ GridOpt = Annotated[str, typer.Option(
     help="psi values: start:stop:step (stop included, decimal-exact), lists 0.2,0.5,1.0 and "
          "combinations (0.05:0.3:0.05,0.5,1.0). DeepMind models: psi in (0, 1].")]
 SweepNOpt = Annotated[int, typer.Option(
-    "--n", "-n", metavar="N", rich_help_panel=SAMPLING_PANEL,
-    help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits).")]
+    *N_FLAGS, metavar="N", rich_help_panel=SAMPLING_PANEL,
+    help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits). "
+         "Under torchrun spell it --num-samples (or -n).")]
 MetricsOpt = Annotated[str, typer.Option(
     "--metrics", metavar="fid,is,kid", rich_help_panel=METRIC_PANEL,
     help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref; KID needs a reference "
@@ -94,7 +96,10 @@ def sweep(
     quiet: QuietOpt = False,
 ) -> None:
     from ..api.sweep import parse_psis, run_sweep
+    from ..distributed import is_main
     from ..metrics.evaluation import normalize_metrics
+
+    quiet = quiet or not is_main()              # torchrun: rank 0 prints
 
     wanted = normalize_metrics(metrics)
     psis = parse_psis(trunc)
@@ -108,6 +113,8 @@ def sweep(
             checkpoint_every=checkpoint_every, on_row=live.on_row, reporters=live.reporter,
             loading=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet), warn=warn,
             command=invoked_command())
+    if not is_main():
+        return
     if json_:
         emit_json(doc)
     elif not quiet:

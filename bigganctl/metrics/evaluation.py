@@ -27,7 +27,8 @@ from ..progress import Reporter
 from ..runtime import default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
-from .extract import CHECKPOINT_VERSION, Checkpointer, Dist, checkpoint_path, extract, new_accumulators, reduce
+from ..distributed import Dist, shard
+from .extract import CHECKPOINT_VERSION, Checkpointer, checkpoint_path, extract, new_accumulators, reduce
 from .features import EXTRACTOR, InceptionFeatures
 from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
 from .reference import Stats, check_comparable
@@ -209,7 +210,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
     ``t0``: when the evaluation started, for ``seconds``)."""
     wanted, d = protocol.metrics, dist
     bs = int(options.batch_size or default_batch_size(device, src.resolution if src.kind == "model" else None))
-    lo, hi = d.rank * total // d.world, (d.rank + 1) * total // d.world
+    lo, hi = shard(total, d)
     key = {"v": CHECKPOINT_VERSION, "source": info["identity"], "n": total, "shard": [lo, hi],
            "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "fid": "fid" in wanted,
            "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle),
@@ -267,10 +268,11 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
 def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats | None, protocol: Protocol,
                        n: int, psi: float, seed: int, classes: Any, device: torch.device, dtype: str,
                        options: RunOptions = RunOptions(), force: bool = False,
-                       progress: Reporter | None = None, warn: Note) -> dict[str, Any]:
-    """One evaluation of a loaded generator with a loaded extractor and reference, in one
-    process (a sweep's row): the document ``bigganctl.evaluate`` returns for these settings.
-    With KID, ``protocol`` has been through :func:`kid_plan` and ``ref`` holds its features."""
+                       progress: Reporter | None = None, warn: Note, dist: Dist = Dist()) -> dict[str, Any]:
+    """One evaluation of a loaded generator with a loaded extractor and reference (a sweep's
+    row; this rank's share under torchrun): the document ``bigganctl.evaluate`` returns for
+    these settings. With KID, ``protocol`` has been through :func:`kid_plan` and ``ref`` holds
+    its features."""
     t0 = time.time()
     warnings: list[str] = []
 
@@ -285,7 +287,7 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
                     seen=warnings)
     subset = kid_subset(protocol.kid_subset_size, total, feature_count(ref), note) \
         if "kid" in protocol.metrics else None
-    return run(src, info, total=total, fx=fx, ref=ref, protocol=protocol, kid_subset_size=subset, dist=Dist(),
+    return run(src, info, total=total, fx=fx, ref=ref, protocol=protocol, kid_subset_size=subset, dist=dist,
                device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
 
 

@@ -14,21 +14,20 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .. import hub
 from .._io import atomic_path
+from ..distributed import Dist, collective, gather_rows
 from ..progress import Reporter, task
-from ..runtime import resolve_device
 from . import maths as S
 from .features import FEATURE_DIM, NUM_LOGITS, InceptionFeatures
 
@@ -115,9 +114,10 @@ class Checkpointer:
             self.path.unlink()
 
 
-def checkpoint_path(key: dict) -> Path:
+def checkpoint_path(key: dict, kind: str = "eval") -> Path:
+    """``$BIGGANCTL_HOME/runs/<kind>-<digest of key>.pt``."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    return hub.home() / "runs" / f"eval-{digest}.pt"
+    return hub.home() / "runs" / f"{kind}-{digest}.pt"
 
 
 @functools.lru_cache(maxsize=1)
@@ -177,74 +177,24 @@ def extract(src, fx: InceptionFeatures, *, n: int, keep_features: bool, is_split
 
 # ----------------------------------------------------------------------------- distributed
 
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    owns_group: bool = False
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-def distributed_env() -> Dist:
-    """Rank and world size from torchrun's environment (``RANK``, ``WORLD_SIZE``)."""
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world <= 1:
-        return Dist()
-    return Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def init_distributed(device_spec: str | torch.device) -> tuple[Dist, torch.device]:
-    """Join torchrun's process group (nccl on CUDA, gloo on CPU); pick this rank's device."""
-    d = distributed_env()
-    if not d.active:
-        return d, resolve_device(device_spec)
-    import torch.distributed as dist
-
-    spec = str(device_spec or "auto").lower()
-    use_cuda = torch.cuda.is_available() and spec in ("auto", "cuda")
-    device = torch.device("cuda", d.local_rank % torch.cuda.device_count()) if use_cuda else resolve_device(spec)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    owns = False
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        owns = True
-    return Dist(d.rank, d.world, d.local_rank, owns), device
-
-
-def _gather_features(local: torch.Tensor, counts: Sequence[int], device: torch.device) -> torch.Tensor:
-    import torch.distributed as dist
-
-    comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
-    m = max(counts)
-    pad = torch.zeros(m, FEATURE_DIM, dtype=torch.float32, device=comm)
-    pad[: local.shape[0]] = local.to(comm)
-    parts = [torch.empty_like(pad) for _ in counts]
-    dist.all_gather(parts, pad)
-    return torch.cat([p[:c].cpu() for p, c in zip(parts, counts)])
-
-
 def reduce(acc: Accumulators, d: Dist, n: int, device: torch.device) -> None:
+    """All-reduce the float64 accumulators of every rank; gather KID's features in sample order."""
     if not d.active:
         return
     import torch.distributed as dist
 
     comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
-    for a in (acc.fid, acc.isc):
-        if a is None:
-            continue
-        moved = {k: getattr(a, k) for k in vars(a) if isinstance(getattr(a, k), torch.Tensor)
-                 and getattr(a, k).dtype == torch.float64}
-        for k, t in moved.items():
-            setattr(a, k, t.to(comm))
-        a.all_reduce()
-        for k, t in moved.items():
-            setattr(a, k, getattr(a, k).to(t.device))
+    with collective("the all-reduce of the statistics"):
+        for a in (acc.fid, acc.isc):
+            if a is None:
+                continue
+            moved = {k: getattr(a, k) for k in vars(a) if isinstance(getattr(a, k), torch.Tensor)
+                     and getattr(a, k).dtype == torch.float64}
+            for k, t in moved.items():
+                setattr(a, k, t.to(comm))
+            a.all_reduce()
+            for k, t in moved.items():
+                setattr(a, k, getattr(a, k).to(t.device))
     if acc.keep_features:
-        counts = [(r + 1) * n // d.world - r * n // d.world for r in range(d.world)]
         local = torch.cat(acc.feats) if acc.feats else torch.zeros(0, FEATURE_DIM)
-        acc.feats = [_gather_features(local, counts, device)]
+        acc.feats = [gather_rows(local, n, d, device, to_all=True, what="the gather of the features")]

@@ -31,7 +31,8 @@ from .. import __version__, hub
 from .._io import atomic_path, file_lock
 from ..errors import RuntimeFailure, UsageError
 from ..progress import Reporter
-from .extract import Dist, extract, reduce
+from ..distributed import Dist
+from .extract import extract, reduce
 from .features import FEATURE_DIM, InceptionFeatures
 from .reference import ADM_FORMAT, Stats
 from .sources import NpzSource

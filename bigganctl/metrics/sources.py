@@ -170,12 +170,14 @@ def find_images(root: Path) -> list[Path]:
 class FolderSource(ImageSource):
     kind = "folder"
 
-    def __init__(self, root: str | os.PathLike, preprocess: Preprocess = Preprocess(), *, option: str = "--images"):
+    def __init__(self, root: str | os.PathLike, preprocess: Preprocess = Preprocess(), *, option: str = "--images",
+                 workers: int = 0):
         from PIL import Image, UnidentifiedImageError
 
         self.root = Path(root)
         self.option = option
         self.pre = preprocess
+        self.workers = int(workers)
         if not self.root.is_dir():
             raise UsageError(f"{self.root} is not a folder", option=option)
         self.files = find_images(self.root)
@@ -213,9 +215,23 @@ class FolderSource(ImageSource):
         return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
     def batches(self, start, stop, batch_size):
-        for lo in range(start, stop, batch_size):
-            hi = min(lo + batch_size, stop)
-            yield lo, torch.stack([self._load(f) for f in self.files[lo:hi]])
+        """In this process, or (``workers`` > 0) decoded and resized by DataLoader worker
+        processes, in order, at most ``2 * workers`` batches ahead (memory stays bounded)."""
+        if self.workers <= 0:
+            for lo in range(start, stop, batch_size):
+                hi = min(lo + batch_size, stop)
+                yield lo, torch.stack([self._load(f) for f in self.files[lo:hi]])
+            return
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(_Files(self, start, stop), batch_size=batch_size, num_workers=self.workers,
+                            collate_fn=_stack_or_error, prefetch_factor=2)
+        lo = start
+        for batch in loader:
+            if isinstance(batch, BaseException):
+                raise batch
+            yield lo, batch
+            lo += batch.shape[0]
 
     def identity(self) -> dict:
         h = hashlib.sha256()
@@ -227,6 +243,31 @@ class FolderSource(ImageSource):
 
     def describe(self) -> str:
         return str(self.root)
+
+
+class _Files:
+    """Images ``start..stop-1`` of a folder as a map-style dataset for DataLoader workers; a
+    file that cannot be read comes back as its UsageError (raised in the main process with
+    its own message, not as a worker traceback)."""
+
+    def __init__(self, src: FolderSource, start: int, stop: int):
+        self.src, self.start, self.stop = src, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int):
+        try:
+            return self.src._load(self.src.files[self.start + i])
+        except UsageError as e:
+            return e
+
+
+def _stack_or_error(items: list):
+    for x in items:
+        if isinstance(x, BaseException):
+            return x
+    return torch.stack(items)
 
 
 class NpzSource(ImageSource):
@@ -318,11 +359,11 @@ class NpzSource(ImageSource):
 
 
 def open_images(path: str | os.PathLike, preprocess: Preprocess = Preprocess(), *,
-                option: str = "--images") -> ImageSource:
-    """A folder or an ``.npz`` of images."""
+                option: str = "--images", workers: int = 0) -> ImageSource:
+    """A folder or an ``.npz`` of images (``workers``: decoding processes for a folder)."""
     p = Path(path)
     if p.is_dir():
-        return FolderSource(p, preprocess, option=option)
+        return FolderSource(p, preprocess, option=option, workers=workers)
     if p.suffix.lower() == ".npz":
         return NpzSource(p, preprocess, option=option)
     if not p.exists():
