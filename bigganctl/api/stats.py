@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import check_writable_target
+from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..metrics.extract import extract
 from ..metrics.features import InceptionFeatures, resolve_weights
@@ -21,26 +22,28 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                   resize: int | None = None, center_crop: int | None = None, n: int | None = None,
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
-                  progress: Any = True) -> Stats:
+                  progress: Any = True, compile: Any = False) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
     ImageNet preparation (box-halving, bicubic, centre crop); see
     :mod:`bigganctl.metrics.sources`. ``keep_features`` stores the [N, 2048] features too
     (needed for KID against it). ``progress``: True (tqdm bars), False, or ``fn(done, total)``.
+    ``compile``: True or a torch.compile mode, the Inception extractor runs compiled.
 
     >>> st = compute_stats("imagenet_val_128/", "val128.npz", center_crop=128)   # doctest: +SKIP
     """
     return compute(source, out, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                    inception_weights=inception_weights, device=device, batch_size=batch_size,
-                   overwrite=overwrite, progress=reporter(progress))
+                   overwrite=overwrite, progress=reporter(progress), compile=compile)
 
 
 def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, resize: int | None,
             center_crop: int | None, n: int | None, keep_features: bool,
             inception_weights: str | os.PathLike | None, device: Any, batch_size: int | None,
-            overwrite: bool, progress: Reporter | None) -> Stats:
+            overwrite: bool, progress: Reporter | None, compile: Any = False) -> Stats:
     """:func:`compute_stats` with a progress reporter (``bigganctl stats compute``)."""
+    mode = resolve_compile(compile)
     if out is not None:
         check_writable_target(out, overwrite=overwrite, option="--out")
         if Path(out).suffix.lower() != ".npz":
@@ -50,7 +53,7 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
     if total < 2 or total > src.n:
         raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
     dev = resolve_device(device)
-    fx = InceptionFeatures(resolve_weights(inception_weights, progress=progress), device=dev)
+    fx = InceptionFeatures(resolve_weights(inception_weights, progress=progress), device=dev, compile=mode)
     acc = extract(src, fx, n=total, keep_features=keep_features, is_splits=None,
                   batch_size=batch_size or default_batch_size(dev), progress=progress, desc="stats")
     mu, sigma = acc.fid.mean_cov()

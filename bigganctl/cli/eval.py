@@ -10,6 +10,9 @@ import typer
 
 from ..parsing import parse_float
 from .options import (
+    CompileModeOpt,
+    CompileOpt,
+    compile_value,
     METRIC_PANEL,
     SOURCE_PANEL,
     BatchSizeOpt,
@@ -95,6 +98,8 @@ def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "fp32",
         batch_size: BatchSizeOpt = None,
+        compile_: CompileOpt = False,
+        compile_mode: CompileModeOpt = None,
         splits: SplitsOpt = 10,
         is_shuffle: IsShuffleOpt = True,
         kid_subsets: KidSubsetsOpt = 100,
@@ -108,6 +113,7 @@ def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
         quiet: QuietOpt = False,
     ) -> None:
         from ..api.evaluate import evaluate_subject, subject
+        from ..compiling import resolve_compile
         from ..errors import UsageError
         from ..metrics.evaluation import Protocol, RunOptions, check_gates
         from ..metrics.extract import distributed_env
@@ -124,7 +130,8 @@ def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
             what, Protocol(metrics, splits, is_shuffle, kid_subsets, kid_subset_size), n=n, ref=ref,
             inception_weights=inception_weights, device=device, dtype=dtype, force=force,
             progress=rich_reporter(quiet=quiet), warn=warn,
-            options=RunOptions(batch_size, resume, checkpoint_every))
+            options=RunOptions(batch_size, resume, checkpoint_every,
+                               resolve_compile(compile_value(compile_, compile_mode))))
         if distributed_env().rank != 0:
             return
         if json_:

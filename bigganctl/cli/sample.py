@@ -17,6 +17,9 @@ from ..progress import task
 from ..runtime import resolve_device, resolve_dtype
 from ..sampling import check_psi, resolve_seeds
 from .options import (
+    CompileModeOpt,
+    CompileOpt,
+    compile_value,
     DEFAULT_MODEL,
     OUTPUT_PANEL,
     BatchSizeOpt,
@@ -76,6 +79,8 @@ def sample_cmd(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     overwrite: OverwriteOpt = False,
@@ -92,7 +97,8 @@ def sample_cmd(
 
     # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
     #    then generate with a progress bar on stderr
-    G = common.open_generator(model, weights, dev, dt, progress=rich_reporter(quiet=quiet))
+    G = common.open_generator(model, weights, dev, dt, progress=rich_reporter(quiet=quiet),
+                              compile=compile_value(compile_, compile_mode))
     with task(rich_reporter(quiet=quiet), "sampling", total=len(infos) * len(cols)) as step:
         result = core.sample(model=G, classes=infos, seeds=cols, psi=psi, batch_size=batch_size,
                              progress=lambda done, total: step(done))
@@ -101,8 +107,9 @@ def sample_cmd(
     command = invoked_command() or _command_line(
         classes, [("--n", n), ("--seed", seed), ("--seeds", seeds), ("--trunc", trunc), ("--out", out),
                   ("--images", images), ("--npz", npz), ("--nrow", nrow), ("--model", model),
-                  ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size)],
-        [("--no-grid", not grid), ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
+                  ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size),
+                  ("--compile-mode", compile_mode)],
+        [("--compile", compile_ and compile_mode is None), ("--no-grid", not grid), ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
     doc = core.write_outputs(outputs, result, command=command)
     if json_out:
         emit_json(doc)

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .options import BatchSizeOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt, QuietOpt
+from .options import (BatchSizeOpt, CompileModeOpt, CompileOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt,
+                      QuietOpt, compile_value)
 from .render import emit_json, note, out, rich_reporter
 
 stats_app = typer.Typer(
@@ -42,6 +43,8 @@ def compute_cmd(
     inception_weights: InceptionWeightsOpt = None,
     device: DeviceOpt = "auto",
     batch_size: BatchSizeOpt = None,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     overwrite: OverwriteOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -60,7 +63,8 @@ def compute_cmd(
 
     st = compute(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                  inception_weights=inception_weights, device=device, batch_size=batch_size,
-                 overwrite=overwrite, progress=rich_reporter(quiet=quiet))
+                 overwrite=overwrite, progress=rich_reporter(quiet=quiet),
+                 compile=compile_value(compile_, compile_mode))
     if json_:
         emit_json({"out": str(out_path), **st.meta})
     else:

@@ -9,6 +9,9 @@ import typer
 
 from ..api.sweep import DEFAULT_GRID, DEFAULT_N, DEFAULT_STRIP_COLUMNS
 from .options import (
+    CompileModeOpt,
+    CompileOpt,
+    compile_value,
     METRIC_PANEL,
     OUTPUT_PANEL,
     SAMPLING_PANEL,
@@ -83,6 +86,8 @@ def sweep(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     strip_columns: StripOpt = DEFAULT_STRIP_COLUMNS,
     resume: ResumeOpt = True,
     checkpoint_every: CheckpointEveryOpt = None,
@@ -105,7 +110,7 @@ def sweep(
             batch_size=batch_size, resume=resume, overwrite=overwrite, strip_columns=strip_columns, force=force,
             checkpoint_every=checkpoint_every, on_row=live.on_row, reporters=live.reporter,
             loading=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet), warn=warn,
-            command=invoked_command())
+            command=invoked_command(), compile=compile_value(compile_, compile_mode))
     if json_:
         emit_json(doc)
     elif not quiet:
