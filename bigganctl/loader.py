@@ -374,7 +374,8 @@ def _build_loaded(cls: type, config: Any, state: dict[str, torch.Tensor], *, wha
         if _has_meta_tensors(G, keys):
             G = None
         else:
-            G.to_empty(device="cpu")
+            # not to_empty(): empty_like on meta tensors imports sympy machinery (seconds)
+            G._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
     if G is None:
         G = cls(config)
     check_keys(state, {k: tuple(v.shape) for k, v in G.state_dict().items()}, what=what)
