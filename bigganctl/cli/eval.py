@@ -10,14 +10,13 @@ import typer
 
 from ..parsing import parse_float
 from .options import (
-    CompileModeOpt,
-    CompileOpt,
-    compile_value,
     METRIC_PANEL,
     SOURCE_PANEL,
     BatchSizeOpt,
     CheckpointEveryOpt,
     ClassesOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     ForceOpt,
@@ -29,6 +28,7 @@ from .options import (
     SeedOpt,
     TruncOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import emit_json, render_eval, rich_reporter, warn
 

@@ -8,14 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from .options import (
-    CompileModeOpt,
-    CompileOpt,
-    compile_value,
     DEFAULT_MODEL,
     OUTPUT_PANEL,
     SAMPLING_PANEL,
     BatchSizeOpt,
     ClassOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     JsonOpt,
@@ -26,6 +25,7 @@ from .options import (
     SeedsOpt,
     TruncOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import emit_json, invoked_command, rich_reporter
 

@@ -17,13 +17,12 @@ from ..progress import task
 from ..runtime import resolve_device, resolve_dtype
 from ..sampling import check_psi, resolve_seeds
 from .options import (
-    CompileModeOpt,
-    CompileOpt,
-    compile_value,
     DEFAULT_MODEL,
     OUTPUT_PANEL,
     BatchSizeOpt,
     ClassOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     JsonOpt,
@@ -35,6 +34,7 @@ from .options import (
     SeedsOpt,
     TruncOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import emit_json, invoked_command, rich_reporter
 
@@ -109,7 +109,8 @@ def sample_cmd(
                   ("--images", images), ("--npz", npz), ("--nrow", nrow), ("--model", model),
                   ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size),
                   ("--compile-mode", compile_mode)],
-        [("--compile", compile_ and compile_mode is None), ("--no-grid", not grid), ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
+        [("--compile", compile_ and compile_mode is None), ("--no-grid", not grid), ("--json", json_out),
+         ("--quiet", quiet), ("--overwrite", overwrite)])
     doc = core.write_outputs(outputs, result, command=command)
     if json_out:
         emit_json(doc)

@@ -9,15 +9,14 @@ import typer
 
 from ..api.sweep import DEFAULT_GRID, DEFAULT_N, DEFAULT_STRIP_COLUMNS
 from .options import (
-    CompileModeOpt,
-    CompileOpt,
-    compile_value,
     METRIC_PANEL,
     OUTPUT_PANEL,
     SAMPLING_PANEL,
     BatchSizeOpt,
     CheckpointEveryOpt,
     ClassesOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     ForceOpt,
@@ -30,6 +29,7 @@ from .options import (
     ResumeOpt,
     SeedOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import LiveTable, emit_json, invoked_command, note, rich_reporter, warn
 
