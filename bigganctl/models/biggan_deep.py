@@ -18,7 +18,8 @@ upsample-then-3x3-conv runs as four 2x2 phase convs on the small input (no upsam
 
 Batch-size independence: on the CPU, the matmuls and the 4x4 convs (where oneDNN/MKL pick
 batch-size-dependent kernels) run one sample at a time, so a sample's pixels are
-bit-identical in any batch. On accelerators everything is batched (equal to float rounding).
+bit-identical in any batch. On accelerators and under torch.compile (:meth:`BigGANDeep.core`,
+psi-free) everything is batched (equal to float rounding; docs/performance.md).
 """
 
 from __future__ import annotations
