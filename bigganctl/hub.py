@@ -5,6 +5,7 @@ Cache layout (root ``BIGGANCTL_HOME``, default ``~/.cache/bigganctl``)::
     <home>/models/<model name>/<filename>     generator weights (+ config.json)
     <home>/inception/<filename>                feature-extractor weights (``inception``)
     <home>/stats/<filename>                    reference statistics (ADM batches)
+    <home>/stats/features/                     KID features of ADM batches (:mod:`bigganctl.metrics.ref_features`)
     <home>/hashes/                             sha256 records of files outside the cache
 
 Beside every cached file live hidden helpers: ``.<filename>.lock`` (an ``fcntl`` lock so

@@ -206,12 +206,19 @@ def _free_port() -> int:
 
 
 @pytest.mark.numerics
-def test_torchrun_two_processes_match_one(cli, data, synthetic_ref, tmp_path):
+def test_torchrun_two_processes_match_one(cli, data, tmp_path):
     """torchrun --nproc_per_node 2 (gloo on CPU): shards, all-reduce, gathered KID features,
-    one JSON document from rank 0; same numbers as one process."""
-    args = ["eval", "all", "--images", data["A"], "--ref", synthetic_ref, "--batch-size", "5", "--json", "--quiet",
+    one JSON document from rank 0; same numbers as one process. The reference is an ADM-format
+    batch (10 images, no features): its KID features are computed sharded too, gathered in
+    order and cached by rank 0 (in a cache of its own, so the one-process run's is not used)."""
+    adm = tmp_path / "adm.npz"
+    rng = np.random.default_rng(3)
+    np.savez(adm, arr_0=smooth_images(10, 4, size=32, grid=8), mu=rng.random(2048), sigma=np.eye(2048),
+             mu_s=np.zeros(4), sigma_s=np.eye(4))
+    args = ["eval", "all", "--images", data["A"], "--ref", adm, "--force", "--batch-size", "5", "--json", "--quiet",
             "--no-resume", *_w()]
     env = _env()
+    env["BIGGANCTL_HOME"] = str(tmp_path / "home2")
     env["OMP_NUM_THREADS"] = "1"          # torchrun's default; same kernels -> bit-identical features
     threads = torch.get_num_threads()
     torch.set_num_threads(1)              # the one-process run, here, on the same kernels
@@ -229,6 +236,7 @@ def test_torchrun_two_processes_match_one(cli, data, synthetic_ref, tmp_path):
     for k in ("fid", "is_mean", "is_std"):                          # float64 sums, another order
         assert b[k] == pytest.approx(a[k], rel=1e-9), k
     assert (b["kid_mean"], b["kid_std"]) == (a["kid_mean"], a["kid_std"])   # same features, same order
+    assert a["kid_subset_size"] == 10 and len(list((tmp_path / "home2" / "stats" / "features").glob("*.npz"))) == 1
 
 
 def test_eval_a_random_biggan_deep_straight_from_the_generator(cli, synthetic_ref):

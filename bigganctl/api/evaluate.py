@@ -28,13 +28,15 @@ from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
-                                  images_info, kid_subset, normalize_metrics, run, sized)
+                                  images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics, run,
+                                  sized)
 from ..metrics.extract import distributed_env, init_distributed
 from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
+from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
 from ..metrics.sources import Preprocess, open_images
 from ..progress import Reporter
-from ..runtime import dtype_name, resolve_dtype
+from ..runtime import default_batch_size, dtype_name, resolve_dtype
 from .common import open_generator, reporter
 
 
@@ -115,7 +117,10 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
 
     ``n`` defaults to 50000 for a generator and to every image of ``images``. ``ref`` (a
     registered name such as ``imagenet-128``, or a statistics file) is needed for FID and
-    KID. ``kid_subset_size`` defaults to ``min(1000, n, reference count)`` (a warning when
+    KID. KID needs the reference's features: stored (``stats compute --keep-features``) or, for
+    an ADM reference batch, computed from its images on first use and cached. Without them
+    ``"all"`` gives FID and IS (KID null, with a warning) and a KID named in ``metrics`` is
+    refused (UsageError). ``kid_subset_size`` defaults to ``min(1000, n, reference count)`` (a warning when
     that is below 1000); an explicit value larger than either set is refused. The Inception
     Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
     ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
@@ -126,7 +131,7 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
     wanted = normalize_metrics(metrics)
     what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
                    psi=psi, seed=seed, classes=classes)
-    protocol = Protocol(wanted, is_splits, is_shuffle, kid_subsets, kid_subset_size)
+    protocol = Protocol(wanted, is_splits, is_shuffle, kid_subsets, kid_subset_size, kid_if_available(metrics))
     return evaluate_subject(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
                             dtype=dtype, force=force, progress=reporter(progress), warn=warn,
                             options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
@@ -162,6 +167,7 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
     fx_id = extractor_id(weights_sha256(inc_path))
     ref_stats = load_reference(ref, progress=shown) if protocol.needs_ref else None
     check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note)
+    protocol = kid_plan(ref_stats, protocol, note)
 
     d, dev = init_distributed(device)
     try:
@@ -169,9 +175,12 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
         total = sized(src, n, protocol)
         check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note,
                         resolution=src.resolution, seen=warnings)
-        subset = (kid_subset(protocol.kid_subset_size, total, int(ref_stats.features.shape[0]), note)
+        subset = (kid_subset(protocol.kid_subset_size, total, feature_count(ref_stats), note)
                   if "kid" in protocol.metrics else None)
         fx = InceptionFeatures(inc_path, device=dev, compile=options.compile)
+        if "kid" in protocol.metrics:
+            fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(dev),
+                          progress=shown, dist=d)
         return run(src, info, total=total, fx=fx, ref=ref_stats, protocol=protocol, kid_subset_size=subset,
                    dist=d, device=dev, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
     finally:

@@ -11,7 +11,8 @@ from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..metrics.extract import extract
 from ..metrics.features import InceptionFeatures, resolve_weights
-from ..metrics.reference import Stats, stats_meta, write_stats
+from ..metrics.ref_features import fill_features
+from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
 from ..metrics.sources import Preprocess, open_images
 from ..progress import Reporter
 from ..runtime import default_batch_size, resolve_device
@@ -64,3 +65,14 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
     if out is not None:
         write_stats(out, st)
     return st
+
+
+def reference_features(name: str, *, inception_weights: str | os.PathLike | None, device: Any,
+                       batch_size: int | None, progress: Reporter | None) -> dict[str, Any]:
+    """``stats pull NAME --features``: KID's features of a registered ADM reference, computed
+    with these Inception weights and cached (:mod:`bigganctl.metrics.ref_features`)."""
+    ref = load_reference(name, progress=progress)
+    dev = resolve_device(device)
+    fx = InceptionFeatures(resolve_weights(inception_weights, progress=progress), device=dev)
+    path = fill_features(ref, fx, batch_size=batch_size or default_batch_size(dev), progress=progress)
+    return {"features": str(path), "count": int(ref.features.shape[0]), "extractor_id": fx.id}

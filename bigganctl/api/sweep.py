@@ -46,13 +46,13 @@ from ..errors import RuntimeFailure, UsageError
 from ..media.manifest import sweep_manifest
 from ..media.plot import plot_sweep, write_csv, write_strip
 from ..metrics import maths as S
-from ..metrics.evaluation import Protocol, RunOptions, check_n, normalize_metrics
+from ..metrics.evaluation import Protocol, RunOptions, check_n, kid_if_available, normalize_metrics
 from ..metrics.extract import distributed_env
 from ..metrics.features import extractor_id, resolve_weights, weights_sha256
 from ..metrics.reference import REFERENCES, unknown_ref
 from ..parsing import parse_float, parse_grid
 from ..progress import Reporter
-from ..runtime import dtype_name, resolve_device, resolve_dtype
+from ..runtime import default_batch_size, dtype_name, resolve_device, resolve_dtype
 from ..sampling import check_psi, plan_key
 from .common import open_generator, tqdm_reporter
 
@@ -160,7 +160,7 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
     if weights is not None and str(weights) != "random" and len(names) > 1:
         raise UsageError("a weights file belongs to one model; compare trained models as folders "
                          "(--model DIR) or use --weights random", option="--weights")
-    protocol = Protocol(wanted)
+    protocol = Protocol(wanted, kid_optional=kid_if_available(metrics))
     if protocol.needs_ref and ref is None:
         raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: a "
                          "registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma", option="--ref")
@@ -351,7 +351,7 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
     reference are loaded once, and only when something is pending."""
     if not pending:
         return
-    from ..metrics import evaluation, features
+    from ..metrics import evaluation, features, ref_features
     from ..metrics.reference import load_reference
 
     fx = features.InceptionFeatures(p.inception, device=p.device, compile=options.compile)
@@ -363,9 +363,13 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
             seen.add(msg)
             warn(msg)
 
+    protocol = evaluation.kid_plan(ref_stats, p.protocol, warn_once)
+    if "kid" in protocol.metrics:
+        ref_features.fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(p.device), progress=loading)
+
     for i, psi in pending:
         res = evaluation.evaluate_generator(
-            G=gens(i), fx=fx, ref=ref_stats, protocol=p.protocol, n=p.n, psi=psi, seed=p.seed,
+            G=gens(i), fx=fx, ref=ref_stats, protocol=protocol, n=p.n, psi=psi, seed=p.seed,
             classes=p.classes, device=p.device, dtype=p.dtype, options=options, force=force,
             progress=reporters(p.labels[i], psi), warn=warn_once)
         yield i, psi, {"model": p.labels[i], "psi": psi, "convention": res["trunc_convention"],
@@ -385,7 +389,8 @@ def write_outputs(p: Plan, doc: dict, gens: Generators, *, batch_size: int | Non
                                  p.grid, n=p.n, seed=p.seed, classes=p.classes,
                                  columns=p.settings["strip_columns"], batch_size=batch_size)
     rows = doc["rows"] if p.multi else [{"model": p.labels[0], **r} for r in doc["rows"]]
-    plot_sweep(p.out / p.files["plot"], rows, metrics=p.protocol.metrics, title=_title(p.labels, p.settings))
+    shown = [m for m in p.protocol.metrics if m != "kid" or any(r.get("kid_mean") is not None for r in rows)]
+    plot_sweep(p.out / p.files["plot"], rows, metrics=shown, title=_title(p.labels, p.settings))
     write_csv(p.out / p.files["csv"], doc["rows"], multi=p.multi)
     write_json(p.out / p.files["json"], doc)
     write_json(p.out / p.files["manifest"], sweep_manifest(doc, p.idents, gens.loaded, strip_info, command))

@@ -82,7 +82,7 @@ MinIsOpt = Annotated[Optional[str], typer.Option(
     help="Quality gate: exit 3 (after printing the result) if IS < Y.")]
 
 
-def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
+def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> Callable[..., None]:
     def command(
         model: EvalModelOpt = None,
         weights: WeightsOpt = None,
@@ -127,7 +127,7 @@ def _command(metrics: tuple[str, ...], doc: str) -> Callable[..., None]:
         what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
                        psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes)
         res = evaluate_subject(
-            what, Protocol(metrics, splits, is_shuffle, kid_subsets, kid_subset_size), n=n, ref=ref,
+            what, Protocol(metrics, splits, is_shuffle, kid_subsets, kid_subset_size, kid_optional), n=n, ref=ref,
             inception_weights=inception_weights, device=device, dtype=dtype, force=force,
             progress=rich_reporter(quiet=quiet), warn=warn,
             options=RunOptions(batch_size, resume, checkpoint_every,
@@ -169,14 +169,20 @@ IS_DOC = """Inception Score (10 splits, torch-fidelity's protocol).
       bigganctl eval is --images samples/ --min-is 100
 """ + _COMMON_DOC
 
-KID_DOC = """Kernel Inception Distance against reference features (--ref FILE.npz from `stats compute --keep-features`).
+KID_DOC = """Kernel Inception Distance against reference features.
+
+    The reference must give features: a FILE.npz from `stats compute --keep-features`, or an ADM reference batch (imagenet-64|128|256|512, or an .npz with arr_0 and mu/sigma) whose images are run through the Inception network once and cached under $BIGGANCTL_HOME/stats/features/ (`stats pull NAME --features` does it ahead of time). Other statistics: exit 2.
 
     Examples:
 
       bigganctl eval kid --images samples/ --ref val128.npz --kid-subset-size 1000
+
+      bigganctl eval kid --model biggan-deep-128 --ref imagenet-128 --n 10000
 """ + _COMMON_DOC
 
 ALL_DOC = """FID, Inception Score and KID in one pass over the samples.
+
+    KID is computed when the reference can give features (see `eval kid --help`); otherwise FID and IS only, KID null in --json, and a note on stderr saying how to get it.
 
     Examples:
 
@@ -190,5 +196,5 @@ def register(app: typer.Typer) -> None:
     eval_app.command("fid")(_command(("fid",), FID_DOC))
     eval_app.command("is")(_command(("is",), IS_DOC))
     eval_app.command("kid")(_command(("kid",), KID_DOC))
-    eval_app.command("all")(_command(("fid", "is", "kid"), ALL_DOC))
+    eval_app.command("all")(_command(("fid", "is", "kid"), ALL_DOC, kid_optional=True))
     app.add_typer(eval_app, name="eval")

@@ -47,17 +47,23 @@ def fmt_number(x: Any, digits: int = 4) -> str:
 
 
 def rich_reporter(*, quiet: bool = False, transient: bool = True) -> Reporter | None:
-    """THE rich progress adapter: a bar on stderr per task (None when ``quiet``)."""
+    """THE rich progress adapter: a bar on stderr per task, with its rate and ETA (None when ``quiet``)."""
     if quiet:
         return None
 
     @contextlib.contextmanager
     def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
-        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                return Text(f"{task.speed:.1f} {unit}/s" if task.speed else "", style="progress.data.speed")
 
         count = DownloadColumn() if unit == "B" else MofNCompleteColumn()
-        with Progress(TextColumn("{task.description}"), BarColumn(), count, TimeElapsedColumn(),
+        rate = TransferSpeedColumn() if unit == "B" else Rate()
+        with Progress(TextColumn("{task.description}"), BarColumn(), count, rate, TimeElapsedColumn(),
                       TimeRemainingColumn(), console=err, transient=transient) as bar:
             t = bar.add_task(label, total=total, completed=initial)
             yield lambda done: bar.update(t, completed=done)

@@ -67,7 +67,7 @@ def compute_cmd(
                  compile=compile_value(compile_, compile_mode))
     if json_:
         emit_json({"out": str(out_path), **st.meta})
-    else:
+    elif not quiet:
         note(f"wrote {out_path}: {st.meta['count']} images, {st.meta['resolution']} px, "
              f"extractor {st.meta['extractor_id']}{', with features' if keep_features else ''}")
 
@@ -75,27 +75,42 @@ def compute_cmd(
 def pull_cmd(
     names: Annotated[list[str], typer.Argument(metavar="NAME...", show_default=False,
                                                help="Registered reference names (see `bigganctl stats list`).")],
+    features: Annotated[bool, typer.Option(
+        "--features", help="Also compute KID's features of the batch's 10k images with these Inception "
+                           "weights and cache them (otherwise done on first use by `eval kid|all`).")] = False,
+    inception_weights: InceptionWeightsOpt = None,
+    device: DeviceOpt = "auto",
+    batch_size: BatchSizeOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Download registered reference statistics (the ADM ImageNet batches) into the cache.
 
+    With --features, also compute the Inception features of each batch's images (for KID: 10k Inception forward passes, hours on a CPU; use --device cuda where there is one) into $BIGGANCTL_HOME/stats/features/, so an offline cluster never needs to.
+
     Examples:
 
       bigganctl stats pull imagenet-128 imagenet-256
+
+      bigganctl stats pull imagenet-128 --features --inception-weights weights-inception-2015-12-05-6726825d.pth
     """
+    from ..api.stats import reference_features
     from ..errors import UsageError
     from ..metrics.reference import REFERENCES, reference_path
 
     for name in names:
         if name not in REFERENCES:
             raise UsageError(f"unknown reference {name!r} (known: {', '.join(REFERENCES)})", option="NAME")
-    paths = {name: str(reference_path(name, progress=rich_reporter(quiet=quiet))) for name in names}
+    progress = rich_reporter(quiet=quiet)
+    paths = {name: str(reference_path(name, progress=progress)) for name in names}
+    feats = {name: reference_features(name, inception_weights=inception_weights, device=device,
+                                      batch_size=batch_size, progress=progress)["features"]
+             for name in names} if features else {}
     if json_:
-        emit_json({"pulled": paths})
+        emit_json({"pulled": paths, **({"features": feats} if features else {})})
     else:
         for name, p in paths.items():
-            out.print(f"{name}: {p}")
+            out.print(f"{name}: {p}" + (f"\n{name} features: {feats[name]}" if name in feats else ""))
 
 
 def list_cmd(json_: JsonOpt = False) -> None:

@@ -63,7 +63,9 @@ SweepNOpt = Annotated[int, typer.Option(
     help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits).")]
 MetricsOpt = Annotated[str, typer.Option(
     "--metrics", metavar="fid,is,kid", rich_help_panel=METRIC_PANEL,
-    help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref.")]
+    help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref; KID needs a reference "
+         "that gives features (see `eval kid --help`): with `all` and one that does not, the KID "
+         "column stays empty (a note says why), with `kid` named it is refused.")]
 OutDirOpt = Annotated[Path, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT_PANEL,
     help="Folder for sweep.csv, sweep.json, sweep.png, strip.png, manifest.json (and the resume state).")]
@@ -105,7 +107,7 @@ def sweep(
         note(f"psi: {', '.join(map(str, psis))}  (n={n} each, seeds {seed}-{seed + n - 1})")
     with LiveTable(wanted, quiet) as live:
         doc = run_sweep(
-            models=model or None, psis=psis, n=n, ref=ref, metrics=wanted, seed=seed, classes=classes,
+            models=model or None, psis=psis, n=n, ref=ref, metrics=metrics, seed=seed, classes=classes,
             weights=weights, out_dir=out, inception_weights=inception_weights, device=device, dtype=dtype,
             batch_size=batch_size, resume=resume, overwrite=overwrite, strip_columns=strip_columns, force=force,
             checkpoint_every=checkpoint_every, on_row=live.on_row, reporters=live.reporter,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from ..sampling import check_psi, class_plan
 from . import maths as S
 from .extract import CHECKPOINT_VERSION, Checkpointer, Dist, checkpoint_path, extract, new_accumulators, reduce
 from .features import EXTRACTOR, InceptionFeatures
+from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
 from .reference import Stats, check_comparable
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
 
@@ -56,16 +57,26 @@ def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(m for m in METRICS if m in out)
 
 
+def kid_if_available(metrics: str | Iterable[str]) -> bool:
+    """True when KID came with ``all`` and was not named itself: then a reference that cannot
+    give features drops KID (with a note) instead of failing."""
+    items = [metrics] if isinstance(metrics, str) else list(metrics)
+    keys = [part.strip().lower() for m in items for part in str(m).split(",")]
+    return "all" in keys and "kid" not in keys
+
+
 @dataclass(frozen=True)
 class Protocol:
     """Which metrics and how: IS splits (torch-fidelity's seeded shuffle, or ADM's contiguous
-    splits), KID subsets and subset size (None: ``min(1000, n, reference count)``)."""
+    splits), KID subsets and subset size (None: ``min(1000, n, reference count)``);
+    ``kid_optional``: KID only if the reference can give features (``all``)."""
 
     metrics: tuple[str, ...]
     is_splits: int = S.IS_SPLITS
     is_shuffle: bool = True
     kid_subsets: int = S.KID_SUBSETS
     kid_subset_size: int | None = None
+    kid_optional: bool = False
 
     def check(self) -> Protocol:
         if self.is_splits < 1:
@@ -97,16 +108,24 @@ def check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
                     resolution: Any = None, seen: Sequence[str] = ()) -> None:
-    """Refuse statistics that cannot be compared (or that lack KID's features); note the
-    warnings not in ``seen``."""
+    """Refuse statistics that cannot be compared; note the warnings not in ``seen``."""
     if ref is None:
         return
     for w in check_comparable(ref, extractor_id=extractor_id, resolution=resolution, force=force):
         if w not in seen:
             note(w)
-    if "kid" in protocol.metrics and ref.features is None:
-        raise UsageError(f"{ref.label} holds no features; KID needs them (bigganctl stats compute "
-                         "SRC --out FILE.npz --keep-features)", option="--ref")
+
+
+def kid_plan(ref: Stats | None, protocol: Protocol, note: Note) -> Protocol:
+    """KID needs reference features: stored, or computable from an ADM batch's images
+    (:mod:`.ref_features`). Without them KID asked for by name is refused; KID that came with
+    ``all`` is dropped with one note (the result's KID keys stay, null)."""
+    if ref is None or "kid" not in protocol.metrics or can_give_features(ref):
+        return protocol
+    if not protocol.kid_optional:
+        raise UsageError(f"{ref.label} holds no features; KID needs them", option="--ref", hint=NO_FEATURES_HINT)
+    note(f"KID not computed: {ref.label} holds no features (FID and IS only); for KID, {NO_FEATURES_HINT}")
+    return replace(protocol, metrics=tuple(m for m in protocol.metrics if m != "kid"))
 
 
 def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
@@ -127,8 +146,9 @@ def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
 
 
 def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
-    """FID, in the row space of whichever side has fewer samples than dimensions (exact, fast)."""
-    if acc.rows is not None or ref.features is None or len(ref.features) > ref.dim:
+    """FID, in the row space of whichever side has fewer samples than dimensions (exact, fast);
+    not an ADM batch's features, which are not those its ``mu``/``sigma`` came from."""
+    if acc.rows is not None or ref.features is None or len(ref.features) > ref.dim or is_adm_batch(ref):
         return acc.frechet_distance(ref.mu, ref.sigma)
     mu, sigma = acc.mean_cov()
     return S.frechet_distance(ref.mu, ref.sigma, mu, sigma,
@@ -253,7 +273,8 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
                        options: RunOptions = RunOptions(), force: bool = False,
                        progress: Reporter | None = None, warn: Note) -> dict[str, Any]:
     """One evaluation of a loaded generator with a loaded extractor and reference, in one
-    process (a sweep's row): the document ``bigganctl.evaluate`` returns for these settings."""
+    process (a sweep's row): the document ``bigganctl.evaluate`` returns for these settings.
+    With KID, ``protocol`` has been through :func:`kid_plan` and ``ref`` holds its features."""
     t0 = time.time()
     warnings: list[str] = []
 
@@ -266,7 +287,7 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
     total = sized(src, n, protocol)
     check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note, resolution=src.resolution,
                     seen=warnings)
-    subset = kid_subset(protocol.kid_subset_size, total, int(ref.features.shape[0]), note) \
+    subset = kid_subset(protocol.kid_subset_size, total, feature_count(ref), note) \
         if "kid" in protocol.metrics else None
     return run(src, info, total=total, fx=fx, ref=ref, protocol=protocol, kid_subset_size=subset, dist=Dist(),
                device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)

@@ -15,7 +15,8 @@ Files read (the format is recognised from the keys and the name):
 
 =================================  =============================================================
 bigganctl ``.npz``                  ``mu``, ``sigma``, ``bigganctl_meta`` (JSON), optional ``features``
-ADM reference batch ``.npz``       ``mu``, ``sigma``, ``mu_s``, ``sigma_s``, ``arr_0`` (TF Inception)
+ADM reference batch ``.npz``       ``mu``, ``sigma``, ``mu_s``, ``sigma_s``, ``arr_0`` (TF Inception; KID:
+                                   the features of ``arr_0``, :mod:`.ref_features`)
 BigGAN-PyTorch moments ``.npz``    ``*inception_moments*.npz``: ``mu``, ``sigma`` of *torchvision* Inception
 other ``.npz`` with ``mu/sigma``   pytorch-fid / TTUR style; assumed TF-Inception pool_3 (warned)
 torch-fidelity cache ``.pt``       ``*-inception-v3-compat-stat-fid-2048.pt`` (``mu``, ``sigma``) or
@@ -44,6 +45,8 @@ from ..registry import RemoteFile
 from .features import EXTRACTOR, FEATURE_DIM, FEATURE_LAYER, OFFICIAL_ID
 
 FORMAT = "bigganctl-stats"
+#: ``meta["format"]`` of an ADM reference batch (whose ``arr_0`` images give KID's features).
+ADM_FORMAT = "adm-reference-batch"
 FORMAT_VERSION = 1
 META_KEY = "bigganctl_meta"
 TORCHVISION_ID = "torchvision-inception-v3"
@@ -185,10 +188,10 @@ def read_stats(path: str | os.PathLike, *, option: str = "--ref") -> Stats:
         meta["path"] = str(p)          # the stored "source" stays: where the images came from
     elif "mu_s" in keys or "arr_0" in keys:
         shape = _npz_header_shape(p, "arr_0")
-        meta.update(format="adm-reference-batch", extractor_id=OFFICIAL_ID, layer="pool_3",
+        meta.update(format=ADM_FORMAT, extractor_id=OFFICIAL_ID, layer="pool_3",
                     count=None, note="ADM reference batch: statistics of the whole dataset (count not stored)")
         if shape and len(shape) == 4:
-            meta["resolution"] = int(shape[1])
+            meta.update(resolution=int(shape[1]), image_count=int(shape[0]))
     elif re.search(r"inception_moments", p.name, re.I):
         meta.update(format="biggan-pytorch-moments", extractor_id=TORCHVISION_ID, layer="pool (2048)",
                     note="BigGAN-PyTorch moments are computed with torchvision's Inception-v3, not the TF "
