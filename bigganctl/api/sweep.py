@@ -267,8 +267,7 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
     to every model (``random``, or a file for a single model). ``psis``: a grid string or
     numbers, each checked against the model's convention (DeepMind: (0, 1]). Raises
     UsageError for bad input before anything is loaded. ``progress``: True (tqdm bars),
-    False, or ``fn(model, psi, done, total)`` after every batch. ``compile``: True or a
-    torch.compile mode: generators and extractor compiled (once for the whole grid).
+    False, or ``fn(model, psi, done, total)`` after every batch. ``compile``: True or a mode.
     """
     from ..progress import from_callback
 
