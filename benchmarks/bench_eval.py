@@ -26,6 +26,8 @@
     python benchmarks/bench_eval.py                          # both parts, CPU
     python benchmarks/bench_eval.py --skip-compare --mem-n 256,2048 --json out/bench_eval.json
     python benchmarks/bench_eval.py --n 64 --skip-memory      # a quick look
+    python benchmarks/bench_eval.py --compile --skip-memory   # adds bigganctl --compile (twice:
+                                                              # cold, then from the compile cache)
 
 Each measurement runs in its own subprocess; ``--threads`` sets torch's threads in each.
 """
@@ -64,10 +66,10 @@ def child_bigganctl(cfg: dict) -> dict:
     res = bigganctl.evaluate(model=cfg["folder"], metrics=("fid",), n=cfg["n"], psi=cfg["psi"], seed=0,
                              classes="balanced", ref=cfg["ref_npz"], inception_weights=cfg["inception"],
                              device="cpu", batch_size=cfg["batch"], resume=False, progress=False,
-                             force=True)
+                             force=True, compile=cfg.get("compile", False))
     wall = time.perf_counter() - t0
-    return {"impl": "bigganctl", "fid": res["fid"], "wall_s": wall, "samples_per_s": cfg["n"] / wall,
-            **_peak_rss_mb()}
+    return {"impl": "bigganctl" + (f"-compiled-{cfg['round']}" if cfg.get("compile") else ""), "fid": res["fid"],
+            "wall_s": wall, "samples_per_s": cfg["n"] / wall, **_peak_rss_mb()}
 
 
 def child_conventional(cfg: dict) -> dict:
@@ -181,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-compare", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--compile", action="store_true", help="add bigganctl compiled (cold, then warm cache)")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "CONFIG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -203,15 +206,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_compare:
             rows = [_run_child(kind, {**cfg, "n": args.n}, args.threads, env)
                     for kind in ("bigganctl", "conventional")]
+            if args.compile:       # wall time includes compilation: first cold, then cached
+                rows += [_run_child("bigganctl", {**cfg, "n": args.n, "compile": True, "round": r},
+                                    args.threads, env) for r in ("cold", "warm")]
             result["compare"] = {"model": f"biggan-deep-{args.res}", "n": args.n, "batch": args.batch,
                                  "psi": args.psi, "results": rows}
             print(f"\nFID over {args.n} samples of random biggan-deep-{args.res}, fp32, CPU ({args.threads} "
                   f"threads), batch {args.batch}")
-            print(f"{'':16}{'samples/s':>10}{'wall s':>9}{'peak RSS MiB':>14}{'(children)':>12}{'FID':>12}")
+            print(f"{'':26}{'samples/s':>10}{'wall s':>9}{'peak RSS MiB':>14}{'(children)':>12}{'FID':>12}")
             for r in rows:
-                print(f"{r['impl']:16}{r['samples_per_s']:10.2f}{r['wall_s']:9.1f}{r['peak_rss_mb']:14.0f}"
+                print(f"{r['impl']:26}{r['samples_per_s']:10.2f}{r['wall_s']:9.1f}{r['peak_rss_mb']:14.0f}"
                       f"{r['peak_rss_children_mb']:12.0f}{r['fid']:12.5f}")
-            print(f"speed-up {rows[0]['samples_per_s'] / rows[1]['samples_per_s']:.2f}x")
+            for r in rows[:1] + rows[2:]:
+                print(f"speed-up {r['impl']} {r['samples_per_s'] / rows[1]['samples_per_s']:.2f}x")
         if not args.skip_memory:
             rows = [_run_child("memory", {**cfg, "n": n, "source": args.mem_source}, args.threads, env)
                     for n in args.mem_n]

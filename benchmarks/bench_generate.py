@@ -8,6 +8,11 @@ both are compared (max |diff|) as a sanity check that they compute the same imag
 
     python benchmarks/bench_generate.py                      # deep-128, batch 8, 32 images
     python benchmarks/bench_generate.py --res 256 --batch 4 --n 16 --json out/bench.json
+    python benchmarks/bench_generate.py --compile            # adds the compiled column
+
+``--compile`` adds ``bigganctl-compiled`` (``bigganctl.compiling.compiled_generator``): its
+warm-up (compilation) is reported separately, and run twice per round with one compile
+cache, so the second process shows the persistent cache's warm-up.
 
 The reference is timed the way its README uses it, plus ``.eval()`` (its
 ``from_pretrained`` returns the model in train mode, where spectral norm runs a power
@@ -29,6 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 IMPLS = ("bigganctl", "pytorch-pretrained-biggan")
+COMPILED = "bigganctl-compiled"
 
 
 def _peak_rss_mb() -> float:
@@ -45,13 +51,15 @@ def child(impl: str, folder: str, inputs: str, threads: int, out_path: str) -> N
     torch.set_num_threads(threads)
     data = torch.load(inputs, weights_only=True)
     z, y, psi, batch = data["z"], data["y"], float(data["psi"]), int(data["batch"])
-    if impl == "bigganctl":
+    if impl.startswith("bigganctl"):
+        from bigganctl.compiling import compiled_generator
         from bigganctl.loader import load_generator
 
         t_import = time.perf_counter() - t0
         t1 = time.perf_counter()
         G = load_generator(folder, device="cpu", dtype="fp32", progress=False)
         load_s = time.perf_counter() - t1
+        G = compiled_generator(G, "default" if impl == COMPILED else None)
 
         def run(zb, yb):
             return G(zb, yb, psi)
@@ -71,14 +79,17 @@ def child(impl: str, folder: str, inputs: str, threads: int, out_path: str) -> N
     outs = []
     with torch.no_grad():
         idx = torch.arange(n)
-        run(z[:batch], y[:batch] if impl == "bigganctl" else idx[:batch])      # warm-up, untimed
+        ours = impl.startswith("bigganctl")
+        t1 = time.perf_counter()
+        run(z[:batch], y[:batch] if ours else idx[:batch])      # warm-up (compilation), untimed
+        warmup_s = time.perf_counter() - t1
         t1 = time.perf_counter()
         for lo in range(0, n, batch):
             sl = slice(lo, lo + batch)
-            outs.append(run(z[sl], y[sl] if impl == "bigganctl" else idx[sl]))
+            outs.append(run(z[sl], y[sl] if ours else idx[sl]))
         gen_s = time.perf_counter() - t1
     torch.save(torch.cat(outs)[:4].clone(), out_path)
-    print(json.dumps({"impl": impl, "import_s": t_import, "load_s": load_s, "gen_s": gen_s,
+    print(json.dumps({"impl": impl, "import_s": t_import, "load_s": load_s, "gen_s": gen_s, "warmup_s": warmup_s,
                       "images_per_s": n / gen_s, "peak_rss_mb": _peak_rss_mb()}))
 
 
@@ -94,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best counts")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    ap.add_argument("--compile", action="store_true", help="add bigganctl compiled (torch.compile)")
     ap.add_argument("--child", nargs=4, metavar=("IMPL", "FOLDER", "INPUTS", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -122,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                     "y": torch.randint(0, 1000, (args.n,), generator=torch.Generator().manual_seed(0)),
                     "psi": args.psi, "batch": args.batch}, inputs)
         best: dict[str, dict] = {}
+        impls = (*IMPLS, COMPILED, COMPILED) if args.compile else IMPLS
         for rnd in range(args.rounds):
-            for impl in IMPLS:
+            for impl in impls:
                 out = Path(tmp) / f"{impl}.pt"
                 p = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--child",
                                     impl, str(folder), str(inputs), str(out)],
@@ -133,13 +146,16 @@ def main(argv: list[str] | None = None) -> int:
                     print(p.stderr, file=sys.stderr)
                     return 1
                 r = json.loads(p.stdout.strip().splitlines()[-1])
-                print(f"round {rnd + 1} {impl}: {r['images_per_s']:.2f} images/s", file=sys.stderr)
+                print(f"round {rnd + 1} {impl}: {r['images_per_s']:.2f} images/s, warm-up {r['warmup_s']:.1f} s",
+                      file=sys.stderr)
                 if impl not in best:
                     best[impl] = r
+                    if impl == COMPILED:            # the very first compiled process: a cold cache
+                        r["warmup_cold_s"] = r["warmup_s"]
                 else:   # best of the rounds, metric by metric
                     b = best[impl]
                     b["images_per_s"] = max(b["images_per_s"], r["images_per_s"])
-                    for k in ("load_s", "import_s", "gen_s", "peak_rss_mb"):
+                    for k in ("load_s", "import_s", "gen_s", "warmup_s", "peak_rss_mb"):
                         b[k] = min(b[k], r[k])
         diff = (torch.load(Path(tmp) / "bigganctl.pt") - torch.load(Path(tmp) / "pytorch-pretrained-biggan.pt")
                 ).abs().max().item()
@@ -150,14 +166,20 @@ def main(argv: list[str] | None = None) -> int:
               "torch": torch.__version__, "python": platform.python_version(),
               "cpu": platform.processor() or platform.machine(), "max_abs_diff": diff,
               "speedup": ours["images_per_s"] / ref["images_per_s"], "results": [ours, ref]}
+    if COMPILED in best:
+        result["results"].append(best[COMPILED])
+        result["speedup_compiled"] = best[COMPILED]["images_per_s"] / ref["images_per_s"]
     print(f"\nbiggan-deep-{args.res}, fp32, CPU ({args.threads} threads), batch {args.batch}, "
           f"{args.n} images, psi {args.psi}; best of {args.rounds} alternating rounds, "
           f"each in a fresh process")
-    print(f"{'':28}{'images/s':>10}{'load s':>9}{'import s':>10}{'peak RSS MiB':>14}")
-    for r in (ours, ref):
+    print(f"{'':28}{'images/s':>10}{'load s':>9}{'import s':>10}{'warm-up s':>11}{'peak RSS MiB':>14}")
+    for r in result["results"]:
         print(f"{r['impl']:28}{r['images_per_s']:10.2f}{r['load_s']:9.2f}{r['import_s']:10.2f}"
-              f"{r['peak_rss_mb']:14.0f}")
+              f"{r['warmup_s']:11.1f}{r['peak_rss_mb']:14.0f}")
     print(f"speed-up {result['speedup']:.2f}x; outputs agree to max |diff| {diff:.1e}")
+    if COMPILED in best:
+        print(f"compiled speed-up {result['speedup_compiled']:.2f}x; warm-up {best[COMPILED]['warmup_cold_s']:.0f} s "
+              f"with an empty compile cache, {best[COMPILED]['warmup_s']:.0f} s from the cache (best later process)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

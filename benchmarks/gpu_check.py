@@ -6,10 +6,16 @@ Prints one table per check and writes everything to $OUT/gpu_check.json (or ./ou
    on CUDA fp32 vs bigganctl on CPU fp32 and vs pytorch-pretrained-biggan on CUDA (same
    z, class, psi): max |diff|. bf16 / fp16: max |diff| vs fp32 and 8-bit agreement.
 2. Batch-size independence on CUDA: uint8 pixels for batch 1 vs 7 vs 64.
-3. Generation throughput, images/s: bigganctl vs the reference, fp32 (and bigganctl bf16,
-   and torch.compile), same weights, same batch, side by side.
-4. Evaluation throughput: samples/s of bigganctl.evaluate (generator -> Inception
-   features -> FID/IS) with a random Inception file, N=2048, and its peak GPU memory.
+3. Generation, images/s, deep-128/256/512: eager / compiled x fp32 / bf16 (compile time
+   shown), then deep-128 bf16 under the CUDA-graph modes reduce-overhead and max-autotune.
+4. End to end, deep-128: FID-10k + IS with bf16 + compile (cold, then warm), bf16 and fp32
+   eager (their FID difference on the same seeds), the projected FID-50k time; FID-2k with
+   TF32 on vs off for the features; the conventional pipeline (pytorch-pretrained-biggan
+   -> PNG -> torch-fidelity) at FID-2k. Random Inception weights (no download on the GPU
+   machine): the FIDs are only comparable with each other.
+
+Sections are skipped when the run nears ``GPU_CHECK_BUDGET_S`` (360 s) so the whole call
+stays under 8 minutes.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from bigganctl.sampling import truncated_noise  # noqa: E402
 
 OUT = Path(os.environ.get("OUT") or REPO / "out")
 RESULTS: dict = {}
+T0 = time.perf_counter()
+#: sections are skipped once the run is past these fractions of the budget (gpu_check.sh: <= 8 min)
+BUDGET_S = float(os.environ.get("GPU_CHECK_BUDGET_S", "360"))
 
 
 def table(title: str, rows: list[dict]) -> None:
@@ -57,6 +66,141 @@ def timed(fn, reps: int, *args) -> float:
         fn(*args)
     torch.cuda.synchronize()
     return (time.perf_counter() - t0) / reps
+
+
+def gen_rate(G, bs: int, reps: int = 5) -> tuple[float, float]:
+    """(images/s, first-call seconds) of uint8 generation on the device, batch ``bs``."""
+    labels = torch.randint(0, 1000, (bs * (reps + 1),), generator=torch.Generator().manual_seed(0))
+    seeds = list(range(bs * (reps + 1)))
+    t0 = time.perf_counter()
+    for _ in iter_uint8(G, labels[:bs], seeds[:bs], 0.5, batch_size=bs, on_device=True):
+        pass
+    torch.cuda.synchronize()
+    warm = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in iter_uint8(G, labels[bs:], seeds[bs:], 0.5, batch_size=bs, on_device=True):
+        pass
+    torch.cuda.synchronize()
+    return bs * reps / (time.perf_counter() - t0), warm
+
+
+def guarded(fallback, fn, *args, **kw):
+    """``fn(*args, **kw)``, or ``fallback`` after printing the error: one failure must not
+    end the run."""
+    try:
+        return fn(*args, **kw)
+    except Exception as e:  # noqa: BLE001
+        print("FAILED:", repr(e)[:400], flush=True)
+        return fallback
+
+
+def throughput(folders: dict) -> None:
+    from bigganctl.compiling import compiled_generator
+
+    rows = []
+    for res, bs in ((128, 256), (256, 128), (512, 32)):
+        row: dict = {"res": res, "batch": bs}
+        for dt in ("fp32", "bf16"):
+            G = load_generator(str(folders[res]), device="cuda", dtype=dt, progress=False)
+            row[f"{dt}_eager"], _ = gen_rate(G, bs)
+            if time.perf_counter() - T0 < BUDGET_S * 0.45:
+                row[f"{dt}_compiled"], row[f"{dt}_compile_s"] = guarded(
+                    (float("nan"),) * 2, gen_rate, compiled_generator(G, "default"), bs)
+            del G
+            torch.cuda.empty_cache()
+        rows.append(row)
+        print(row, flush=True)
+    table("generation (images/s, uint8 on the device; compile_s = first batch incl. compilation)", rows)
+    rows = []
+    G = load_generator(str(folders[128]), device="cuda", dtype="bf16", progress=False)
+    for mode in ("reduce-overhead", "max-autotune"):
+        if time.perf_counter() - T0 > BUDGET_S * 0.55:
+            break
+        ips, warm = guarded((float("nan"),) * 2, gen_rate, compiled_generator(G, mode), 256)
+        rows.append({"mode": mode, "images_per_s": ips, "compile_s": warm})
+    table("deep-128 bf16, batch 256: CUDA-graph compile modes", rows)
+
+
+def end_to_end(folder: Path, tmp: Path) -> None:
+    """FID-10k + IS of deep-128 (bf16 + compile) end to end, bf16 vs fp32 FID on the same
+    seeds, TF32 on vs off for the features, and the conventional pipeline at FID-2k."""
+    import numpy as np
+
+    from bigganctl.api.evaluate import evaluate
+    from bigganctl.api.stats import compute_stats
+    from bigganctl.metrics.testing import write_random_inception
+
+    w = str(write_random_inception(tmp / "inception.pth"))
+    G = load_generator(str(folder), device="cuda", dtype="fp32", progress=False)
+    ref_imgs = torch.cat([x for _, x in iter_uint8(G, torch.arange(2000) % 1000, list(range(10**6, 10**6 + 2000)),
+                                                   1.0, batch_size=250)])
+    np.savez(tmp / "ref_images.npz", arr_0=ref_imgs.permute(0, 2, 3, 1).numpy())
+    ref = tmp / "ref.npz"
+    compute_stats(tmp / "ref_images.npz", ref, inception_weights=w, device="cuda", progress=False)
+    kw = dict(model=str(folder), metrics=("fid", "is"), ref=str(ref), inception_weights=w, device="cuda",
+              resume=False, progress=False, force=True)
+    rows = []
+    for name, n, extra in (("bf16+compile", 10000, dict(dtype="bf16", compile=True)),
+                           ("bf16+compile (warm)", 10000, dict(dtype="bf16", compile=True)),
+                           ("bf16 eager", 10000, dict(dtype="bf16")),
+                           ("fp32 eager", 10000, dict(dtype="fp32"))):
+        if time.perf_counter() - T0 > BUDGET_S * 0.85:
+            break
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        r = guarded(None, evaluate, n=n, **kw, **extra)
+        if r is None:
+            continue
+        dt = time.perf_counter() - t0
+        rows.append({"run": name, "n": n, "seconds": dt, "samples_per_s": n / dt, "fid": r["fid"],
+                     "is_mean": r["is_mean"], "batch": r["batch_size"], "fid50k_projected_s": 50000 * dt / n,
+                     "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20})
+    fids = {r["run"]: r["fid"] for r in rows}
+    if "bf16 eager" in fids and "fp32 eager" in fids:
+        print(f"FID bf16 - fp32 (same seeds, 10k): {fids['bf16 eager'] - fids['fp32 eager']:+.5f} "
+              f"(relative {(fids['bf16 eager'] - fids['fp32 eager']) / fids['fp32 eager']:+.2e})")
+    table("end to end, deep-128 (FID vs a 2k reference, random Inception weights)", rows)
+    if time.perf_counter() - T0 < BUDGET_S * 0.9:     # TF32 for the features: does FID move?
+        import bigganctl.metrics.features as F
+
+        orig = F.InceptionFeatures.__init__
+
+        def tf32_on(self, *a, **k):
+            orig(self, *a, **k)
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+        F.InceptionFeatures.__init__ = tf32_on
+        on = evaluate(n=2000, dtype="fp32", **kw)["fid"]
+        F.InceptionFeatures.__init__ = orig
+        off = evaluate(n=2000, dtype="fp32", **kw)["fid"]
+        table("TF32 for the features (FID-2k, fp32 generator)",
+              [{"tf32_off": off, "tf32_on": on, "relative": (on - off) / off}])
+    if time.perf_counter() - T0 < BUDGET_S:
+        guarded(None, conventional_fid2k, folder, tmp, w)
+
+
+def conventional_fid2k(folder: Path, tmp: Path, inception: str) -> None:
+    """pytorch-pretrained-biggan generates 2k PNGs, torch-fidelity computes FID (+ IS)."""
+    import torch_fidelity
+    from pytorch_pretrained_biggan import BigGAN, convert_to_images
+
+    t0 = time.perf_counter()
+    G = BigGAN.from_pretrained(str(folder)).eval().cuda()
+    png, ref_png = tmp / "conv_png", tmp / "conv_ref_png"
+    for d, base in ((png, 0), (ref_png, 10**6)):
+        d.mkdir()
+        with torch.no_grad():
+            for lo in range(0, 2000, 100):
+                z = truncated_noise(list(range(base + lo, base + lo + 100)), 128, 1.0, "deepmind").cuda()
+                y = torch.nn.functional.one_hot(torch.arange(lo, lo + 100) % 1000, 1000).float().cuda()
+                for i, im in enumerate(convert_to_images(G(z, y, 1.0).cpu())):
+                    im.save(d / f"{lo + i:06d}.png")
+    m = torch_fidelity.calculate_metrics(input1=str(png), input2=str(ref_png), fid=True, isc=True, cuda=True,
+                                         feature_extractor_weights_path=inception, verbose=False)
+    dt = time.perf_counter() - t0
+    table("conventional pipeline, FID-2k (reference generates PNGs, torch-fidelity; incl. 2k reference PNGs)",
+          [{"n": 2000, "seconds": dt, "samples_per_s": 4000 / dt, "fid": m["frechet_inception_distance"],
+            "is_mean": m["inception_score_mean"]}])
 
 
 def main() -> None:
@@ -109,50 +253,13 @@ def main() -> None:
         rows.append({"batch": bs, "max_levels": int(d.max()), "frac_differing": float((d > 0).float().mean())})
     table("batch-size independence vs batch 1 (uint8, 64 images, deep-128)", rows)
 
-    # 3. generation throughput
-    rows = []
-    for res, bs in ((128, 64), (256, 32), (512, 16)):
-        folder = folders[res]
-        z = truncated_noise(list(range(bs)), 128, 0.5, "deepmind").to(dev)
-        y = torch.randint(0, 1000, (bs,))
-        onehot = torch.nn.functional.one_hot(y, 1000).float().to(dev)
-        ref = BigGAN.from_pretrained(str(folder)).eval().to(dev)
-        with torch.no_grad():
-            t_ref = timed(ref, 5, z, onehot, 0.5)
-        del ref
-        G32 = load_generator(str(folder), device="cuda", dtype="fp32", progress=False)
-        G16 = load_generator(str(folder), device="cuda", dtype="bf16", progress=False)
-        yd = y.to(dev)
-        with torch.inference_mode():
-            t32 = timed(G32, 5, z, yd, 0.5)
-            t16 = timed(G16, 5, z, yd, 0.5)
-            try:
-                t_c = timed(torch.compile(G16), 5, z, yd, 0.5)
-            except Exception as e:  # report, don't fail the whole run
-                print("compile failed:", repr(e)[:300])
-                t_c = float("nan")
-        rows.append({"res": res, "batch": bs, "ref_fp32_img_s": bs / t_ref, "ours_fp32_img_s": bs / t32,
-                     "speedup_fp32": t_ref / t32, "ours_bf16_img_s": bs / t16, "ours_bf16_compiled_img_s": bs / t_c})
-        del G32, G16
-        torch.cuda.empty_cache()
-    table("generation throughput (images/s, CUDA)", rows)
+    # 3. generation throughput: eager / compiled x fp32 / bf16, and CUDA-graph modes
+    throughput(folders)
+    del G
+    torch.cuda.empty_cache()
 
-    # 4. evaluation throughput
-    from bigganctl.api.evaluate import evaluate
-    from bigganctl.metrics.testing import write_random_inception
-
-    w = write_random_inception(tmp / "inception.pth")
-    rows = []
-    for N in (2048,):
-        torch.cuda.reset_peak_memory_stats()
-        t0 = time.perf_counter()
-        # FID needs a reference: evaluate IS only here (features and the generator are the cost).
-        res = evaluate(model=str(folders[128]), metrics=("is",), n=N, psi=1.0, inception_weights=str(w),
-                       device="cuda", dtype="fp32", batch_size=128, resume=False, progress=False)
-        dt = time.perf_counter() - t0
-        rows.append({"n": N, "seconds": dt, "samples_per_s": N / dt,
-                     "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20, "is_mean": res["is_mean"]})
-    table("evaluation throughput (deep-128, IS, fp32 generator, CUDA)", rows)
+    # 4. end to end: FID-10k + IS (bf16 + compile), bf16 vs fp32 FID, TF32, conventional FID-2k
+    end_to_end(folders[128], tmp)
 
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "gpu_check.json").write_text(json.dumps(RESULTS, indent=2))

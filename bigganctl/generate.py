@@ -54,21 +54,44 @@ def generate_batch(G, labels: torch.Tensor, seeds: Sequence[int], psi: float,
 
 def iter_uint8(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *,
                batch_size: int | None = None, z: torch.Tensor | None = None,
-               start: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(offset, uint8 [b, 3, R, R] on the CPU)`` for samples ``start..N-1``.
+               start: int = 0, on_device: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(offset, uint8 [b, 3, R, R])`` for samples ``start..N-1``, on the CPU (or on
+    G's device with ``on_device``: the feature extractor takes them there, no host trip).
 
     Sample i is generated from ``seeds[i]`` and ``labels[i]`` (or ``z[i]``), so results do
-    not depend on ``batch_size`` beyond float-kernel rounding.
+    not depend on ``batch_size`` beyond float-kernel rounding. A CUDA out-of-memory error
+    halves the batch and retries it (:func:`generate_backoff`): the same images, smaller.
     """
     n = len(seeds) if z is None else z.shape[0]
     if labels.shape[0] != n:
         raise ValueError(f"{labels.shape[0]} labels for {n} samples")
-    bs = batch_size_for(G, batch_size)
-    for lo in range(start, n, bs):
-        hi = min(lo + bs, n)
-        zb = None if z is None else z[lo:hi]
-        x = generate_batch(G, labels[lo:hi], seeds[lo:hi], psi, z=zb)
-        yield lo, to_uint8(x).cpu()
+    bs = [batch_size_for(G, batch_size)]
+    lo = start
+    while lo < n:
+        x = generate_backoff(G, labels, seeds, psi, z, lo, min(n, lo + bs[0]), bs)
+        yield lo, (to_uint8(x) if on_device else to_uint8(x).cpu())
+        lo += x.shape[0]
+
+
+def generate_backoff(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, z: torch.Tensor | None,
+                     lo: int, hi: int, bs: list[int]) -> torch.Tensor:
+    """Samples ``lo..hi-1`` (or fewer: the first ``bs[0]`` after a back-off). On
+    ``torch.cuda.OutOfMemoryError`` ``bs[0]`` is halved (down to 1) and the batch retried;
+    noise is per sample, so the images are the ones an unconstrained run makes."""
+    while True:
+        hi = min(hi, lo + bs[0])
+        try:
+            zb = None if z is None else z[lo:hi]
+            return generate_batch(G, labels[lo:hi], seeds[lo:hi], psi, z=zb)
+        except torch.cuda.OutOfMemoryError:
+            if bs[0] <= 1:
+                raise
+            bs[0] = max(1, (hi - lo) // 2)
+            limit = getattr(G, "limit_rows", None)     # a compiled generator pads to its shape
+            if limit is not None:
+                limit(bs[0])
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
 
 
 def iter_interp_tiles(G, path: InterpPath, psi: float, *, batch_size: int | None = None

@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import hub
+from . import foldcache, hub
 from .errors import CheckpointError, UsageError
 from .formats.common import WEIGHT_PATTERNS, check_keys, find_weights_file
 from .models.config import BigGANConfig, BigGANDeepConfig
@@ -295,7 +295,7 @@ def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
                                 "seed": RANDOM_SEED}
     else:
         assert target is not None and wfile is not None
-        config, state = _read(spec, wfile)
+        config, state = foldcache.load(spec, wfile, lambda: _read(spec, wfile))   # the load cache
         config = _check_config(spec, config, wfile)
         G = _build_loaded(cls, config, state, what=f"{wfile} ({spec.name}, {spec.format} format)")
         del state
@@ -374,7 +374,8 @@ def _build_loaded(cls: type, config: Any, state: dict[str, torch.Tensor], *, wha
         if _has_meta_tensors(G, keys):
             G = None
         else:
-            G.to_empty(device="cpu")
+            # not to_empty(): empty_like on meta tensors imports sympy machinery (seconds)
+            G._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
     if G is None:
         G = cls(config)
     check_keys(state, {k: tuple(v.shape) for k, v in G.state_dict().items()}, what=what)

@@ -67,4 +67,22 @@ def default_batch_size(device: torch.device | str, resolution: int | None = None
         return 16 if dev.type == "cpu" else 100
     if dev.type == "cpu":
         return 8 if resolution <= 128 else 4
+    if dev.type == "cuda":
+        return cuda_batch_size(dev, resolution)
     return {128: 64, 256: 32}.get(resolution, 16)
+
+
+#: Bytes of GPU memory one generated sample needs in fp32, per output pixel (generator
+#: activations, the uint8 image and the Inception pass at 299x299), with headroom; an
+#: out-of-memory error still halves the batch (bigganctl.generate.generate_backoff).
+BYTES_PER_PIXEL = 3200
+
+
+def cuda_batch_size(device: torch.device, resolution: int, *, limit: int = 512) -> int:
+    """The largest power of two whose samples fit in half the free memory (1..limit)."""
+    free, _total = torch.cuda.mem_get_info(device)
+    fit = int(free * 0.5 // (BYTES_PER_PIXEL * resolution * resolution))
+    bs = 1
+    while bs * 2 <= min(fit, limit):
+        bs *= 2
+    return bs

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..compiling import compiled_generator, compiled_module, eager, enable_cache, resolve_compile
 from ..generate import batch_size_for, iter_uint8, model_device
 from ..progress import Reporter
 from ..runtime import dtype_name, resolve_device, resolve_dtype
@@ -37,15 +38,17 @@ def _sync(device: torch.device) -> None:
 
 
 def generation_throughput(G: Any, *, n: int, batch_size: int | None = None, psi: float = 0.5,
-                          compile: bool = False, seed: int = 0) -> dict[str, Any]:
+                          compile: Any = False, seed: int = 0) -> dict[str, Any]:
     """Generate ``n`` images (random classes, seeds ``seed..seed+n-1``) and time it.
 
     Returns ``images_per_s``, ``seconds``, ``n``, ``batch_size``, ``warmup_s`` (first batch,
-    including compilation with ``compile``) and ``compiled``.
+    including compilation with ``compile``: True or a mode) and ``compiled`` (the mode or
+    None).
     """
     device = model_device(G)
     bs = batch_size_for(G, batch_size)
-    model = torch.compile(G) if compile else G
+    mode = resolve_compile(compile)
+    model = compiled_generator(eager(G), mode)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, G.num_classes, (n + bs,), generator=gen)
     seeds = list(range(seed, seed + n + bs))
@@ -62,16 +65,44 @@ def generation_throughput(G: Any, *, n: int, batch_size: int | None = None, psi:
     _sync(device)
     seconds = time.perf_counter() - t0
     return {"n": n, "batch_size": bs, "seconds": seconds, "images_per_s": n / seconds,
-            "warmup_s": warmup, "compiled": compile, "psi": psi}
+            "warmup_s": warmup, "compiled": mode, "psi": psi}
+
+
+def feature_throughput(resolution: int, device: torch.device, *, n: int, batch_size: int,
+                       compile: str | None = None) -> dict[str, Any]:
+    """Images/s of the Inception extractor (random weights: speed does not depend on them)."""
+    from ..metrics.features import build_extractor
+
+    net = build_extractor().to(device)
+    run = net if compile is None else compiled_module(net, compile)
+    x = torch.randint(0, 256, (batch_size, 3, resolution, resolution), dtype=torch.uint8, device=device)
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        run(x)
+        _sync(device)
+        warmup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(max(1, n // batch_size)):
+            run(x)
+        _sync(device)
+        seconds = time.perf_counter() - t0
+    return {"images_per_s": max(1, n // batch_size) * batch_size / seconds, "warmup_s": warmup}
+
+
+def projected_fid50k_s(gen_ips: float, fx_ips: float) -> float:
+    """Seconds for FID-50k at these rates (generation and features in turn, as ``eval`` runs)."""
+    return 50000 / gen_ips + 50000 / fx_ips
 
 
 def bench(model: Any = "biggan-deep-128", weights: str | None = "random", device: Any = "auto",
           dtype: Any = "fp32", batch_size: int | None = None, n: int = 32, psi: float = 0.5,
-          compile: bool = False, progress: Reporter | None = None,
-          note: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """``bigganctl bench``: load time, then :func:`generation_throughput`; the document
-    ``--json`` prints. ``note`` hears what is about to be timed."""
+          compile: Any = False, progress: Reporter | None = None,
+          note: Callable[[str], None] | None = None, features: bool = True) -> dict[str, Any]:
+    """``bigganctl bench``: load time, then :func:`generation_throughput` eager (and compiled
+    with ``compile``), the extractor's rate likewise (``features``) and the projected FID-50k
+    time; the document ``--json`` prints. ``note`` hears what is about to be timed."""
     dev, dt = resolve_device(device), resolve_dtype(dtype)
+    mode = resolve_compile(compile)
     t0 = time.perf_counter()
     G = open_generator(model, weights, dev, dt, progress=progress)
     load_s = time.perf_counter() - t0
@@ -79,8 +110,21 @@ def bench(model: Any = "biggan-deep-128", weights: str | None = "random", device
     if note is not None:
         note(f"loaded {G.spec.name} ({G.weights_info['source']} weights) on {dev} in {load_s:.2f}s; "
              f"timing {n} images...")
-    res = generation_throughput(G, n=n, batch_size=batch_size, psi=psi, compile=compile)
+    res = generation_throughput(G, n=n, batch_size=batch_size, psi=psi)
+    runs = {"eager": dict(res)}
+    if mode is not None:
+        if note is not None:
+            note(f"compiling ({mode}; cache {enable_cache()}) and timing {n} images...")
+        runs["compiled"] = generation_throughput(G, n=n, batch_size=batch_size, psi=psi, compile=mode)
+        res = runs["compiled"]
+    for kind, r in runs.items():
+        if features:
+            fx = feature_throughput(G.resolution, dev, n=n, batch_size=res["batch_size"],
+                                    compile=mode if kind == "compiled" else None)
+            r["features_per_s"], r["features_warmup_s"] = fx["images_per_s"], fx["warmup_s"]
+            r["fid50k_s"] = projected_fid50k_s(r["images_per_s"], fx["images_per_s"])
     return {"model": G.spec.name, "weights": G.weights_info, "device": str(dev), "dtype": dtype_name(dt),
-            "threads": torch.get_num_threads(), "load_s": load_s, **res, "peak_rss_mb": peak_rss_mb(),
+            "threads": torch.get_num_threads(), "load_s": load_s, **res, "runs": runs,
+            "fid50k_s": res.get("fid50k_s"), "peak_rss_mb": peak_rss_mb(),
             "torch": torch.__version__, "python": platform.python_version(),
             "machine": platform.machine()}

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..compiling import CompiledGenerator, compiled_generator, resolve_compile
 from ..progress import Reporter, Step, from_callback
 from ..registry import get_spec
 from ..runtime import resolve_device, resolve_dtype
@@ -47,17 +48,20 @@ def reporter(progress: Any) -> Reporter | None:
 
 
 def open_generator(model: Any, weights: str | None = None, device: Any = "auto", dtype: Any = "fp32", *,
-                   progress: Reporter | None = None) -> torch.nn.Module:
+                   progress: Reporter | None = None, compile: Any = None) -> torch.nn.Module:
     """THE model-resolution path of the operations: ``model`` itself if it is a loaded
     generator (``weights``, ``device``, ``dtype`` ignored), else
-    :func:`bigganctl.loader.load_generator`; a bad ``device`` or ``dtype`` fails (exit 2)
-    before anything is read."""
-    if isinstance(model, torch.nn.Module):
-        return model
+    :func:`bigganctl.loader.load_generator`; a bad ``device``, ``dtype`` or ``compile``
+    fails (exit 2) before anything is read. ``compile`` (a flag or a mode, see
+    :func:`bigganctl.compiling.resolve_compile`): the generator's compiled wrapper."""
+    mode = resolve_compile(compile)
+    if isinstance(model, (torch.nn.Module, CompiledGenerator)):
+        return compiled_generator(model, mode) if mode else model
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     from ..loader import load_generator      # looked up at call time (tests stand in for it)
 
-    return load_generator(model, weights=weights, device=dev, dtype=dt, progress=progress)
+    G = load_generator(model, weights=weights, device=dev, dtype=dt, progress=progress)
+    return compiled_generator(G, mode)
 
 
 def model_truncation(model: Any) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
@@ -46,7 +47,8 @@ class Images:
     resize: int | None = None
     center_crop: int | None = None
 
-    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None):
+    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
+             compile: str | None = None):
         src = open_images(self.path, Preprocess(resize=self.resize, center_crop=self.center_crop),
                           option="--images")
         return src, images_info(src, self.path)
@@ -62,8 +64,9 @@ class Generated:
     seed: int = 0
     classes: Any = "balanced"
 
-    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None):
-        G = open_generator(self.model, self.weights, device, dtype, progress=progress)
+    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
+             compile: str | None = None):
+        G = open_generator(self.model, self.weights, device, dtype, progress=progress, compile=compile)
         return generator_source(G, n=DEFAULT_N if n is None else int(n), psi=self.psi, seed=self.seed,
                                 classes=self.classes, dtype=dtype_name(resolve_dtype(dtype)))
 
@@ -107,7 +110,8 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
              is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
              kid_subset_size: int | None = None,
-             checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+             checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None,
+             compile: Any = False) -> dict[str, Any]:
     """Evaluate a generator or a set of images; returns the ``--json`` document as a dict.
 
     ``n`` defaults to 50000 for a generator and to every image of ``images``. ``ref`` (a
@@ -120,6 +124,8 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
     Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
     ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
     ``progress``: True (tqdm bars), False, or ``fn(done, total)`` after every batch.
+    ``compile``: True or a torch.compile mode (``default``, ``reduce-overhead``,
+    ``max-autotune``) runs the generator and the extractor compiled.
     """
     wanted = normalize_metrics(metrics)
     what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
@@ -127,7 +133,7 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
     protocol = Protocol(wanted, is_splits, is_shuffle, kid_subsets, kid_subset_size, kid_if_available(metrics))
     return evaluate_subject(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
                             dtype=dtype, force=force, progress=reporter(progress), warn=warn,
-                            options=RunOptions(batch_size, resume, checkpoint_every))
+                            options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
 
 
 def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
@@ -163,13 +169,13 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
     protocol = kid_plan(ref_stats, protocol, note)
 
     with session(device) as (d, dev):
-        src, info = what.open(n=n, dtype=dtype, device=dev, progress=shown)
+        src, info = what.open(n=n, dtype=dtype, device=dev, progress=shown, compile=options.compile)
         total = sized(src, n, protocol)
         check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note,
                         resolution=src.resolution, seen=warnings)
         subset = (kid_subset(protocol.kid_subset_size, total, feature_count(ref_stats), note)
                   if "kid" in protocol.metrics else None)
-        fx = InceptionFeatures(inc_path, device=dev)
+        fx = InceptionFeatures(inc_path, device=dev, compile=options.compile)
         if "kid" in protocol.metrics:
             fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(dev),
                           progress=shown, dist=d)

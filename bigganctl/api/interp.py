@@ -79,10 +79,11 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
            frames: str | os.PathLike | None = None, caption: bool = False, nrow: int | None = None,
            model: Any = "biggan-deep-128", weights: str | None = None, device: Any = "auto",
            dtype: Any = "fp32", batch_size: int | None = None, overwrite: bool = False,
-           progress: Reporter | None = None, command: str | None = None) -> dict[str, Any]:
+           progress: Reporter | None = None, command: str | None = None, compile: Any = False) -> dict[str, Any]:
     """Render the video ``bigganctl interp`` makes and write its manifest beside it.
 
     Everything given is checked before the model loads (UsageError naming the option).
+    ``compile``: True or a torch.compile mode, the generator runs compiled.
     Returns ``{"out", "manifest_path", "frames_dir", "manifest"}``.
     """
     check_video_options(out, fps)
@@ -101,7 +102,7 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
     if model in REGISTRY:
         check_psi(psi, REGISTRY[model].truncation)
 
-    G = open_generator(model, weights, device, dtype, progress=progress)
+    G = open_generator(model, weights, device, dtype, progress=progress, compile=compile)
     psi = check_psi(psi, G.truncation)
     if any(i >= G.num_classes for i in indices):
         raise UsageError(f"this model has {G.num_classes} classes", option="--class")

@@ -65,14 +65,15 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
            seed: int = 0, seeds: Sequence[int] | str | None = None, psi: float = 1.0,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
            batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
-           dist: Dist | None = None) -> SampleResult:
+           dist: Dist | None = None, compile: Any = False) -> SampleResult:
     """Generate ``len(classes) x len(seeds)`` images, class-major.
 
     ``model`` is a registered name, a model folder, or an already loaded
     :class:`bigganctl.models.base.Generator` (then ``weights``, ``device`` and ``dtype`` are
     ignored). ``n`` seeds from ``seed`` (default 8), or explicit ``seeds``. ``psi`` follows
     the model's truncation convention (DeepMind models: (0, 1]). ``progress(done, total)``
-    is called after every batch.
+    is called after every batch. ``compile``: True or a torch.compile mode (``default``,
+    ``reduce-overhead``, ``max-autotune``): the generator runs compiled.
 
     Under torchrun, pass ``dist`` (:func:`bigganctl.distributed.session`): each process
     generates its contiguous share and rank 0 receives every image; the other ranks get a
@@ -90,7 +91,7 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
         raise UsageError(f"must be a positive integer, got {batch_size!r}", option="--batch-size")
     convention = model_truncation(model)             # None for a folder: known once loaded
     psi = check_psi(psi, convention or "paper")     # fails before any loading
-    G = common.open_generator(model, weights, device, dtype)
+    G = common.open_generator(model, weights, device, dtype, compile=compile)
     if convention is None:
         psi = check_psi(psi, G.truncation)
     if G.num_classes < 1000:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import check_writable_target
+from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..distributed import main_decides, session, shard
 from ..metrics.extract import CHECKPOINT_VERSION, Checkpointer, checkpoint_path, extract, new_accumulators, reduce
@@ -23,7 +24,7 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                   resize: int | None = None, center_crop: int | None = None, n: int | None = None,
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
-                  workers: int = 0, resume: bool = True, progress: Any = True) -> Stats:
+                  workers: int = 0, resume: bool = True, progress: Any = True, compile: Any = False) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
@@ -31,7 +32,8 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     :mod:`bigganctl.metrics.sources`. ``keep_features`` stores the [N, 2048] features too
     (needed for KID against it). ``workers``: processes that decode and resize a folder's
     images (0: in this process). ``resume``: continue from the checkpoint an interrupted
-    run left. ``progress``: True (tqdm bars), False, or ``fn(done, total)``. Under torchrun
+    run left. ``progress``: True (tqdm bars), False, or ``fn(done, total)``. ``compile``:
+    True or a torch.compile mode, the Inception extractor runs compiled. Under torchrun
     each process reads its contiguous share and every process returns the statistics
     (rank 0 writes ``out``).
 
@@ -39,7 +41,8 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     """
     return compute(source, out, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                    inception_weights=inception_weights, device=device, batch_size=batch_size,
-                   overwrite=overwrite, workers=workers, resume=resume, progress=reporter(progress))
+                   overwrite=overwrite, workers=workers, resume=resume, progress=reporter(progress),
+                   compile=compile)
 
 
 def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
@@ -51,8 +54,10 @@ def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
 def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, resize: int | None,
             center_crop: int | None, n: int | None, keep_features: bool,
             inception_weights: str | os.PathLike | None, device: Any, batch_size: int | None,
-            overwrite: bool, progress: Reporter | None, workers: int = 0, resume: bool = True) -> Stats:
+            overwrite: bool, progress: Reporter | None, workers: int = 0, resume: bool = True,
+            compile: Any = False) -> Stats:
     """:func:`compute_stats` with a progress reporter (``bigganctl stats compute``)."""
+    mode = resolve_compile(compile)
     if workers < 0:
         raise UsageError(f"must be >= 0, got {workers}", option="--workers")
     resolve_device(device)
@@ -65,12 +70,12 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
         total = src.n if n is None else int(n)
         if total < 2 or total > src.n:
             raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
-        fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev)
+        fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev, compile=mode)
         bs = batch_size or default_batch_size(dev)
         lo, hi = shard(total, d)
         key = {"v": CHECKPOINT_VERSION, "kind": "stats", "source": src.identity(), "n": total, "shard": [lo, hi],
                "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "keep_features": keep_features,
-               "batch_size": bs, "device": dev.type}
+               "batch_size": bs, "device": dev.type, "compile": mode}
         ckpt = Checkpointer(checkpoint_path(key, kind="stats"), key)
         acc = new_accumulators(n_total=total, need_fid=True, is_splits=None, keep_features=keep_features,
                                device=fx.device)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import write_json
+from ..compiling import resolve_compile
 from ..distributed import Dist, main_decides, session
 from ..errors import RuntimeFailure
 from ..media.manifest import sweep_manifest
@@ -71,14 +72,14 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
           strip_columns: int = DEFAULT_STRIP_COLUMNS, force: bool = False, checkpoint_every: int | None = None,
           on_row: OnRow | None = None, progress: bool | Progress = True,
           note: Callable[[str], None] | None = None, warn: Callable[[str], None] | None = None,
-          command: str | None = None) -> dict[str, Any]:
+          command: str | None = None, compile: Any = False) -> dict[str, Any]:
     """Evaluate every (model, psi) on the same samples; write the outputs; return ``sweep.json``.
 
     ``models``: registered names or folders (default biggan-deep-128); ``weights`` applies
     to every model (``random``, or a file for a single model). ``psis``: a grid string or
     numbers, each checked against the model's convention (DeepMind: (0, 1]). Raises
     UsageError for bad input before anything is loaded. ``progress``: True (tqdm bars),
-    False, or ``fn(model, psi, done, total)`` after every batch.
+    False, or ``fn(model, psi, done, total)`` after every batch. ``compile``: True or a mode.
     """
     from ..progress import from_callback
 
@@ -92,7 +93,7 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
                      dtype=dtype, batch_size=batch_size, resume=resume, overwrite=overwrite,
                      strip_columns=strip_columns, force=force, checkpoint_every=checkpoint_every, on_row=on_row,
                      reporters=reporters, loading=tqdm_reporter() if progress else None, note=note, warn=warn,
-                     command=command)
+                     command=command, compile=compile)
 
 
 def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Any,
@@ -100,9 +101,10 @@ def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: i
               batch_size: int | None, resume: bool, overwrite: bool, strip_columns: int, force: bool,
               checkpoint_every: int | None, on_row: OnRow | None, reporters: Reporters,
               loading: Reporter | None, note: Callable[[str], None] | None,
-              warn: Callable[[str], None] | None, command: str | None) -> dict[str, Any]:
+              warn: Callable[[str], None] | None, command: str | None, compile: Any = False) -> dict[str, Any]:
     """:func:`sweep` with explicit progress: ``reporters(model, psi)`` for each row's
     evaluation, ``loading`` for downloads (``bigganctl sweep``)."""
+    options = RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile))
     note = note or _stderr
     warn = warn or (lambda m: _stderr(f"warning: {m}"))
     p = plan(models, psis, n, ref, metrics, seed, classes, weights, out_dir, inception_weights, device, dtype,
@@ -129,8 +131,7 @@ def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: i
         if d.is_main:
             _mkdir(p.out)
         save_state()
-        gens = Generators(p, loading)
-        options = RunOptions(batch_size, resume, checkpoint_every)
+        gens = Generators(p, loading, options.compile)
         for i, psi, row in evaluate_rows(p, pending, gens, options=options, force=force, reporters=reporters,
                                          warn=warn, loading=loading, dist=d):
             rows_done[p.row_key(i, psi)] = row
@@ -154,13 +155,13 @@ def _mkdir(out: Path) -> None:
 class Generators:
     """Each model loaded once, when first needed."""
 
-    def __init__(self, p: Plan, progress: Reporter | None):
-        self.p, self.progress, self.loaded = p, progress, {}
+    def __init__(self, p: Plan, progress: Reporter | None, compile: str | None = None):
+        self.p, self.progress, self.loaded, self.compile = p, progress, {}, compile
 
     def __call__(self, i: int):
         if i not in self.loaded:
             self.loaded[i] = open_generator(self.p.names[i], self.p.weights, self.p.device, self.p.dtype,
-                                            progress=self.progress)
+                                            progress=self.progress, compile=self.compile)
         return self.loaded[i]
 
 
@@ -175,7 +176,7 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
     from ..metrics import evaluation, features, ref_features
     from ..metrics.reference import load_reference
 
-    fx = features.InceptionFeatures(p.inception, device=p.device)
+    fx = features.InceptionFeatures(p.inception, device=p.device, compile=options.compile)
     ref_stats = load_reference(p.ref, progress=loading) if p.protocol.needs_ref else None
     seen: set[str] = set()
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from .options import (DEFAULT_MODEL, N_FLAGS, BatchSizeOpt, DeviceOpt, DtypeOpt, JsonOpt, ModelOpt, QuietOpt,
-                      WeightsOpt)
+from .options import (DEFAULT_MODEL, N_FLAGS, BatchSizeOpt, CompileModeOpt, CompileOpt, DeviceOpt, DtypeOpt,
+                      JsonOpt, ModelOpt, QuietOpt, WeightsOpt, compile_value)
 from .render import emit_json, note, rich_reporter
 
 
@@ -21,8 +21,11 @@ def bench(
                                    help="Images to time (after one untimed warm-up batch).")] = 32,
     trunc: Annotated[float, typer.Option("--trunc", "-t", metavar="PSI",
                                          help="Truncation psi used while timing.")] = 0.5,
-    compile_: Annotated[bool, typer.Option("--compile", help="Run the generator through torch.compile "
-                                           "(compilation time is reported as warm-up).")] = False,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
+    features: Annotated[bool, typer.Option("--features/--no-features",
+                                           help="Also time the Inception extractor (random weights) and "
+                                                "project the FID-50k time.")] = True,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -44,18 +47,29 @@ def bench(
     """
     from ..api.bench import bench as measure
 
-    doc = measure(model, weights, device, dtype, batch_size=batch_size, n=n, psi=trunc, compile=compile_,
+    doc = measure(model, weights, device, dtype, batch_size=batch_size, n=n, psi=trunc,
+                  compile=compile_value(compile_, compile_mode), features=features,
                   progress=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet))
-    load_s = doc["load_s"]
     if json_:
         emit_json(doc)
         return
-    typer.echo(f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}"
-               f"{'  compiled' if compile_ else ''}\n"
-               f"  load        {load_s:8.2f} s\n"
-               f"  warm-up     {doc['warmup_s']:8.2f} s\n"
-               f"  generation  {doc['images_per_s']:8.2f} images/s  ({n} images in {doc['seconds']:.2f} s)\n"
-               f"  peak RSS    {doc['peak_rss_mb']:8.0f} MiB")
+    runs = doc["runs"]
+    lines = [f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}  {n} images",
+             f"  load        {doc['load_s']:8.2f} s",
+             f"  {'':10}{'images/s':>10}{'warm-up s':>11}" + (f"{'features/s':>12}{'FID-50k':>10}" if features else "")]
+    for kind, r in runs.items():
+        row = f"  {kind:10}{r['images_per_s']:10.2f}{r['warmup_s']:11.2f}"
+        if features:
+            row += f"{r['features_per_s']:12.2f}{_duration(r['fid50k_s']):>10}"
+        lines.append(row)
+    if "compiled" in runs:
+        lines.append(f"  compiled / eager: {runs['compiled']['images_per_s'] / runs['eager']['images_per_s']:.2f}x")
+    lines.append(f"  peak RSS    {doc['peak_rss_mb']:8.0f} MiB")
+    typer.echo("\n".join(lines))
+
+
+def _duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else (f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,8 @@ from .options import (
     BatchSizeOpt,
     CheckpointEveryOpt,
     ClassesOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     ForceOpt,
@@ -27,6 +29,7 @@ from .options import (
     SeedOpt,
     TruncOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import emit_json, render_eval, rich_reporter, warn
 
@@ -97,6 +100,8 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         device: DeviceOpt = "auto",
         dtype: DtypeOpt = "fp32",
         batch_size: BatchSizeOpt = None,
+        compile_: CompileOpt = False,
+        compile_mode: CompileModeOpt = None,
         splits: SplitsOpt = 10,
         is_shuffle: IsShuffleOpt = True,
         kid_subsets: KidSubsetsOpt = 100,
@@ -110,6 +115,7 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         quiet: QuietOpt = False,
     ) -> None:
         from ..api.evaluate import evaluate_subject, subject
+        from ..compiling import resolve_compile
         from ..errors import UsageError
         from ..metrics.evaluation import Protocol, RunOptions, check_gates
         from ..distributed import is_main
@@ -126,7 +132,8 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
             what, Protocol(metrics, splits, is_shuffle, kid_subsets, kid_subset_size, kid_optional), n=n, ref=ref,
             inception_weights=inception_weights, device=device, dtype=dtype, force=force,
             progress=rich_reporter(quiet=quiet), warn=warn,
-            options=RunOptions(batch_size, resume, checkpoint_every))
+            options=RunOptions(batch_size, resume, checkpoint_every,
+                               resolve_compile(compile_value(compile_, compile_mode))))
         if not is_main():
             return
         if json_:

@@ -13,6 +13,8 @@ from .options import (
     SAMPLING_PANEL,
     BatchSizeOpt,
     ClassOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     JsonOpt,
@@ -23,6 +25,7 @@ from .options import (
     SeedsOpt,
     TruncOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import emit_json, invoked_command, rich_reporter
 
@@ -88,6 +91,8 @@ def interp(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     overwrite: OverwriteOpt = False,
@@ -99,7 +104,8 @@ def interp(
                  psi=parse_float(trunc, option="--trunc"), z=z, ease=ease, loop=loop, frames=frames,
                  caption=caption, nrow=nrow, model=model, weights=weights, device=device, dtype=dtype,
                  batch_size=batch_size, overwrite=overwrite, command=invoked_command(),
-                 progress=rich_reporter(quiet=quiet, transient=False))
+                 progress=rich_reporter(quiet=quiet, transient=False),
+                 compile=compile_value(compile_, compile_mode))
     if json_out:
         emit_json({k: doc[k] for k in ("out", "manifest_path", "frames_dir", "manifest")})
     else:

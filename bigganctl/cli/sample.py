@@ -22,6 +22,8 @@ from .options import (
     OUTPUT_PANEL,
     BatchSizeOpt,
     ClassOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     JsonOpt,
@@ -33,6 +35,7 @@ from .options import (
     SeedsOpt,
     TruncOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import emit_json, invoked_command, rich_reporter
 
@@ -77,6 +80,8 @@ def sample_cmd(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     overwrite: OverwriteOpt = False,
@@ -92,8 +97,10 @@ def sample_cmd(
     command = invoked_command() or _command_line(
         classes, [("--n", n), ("--seed", seed), ("--seeds", seeds), ("--trunc", trunc), ("--out", out),
                   ("--images", images), ("--npz", npz), ("--nrow", nrow), ("--model", model),
-                  ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size)],
-        [("--no-grid", not grid), ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
+                  ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size),
+                  ("--compile-mode", compile_mode)],
+        [("--compile", compile_ and compile_mode is None), ("--no-grid", not grid), ("--json", json_out),
+         ("--quiet", quiet), ("--overwrite", overwrite)])
     with session(device) as (d, dev):            # torchrun: one share per process, rank 0 writes
         outputs = main_decides(lambda: core.plan_outputs(
             out=out, images_dir=images, npz=npz, classes=infos, seeds=cols, nrow=nrow, grid=grid,
@@ -102,7 +109,8 @@ def sample_cmd(
         # 2. load (fails with exit 1 and the loader's advice when weights are unavailable),
         #    then generate with a progress bar on stderr
         shown = rich_reporter(quiet=quiet or not d.is_main)
-        G = common.open_generator(model, weights, dev, dt, progress=shown)
+        G = common.open_generator(model, weights, dev, dt, progress=shown,
+                                  compile=compile_value(compile_, compile_mode))
         with task(shown, "sampling", total=len(infos) * len(cols)) as step:
             result = core.sample(model=G, classes=infos, seeds=cols, psi=psi, batch_size=batch_size,
                                  progress=lambda done, total: step(done), dist=d)

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .options import (N_FLAGS, BatchSizeOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt, OverwriteOpt, QuietOpt,
-                      ResumeOpt)
+from .options import (N_FLAGS, BatchSizeOpt, CompileModeOpt, CompileOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt,
+                      OverwriteOpt, QuietOpt, ResumeOpt, compile_value)
 from .render import emit_json, note, out, rich_reporter
 
 stats_app = typer.Typer(
@@ -49,6 +49,8 @@ def compute_cmd(
     device: DeviceOpt = "auto",
     batch_size: BatchSizeOpt = None,
     resume: ResumeOpt = True,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     overwrite: OverwriteOpt = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -72,7 +74,8 @@ def compute_cmd(
 
     st = compute(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                  inception_weights=inception_weights, device=device, batch_size=batch_size,
-                 overwrite=overwrite, workers=workers, resume=resume, progress=rich_reporter(quiet=quiet))
+                 overwrite=overwrite, workers=workers, resume=resume, progress=rich_reporter(quiet=quiet),
+                 compile=compile_value(compile_, compile_mode))
     if not is_main():
         return
     if json_:

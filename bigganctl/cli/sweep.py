@@ -16,6 +16,8 @@ from .options import (
     BatchSizeOpt,
     CheckpointEveryOpt,
     ClassesOpt,
+    CompileModeOpt,
+    CompileOpt,
     DeviceOpt,
     DtypeOpt,
     ForceOpt,
@@ -28,6 +30,7 @@ from .options import (
     ResumeOpt,
     SeedOpt,
     WeightsOpt,
+    compile_value,
 )
 from .render import LiveTable, emit_json, invoked_command, note, rich_reporter, warn
 
@@ -87,6 +90,8 @@ def sweep(
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
+    compile_: CompileOpt = False,
+    compile_mode: CompileModeOpt = None,
     strip_columns: StripOpt = DEFAULT_STRIP_COLUMNS,
     resume: ResumeOpt = True,
     checkpoint_every: CheckpointEveryOpt = None,
@@ -112,7 +117,7 @@ def sweep(
             batch_size=batch_size, resume=resume, overwrite=overwrite, strip_columns=strip_columns, force=force,
             checkpoint_every=checkpoint_every, on_row=live.on_row, reporters=live.reporter,
             loading=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet), warn=warn,
-            command=invoked_command())
+            command=invoked_command(), compile=compile_value(compile_, compile_mode))
     if not is_main():
         return
     if json_:

@@ -194,11 +194,13 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
 @dataclass(frozen=True)
 class RunOptions:
     """How to run (never what the numbers are): batch size (None: the default rule),
-    resuming, extra checkpoints every N samples."""
+    resuming, extra checkpoints every N samples, the torch.compile mode (None: eager; a
+    resolved mode, :func:`bigganctl.compiling.resolve_compile`)."""
 
     batch_size: int | None = None
     resume: bool = True
     checkpoint_every: int | None = None
+    compile: str | None = None
 
 
 def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeatures, ref: Stats | None,
@@ -215,6 +217,8 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
            "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "fid": "fid" in wanted,
            "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle),
            "kid": "kid" in wanted, "batch_size": bs, "device": device.type}
+    if options.compile:                   # compiled floats differ from eager's in the last bits
+        key["compile"] = options.compile
     ckpt = Checkpointer(checkpoint_path(key), key, every=options.checkpoint_every)
     acc = new_accumulators(n_total=total, need_fid="fid" in wanted, is_splits=protocol.splits,
                            keep_features="kid" in wanted, device=fx.device, is_shuffle=protocol.is_shuffle)

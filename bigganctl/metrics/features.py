@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ..compiling import compiled_module
 from ..errors import UsageError, WeightsUnavailable
 from ..formats.common import check_keys, load_state_dict_file
 from ..hub import ASSETS, cached_sha256, ensure_file
@@ -135,7 +136,8 @@ class InceptionFeatures:
     >>> f, logits = fx(images_uint8)       # [B, 2048], [B, 1008]
     """
 
-    def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu"):
+    def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                 compile: str | None = None):
         self.path = resolve_weights(weights)
         self.sha256 = weights_sha256(self.path)
         self.id = extractor_id(self.sha256)
@@ -143,12 +145,17 @@ class InceptionFeatures:
         check_keys(state, state_dict_shapes(), what=f"Inception weights {self.path}")
         self.device = torch.device(device)
         self.net = build_extractor(state).to(self.device)
+        if self.device.type == "cuda":      # fp32 features, without TF32 (docs/performance.md)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        self.compile = compile              # a mode (bigganctl.compiling) or None
+        self._run = self.net if compile is None else compiled_module(self.net, compile)
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
-        feats, logits = self.net(images.to(self.device))
+        feats, logits = self._run(images.to(self.device))
         return feats.float(), logits.float()
 
     def describe(self) -> dict[str, str]:

@@ -126,7 +126,8 @@ class GeneratorSource(ImageSource):
 
     def batches(self, start: int, stop: int, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
         seeds = list(range(self.seed + start, self.seed + stop))
-        for off, x in iter_uint8(self.G, self.labels[start:stop], seeds, self.psi, batch_size=batch_size):
+        for off, x in iter_uint8(self.G, self.labels[start:stop], seeds, self.psi, batch_size=batch_size,
+                                 on_device=True):      # the extractor takes them on the device
             yield start + off, x
 
     def describe(self) -> str:

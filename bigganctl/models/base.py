@@ -8,6 +8,7 @@ float32 [B, 3, R, R] in [-1, 1] on G's device. Inputs may live anywhere; they ar
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,7 +47,19 @@ class Generator(nn.Module):
             f"y must be int64 class indices [B] or float class vectors [B, {self.num_classes}], "
             f"got {tuple(y.shape)} {y.dtype}")
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+    # -- the split that torch.compile uses (bigganctl.compiling) ------------------------
+    def prepare(self, psi: float) -> Any:
+        """Everything ``psi`` decides, as tensors (e.g. batch-norm statistics): the input of
+        :meth:`core`. A compiled core then takes psi as data, so a new psi is not a recompile.
+        The default hands psi through (architectures override both methods)."""
+        return psi
+
+    def core(self, z: torch.Tensor, y: torch.Tensor, prepared: Any) -> torch.Tensor:
+        """``synthesize`` given :meth:`prepare`'s output; z, y as in :meth:`synthesize`."""
+        return self.synthesize(z, y, prepared)
+
+    def inputs(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Checked ``(z, class vectors, psi)`` on the model's device and dtype."""
         device, dtype = self._param_device_dtype()
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be [B, {self.z_dim}], got {tuple(z.shape)}")
@@ -56,5 +69,8 @@ class Generator(nn.Module):
         yv = self.class_vectors(y, device, dtype)
         if yv.shape[0] != z.shape[0]:
             raise ValueError(f"batch sizes differ: z {z.shape[0]}, y {yv.shape[0]}")
-        out = self.synthesize(z.to(device=device, dtype=dtype), yv, psi)
-        return out.float()
+        return z.to(device=device, dtype=dtype), yv, psi
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+        z, yv, psi = self.inputs(z, y, psi)
+        return self.synthesize(z, yv, psi).float()

@@ -222,6 +222,12 @@ class BigGAN(Generator):
     def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
         return self._forward(z, y, self._stats(psi))
 
+    def prepare(self, psi: float):
+        return self._stats(psi)
+
+    def core(self, z: torch.Tensor, y: torch.Tensor, prepared) -> torch.Tensor:
+        return self._forward(z, y, prepared)
+
     def _forward(self, z: torch.Tensor, y: torch.Tensor, stats) -> torch.Tensor:
         """``stats``: a list of (mean, inv_std) per BN in forward order, or a callable
         ``(bn, x) -> (mean, inv_std)`` (used to calibrate statistics)."""

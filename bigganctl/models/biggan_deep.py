@@ -18,7 +18,8 @@ upsample-then-3x3-conv runs as four 2x2 phase convs on the small input (no upsam
 
 Batch-size independence: on the CPU, the matmuls and the 4x4 convs (where oneDNN/MKL pick
 batch-size-dependent kernels) run one sample at a time, so a sample's pixels are
-bit-identical in any batch. On accelerators everything is batched (equal to float rounding).
+bit-identical in any batch. On accelerators and under torch.compile (:meth:`BigGANDeep.core`,
+psi-free) everything is batched (equal to float rounding; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ def interpolate_stats(stats: torch.Tensor, row: int, frac: float) -> torch.Tenso
 _PER_SAMPLE_MAX_SIZE = 4
 
 
+def _per_sample(x: torch.Tensor) -> bool:
+    """Run the batch-shape-sensitive kernels one sample at a time? On the CPU in eager
+    mode, yes; under torch.compile the graph is batched (one static shape; outputs equal
+    eager within the uint8 rule, see docs/performance.md)."""
+    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
 def _rows(fn, x: torch.Tensor, per_sample: bool) -> torch.Tensor:
     """``fn(x)``, or ``fn`` applied to each sample separately (batch-size-invariant bits)."""
     if per_sample and x.shape[0] > 1:
@@ -103,7 +111,7 @@ class _Conv(nn.Module):
         self._phases: tuple | None = None     # derived: see up2x_forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        per_sample = x.device.type == "cpu" and x.shape[-1] <= _PER_SAMPLE_MAX_SIZE
+        per_sample = _per_sample(x) and x.shape[-1] <= _PER_SAMPLE_MAX_SIZE
         return _rows(lambda t: F.conv2d(t, self.weight, self.bias, padding=self.padding), x, per_sample)
 
     def up2x_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +121,7 @@ class _Conv(nn.Module):
         by 1; 16 instead of 36 multiply-adds per output pixel and no upsampled copy."""
         b, _, h, w = x.shape
         weight, bias = self._phase_weights()
-        per_sample = x.device.type == "cpu" and w <= _PER_SAMPLE_MAX_SIZE
+        per_sample = _per_sample(x) and w <= _PER_SAMPLE_MAX_SIZE
         y = _rows(lambda t: F.conv2d(F.pad(t, (1, 1, 1, 1)), weight, bias), x, per_sample)
         y = y.view(b, 2, 2, -1, h + 1, w + 1)                    # [B, a, b, O, H+1, W+1]
         out = x.new_empty(b, y.shape[3], h, 2, w, 2)
@@ -123,7 +131,7 @@ class _Conv(nn.Module):
         return out.view(b, -1, 2 * h, 2 * w)
 
     def _phase_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if torch.is_grad_enabled() and self.weight.requires_grad:
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and self.weight.requires_grad):
             return _phase_kernels(self.weight, self.bias)       # part of the graph
         stamp = (self.weight.data_ptr(), self.weight._version, self.weight.dtype,
                  None if self.bias is None else (self.bias.data_ptr(), self.bias._version))
@@ -317,7 +325,7 @@ class BigGANDeep(Generator):
     def _cond_weight(self) -> torch.Tensor:
         """All cBN scale weights, then all offset weights, stacked: [2 * sum C, cond_dim]."""
         params = [b.scale.weight for b in self._cond_bns] + [b.offset.weight for b in self._cond_bns]
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
             return torch.cat(params)                     # part of the graph: not cached
         stamp = tuple((p.data_ptr(), p._version) for p in params)
         if self._fused is None or self._fused[0] != stamp:
@@ -327,9 +335,16 @@ class BigGANDeep(Generator):
 
     # -- forward ---------------------------------------------------------------------
     def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
+        return self.core(z, y, self.bn_stats(psi))
+
+    def prepare(self, psi: float) -> tuple[torch.Tensor, ...]:
+        return self.bn_stats(psi)
+
+    def core(self, z: torch.Tensor, y: torch.Tensor, prepared: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The forward given :meth:`bn_stats` (what torch.compile compiles: psi-free)."""
         g = self.generator
-        per_sample = z.device.type == "cpu"          # batch-size-invariant CPU GEMMs
-        mean, rstd, mean_out, rstd_out = self.bn_stats(psi)
+        per_sample = _per_sample(z)                  # batch-size-invariant CPU GEMMs
+        mean, rstd, mean_out, rstd_out = prepared
         embed = _rows(lambda t: F.linear(t, self.embeddings.weight), y, per_sample)
         cond = torch.cat((z, embed), dim=1)
         # Every conditional BN at once: a = (1 + scale(c)) * rstd, b = offset(c) - mean * a.

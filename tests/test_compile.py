@@ -1,0 +1,146 @@
+"""torch.compile: compiled vs eager pixels, one graph (no recompile on the last partial batch
+or a new psi), the option everywhere, the persistent cache folder; CUDA out-of-memory
+back-off and the batch size chosen from free memory (both simulated on the CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+from bigganctl import compiling, runtime
+from bigganctl.errors import UsageError
+from bigganctl.generate import iter_uint8
+from bigganctl.models.biggan_deep import BigGANDeep
+from bigganctl.models.config import BigGANDeepConfig
+
+from _interp_tiny import assert_pixels_close
+
+#: tests/test_biggan_deep.py's TINY: attention before block 1, 8x8 output.
+TINY = BigGANDeepConfig(output_dim=8, channel_width=8, attention_layer_position=1,
+                        layers=((False, 16, 16), (True, 16, 8), (False, 8, 4), (False, 4, 2), (False, 2, 1)))
+LABELS = torch.arange(10) * 97 % 1000
+SEEDS = list(range(10))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return BigGANDeep(TINY).random_init_(3).eval().requires_grad_(False)
+
+
+def _images(G, psi: float = 0.5, batch_size: int = 4) -> torch.Tensor:
+    return torch.cat([x for _, x in iter_uint8(G, LABELS, SEEDS, psi, batch_size=batch_size)])
+
+
+@pytest.fixture
+def capture_only(monkeypatch):
+    """dynamo's graph capture without inductor: recompiles and the compiled formulation in
+    seconds (the inductor run is the slow test below)."""
+    monkeypatch.setattr(compiling, "BACKEND", "eager")
+    torch._dynamo.reset()
+    counters.clear()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.mark.numerics
+def test_one_graph_for_partial_batches_and_every_psi(tiny, capture_only):
+    eager = _images(tiny)
+    C = compiling.CompiledGenerator(tiny, "default")
+    got = _images(C)                                   # batches 4, 4, 2 (padded to 4)
+    _images(C, psi=0.8)                                # psi is data: no new graph
+    assert counters["stats"]["unique_graphs"] == 1, dict(counters["stats"])
+    assert not counters["recompiles"]
+    assert_pixels_close(got, eager, frac=1e-4)         # the batched formulation
+
+
+def test_wrapper_is_the_generator_elsewhere(tiny, capture_only):
+    C = compiling.compiled_generator(tiny, "default")
+    assert compiling.compiled_generator(tiny, "default") is C            # one per process
+    assert compiling.compiled_generator(C, None) is C and compiling.eager(C) is tiny
+    assert (C.z_dim, C.resolution, C.truncation) == (tiny.z_dim, tiny.resolution, tiny.truncation)
+    assert list(C.state_dict()) == list(tiny.state_dict())
+
+
+def test_resolve_compile():
+    assert compiling.resolve_compile(False) is None and compiling.resolve_compile(None) is None
+    assert compiling.resolve_compile(True) == "default"
+    assert compiling.resolve_compile("max-autotune") == "max-autotune"
+    with pytest.raises(UsageError) as e:
+        compiling.resolve_compile("fastest")
+    assert e.value.option == "--compile-mode"
+
+
+def test_cache_dir_under_home_unless_set(monkeypatch, tmp_path):
+    from bigganctl.hub import home
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    assert compiling.enable_cache() == str(home() / "compile")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert compiling.cache_dir() == str(tmp_path / "mine")
+
+
+@pytest.mark.parametrize("command", [["sample"], ["eval", "all"], ["sweep"], ["interp"], ["stats", "compute"],
+                                     ["bench"]])
+def test_every_network_command_has_compile(cli, command):
+    r = cli(*command, "--help")
+    assert "--compile" in r.stdout and "--compile-mode" in r.stdout
+
+
+def test_bad_compile_mode_is_a_usage_error(cli, tmp_path):
+    r = cli("sample", "--weights", "random", "--compile-mode", "fastest", "--out", str(tmp_path / "a.png"))
+    assert r.exit_code == 2 and "--compile-mode" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.numerics
+def test_inductor_pixels_equal_eager(tiny):
+    """Compiled (inductor, batched) vs eager (per-sample kernels): uint8 at most one level
+    apart in at most 0.01 % of the values; one graph for batches 4, 4, 2."""
+    torch._dynamo.reset()
+    counters.clear()
+    got = _images(compiling.CompiledGenerator(tiny, "default"))
+    assert counters["stats"]["unique_graphs"] == 1
+    assert_pixels_close(got, _images(tiny), frac=1e-4)
+
+
+# ----------------------------------------------------------------------------- OOM back-off
+
+class _OOMAbove:
+    """A generator that runs out of CUDA memory on batches larger than ``limit``."""
+
+    def __init__(self, G, limit: int):
+        self.G, self.limit, self.sizes = G, limit, []
+
+    def __getattr__(self, name):
+        return getattr(self.G, name)
+
+    def __call__(self, z, y, psi):
+        self.sizes.append(z.shape[0])
+        if z.shape[0] > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.G(z, y, psi)
+
+
+@pytest.mark.numerics
+def test_out_of_memory_halves_the_batch_with_identical_images(tiny):
+    want = _images(tiny, batch_size=8)
+    G = _OOMAbove(tiny, limit=3)
+    got = _images(G, batch_size=8)
+    assert torch.equal(got, want)                     # per-sample noise and kernels on the CPU
+    assert G.sizes[:3] == [8, 4, 2] and max(G.sizes[3:]) <= 2
+
+
+def test_out_of_memory_at_batch_one_is_raised(tiny):
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        _images(_OOMAbove(tiny, limit=0), batch_size=2)
+
+
+def test_cuda_batch_size_from_free_memory(monkeypatch):
+    free = {"bytes": 40 * 2**30}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free["bytes"], 141 * 2**30))
+    big = runtime.default_batch_size("cuda", 128)
+    assert big >= 64 and big & (big - 1) == 0         # a power of two
+    free["bytes"] = 2 * 2**30
+    assert 1 <= runtime.default_batch_size("cuda", 512) < runtime.default_batch_size("cuda", 128) <= big
+    assert runtime.default_batch_size("cpu", 128) == 8                         # unchanged
