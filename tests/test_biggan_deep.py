@@ -8,6 +8,7 @@ import math
 import pickle
 import re
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
 from _deep_util import (inputs, load_ours, load_reference, patched_stats_checkpoint,
                          reference_is_right, reference_row, soft_class_vector)
 
-KEYS_FILE = "/work/shared/data/keys/hf_biggan_deep_128_keys.txt"
+KEYS_FILE = Path(__file__).resolve().parent / "data" / "keys" / "hf_biggan_deep_128_keys.txt"   # = shared/data/keys
 PARITY_PSI = (0.1, 0.4, 0.5, 1.0)
 #: max |ours - pytorch-pretrained-biggan| over 128/256/512, psi 0.1/0.4/0.5/1.0 and a soft
 #: class vector, fp32: measured 2.9e-5 with ATen default or AVX-512 kernels and 5.0e-5 with
