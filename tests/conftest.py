@@ -35,6 +35,9 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    # the folded-weights cache writes a copy of every checkpoint loaded; tests/test_foldcache.py
+    # turns it on for itself
+    monkeypatch.setenv("BIGGANCTL_LOAD_CACHE", "0")
     yield
 
 

@@ -19,7 +19,9 @@ def folder(tmp_path_factory):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Counts how often the checkpoint itself is read."""
+    """Counts how often the checkpoint itself is read (the cache on: tests/conftest.py turns
+    it off for every other test)."""
+    monkeypatch.setenv("BIGGANCTL_LOAD_CACHE", "1")
     calls = []
     real = loader._read
 

@@ -144,6 +144,7 @@ def test_kid_against_an_adm_batch_equals_kid_against_its_images_features(cli, re
     assert again.json()["kid_mean"] == b["kid_mean"]
 
 
+@pytest.mark.slow        # the ADM-batch KID test checks the feature cache fast; docs-commands runs this too
 def test_registered_reference_pull_features_then_eval_all(cli, monkeypatch):
     """README's `eval all --model biggan-deep-128 --ref imagenet-128 ... --json` with a stand-in
     ADM batch in the cache: `stats pull imagenet-128 --features` computes the features ahead of
