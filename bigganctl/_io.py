@@ -125,3 +125,12 @@ def file_lock(path: Path) -> Iterator[None]:
             path.unlink()
         fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
         fh.close()
+
+
+def make_dir(path: Path, what: str = "") -> None:
+    """``mkdir -p path``; an OS error is a RuntimeFailure naming the folder (``what``: e.g.
+    "the cache folder ")."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RuntimeFailure(f"cannot create {what}{path}: {e.strerror or e}") from None

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from . import _download, checksums
-from ._io import file_lock, sha256_file, sha256_matches
-from .errors import ChecksumError, RuntimeFailure, WeightsUnavailable
+from ._io import file_lock, make_dir, sha256_file, sha256_matches
+from .errors import ChecksumError, WeightsUnavailable
 from .progress import Reporter
 from .registry import ASSETS, REGISTRY, Asset, ModelSpec, RemoteFile
 
@@ -277,10 +277,7 @@ def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | bool | 
 
 
 def _mkdir(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RuntimeFailure(f"cannot create the cache folder {folder}: {e.strerror or e}") from e
+    make_dir(folder, "the cache folder ")
 
 
 def _cached_ok(dest: Path, remote: RemoteFile, trust: checksums.Trust, *, delete_bad: bool) -> bool:

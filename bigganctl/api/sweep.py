@@ -36,10 +36,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import write_json
+from .._io import make_dir, write_json
 from ..compiling import resolve_compile
 from ..distributed import Dist, main_decides, session
-from ..errors import RuntimeFailure
 from ..media.manifest import sweep_manifest
 from ..media.plot import plot_sweep, write_csv, write_strip
 from ..metrics.evaluation import RunOptions
@@ -146,10 +145,7 @@ def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: i
 
 
 def _mkdir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RuntimeFailure(f"cannot create {out}: {e.strerror or e}") from None
+    make_dir(out)
 
 
 class Generators:
