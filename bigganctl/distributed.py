@@ -220,3 +220,13 @@ def barrier(d: Dist, *, what: str) -> None:
 
     with collective(what):
         dist.barrier()
+
+
+def all_true(flag: bool, d: Dist, device: torch.device, *, what: str) -> bool:
+    """True when ``flag`` is true in every process of the job."""
+    import torch.distributed as dist
+
+    t = torch.tensor([int(flag)], device=_comm_device(device))
+    with collective(what):
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())

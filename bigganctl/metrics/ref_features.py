@@ -25,13 +25,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import __version__, hub
 from .._io import atomic_path, file_lock
 from ..errors import RuntimeFailure, UsageError
 from ..progress import Reporter
-from ..distributed import Dist
+from ..distributed import Dist, all_true, shard
 from .extract import extract, reduce
 from .features import FEATURE_DIM, InceptionFeatures
 from .reference import ADM_FORMAT, Stats
@@ -82,21 +81,12 @@ def _write(p: Path, feats: np.ndarray, ident: dict) -> None:
 def _compute(path: Path, fx: InceptionFeatures, *, batch_size: int, progress: Reporter | None,
              dist: Dist) -> np.ndarray:
     src = NpzSource(path, option="--ref")
-    lo, hi = dist.rank * src.n // dist.world, (dist.rank + 1) * src.n // dist.world
+    lo, hi = shard(src.n, dist)
     acc = extract(src, fx, n=src.n, keep_features=True, is_splits=None, need_fid=False, batch_size=batch_size,
                   progress=progress if dist.rank == 0 else None, desc="reference features (KID, once)",
                   shard=(lo, hi))
     reduce(acc, dist, src.n, fx.device)
     return acc.features()
-
-
-def _everyone_has(have: bool, dist: Dist, device: torch.device) -> bool:
-    import torch.distributed as tdist
-
-    comm = device if tdist.get_backend() == "nccl" else torch.device("cpu")
-    flag = torch.tensor([int(have)], device=comm)
-    tdist.all_reduce(flag, op=tdist.ReduceOp.MIN)
-    return bool(flag.item())
 
 
 def fill_features(ref: Stats, fx: InceptionFeatures, *, batch_size: int, progress: Reporter | None = None,
@@ -113,7 +103,7 @@ def fill_features(ref: Stats, fx: InceptionFeatures, *, batch_size: int, progres
     target = cache_path(ident["reference_sha256"], fx.sha256)
     feats = _read(target, ident)
     if dist.active:
-        if not _everyone_has(feats is not None, dist, fx.device):
+        if not all_true(feats is not None, dist, fx.device, what="checking the reference feature cache"):
             feats = _compute(path, fx, batch_size=batch_size, progress=progress, dist=dist)
             if dist.rank == 0:
                 _write(target, feats, ident)
