@@ -304,6 +304,9 @@ def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
     G.eval()
     G.requires_grad_(False)
     G.to(device=dev, dtype=dt)
+    fmt = getattr(G, "cpu_memory_format", torch.contiguous_format)
+    if dev.type == "cpu" and fmt is not torch.contiguous_format:
+        G.to(memory_format=fmt)
     G.spec = spec
     G.weights_info = info
     _CACHE[key] = G

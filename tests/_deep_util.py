@@ -36,11 +36,12 @@ def load_reference(folder: str | Path):
     return model.eval().requires_grad_(False)
 
 
-def load_ours(folder: str | Path, spec=None) -> BigGANDeep:
+def load_ours(folder: str | Path, spec=None, memory_format=BigGANDeep.cpu_memory_format) -> BigGANDeep:
+    """The model as the loader places it on the CPU (NHWC weights), unless told otherwise."""
     config, state = hf.read(folder, spec)
     model = BigGANDeep(config)
     model.load_state_dict(state, strict=True)
-    return model.eval().requires_grad_(False)
+    return model.eval().requires_grad_(False).to(memory_format=memory_format)
 
 
 def inputs(batch: int, psi: float, seed0: int = 0, num_classes: int = 1000):

@@ -90,17 +90,23 @@ def test_parity_with_torch_fidelity(cli, data, tmp_path):
     ours, ref = _ours(cli, data, tmp_path)
     cache = tmp_path / "tf-cache"
     tf = _tf(data, isc=True, kid=True, cache_root=str(cache), input1_cache_name="A", input2_cache_name="B")
-    assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-9)
-    assert ours["is_std"] == pytest.approx(tf["inception_score_std"], rel=1e-6)
-    assert ours["kid_mean"] == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
-    assert ours["kid_std"] == pytest.approx(tf["kernel_inception_distance_std"], rel=1e-6, abs=1e-12)
+    # Our extractor runs NHWC on the CPU, torch-fidelity's NCHW: features agree to float
+    # rounding (5e-7 relative), and the metrics move by the measured amounts below (ATen
+    # avx512, avx2, default; oneDNN capped at AVX2). KID (~5e-5 here) is a difference of
+    # order-1 float32 kernel sums: torch-fidelity's own KID moves by 8e-8 between kernel sets.
+    assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-6)      # measured 6.1e-8
+    assert ours["is_std"] == pytest.approx(tf["inception_score_std"], rel=1e-5)        # 1.4e-6
+    assert abs(ours["kid_mean"] - tf["kernel_inception_distance_mean"]) <= 1e-7        # 7.2e-9
+    assert abs(ours["kid_std"] - tf["kernel_inception_distance_std"]) <= 5e-8          # 2.1e-9
 
     fa, fb = (torch.load(cache / f"{x}-inception-v3-compat-features-2048.pt", weights_only=True) for x in "AB")
     st_b = fid_features_to_statistics(fb)
     z = np.load(ref)
-    np.testing.assert_allclose(z["mu"], st_b["mu"], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(z["sigma"], st_b["sigma"], rtol=1e-5, atol=1e-10)
-    np.testing.assert_allclose(z["features"], fb.numpy(), rtol=1e-5, atol=1e-7)
+    # largest difference relative to the largest value; measured (same four kernel sets):
+    # mu 1.9e-7, sigma 3.5e-6 (a covariance: a difference of similar sums), features 5.7e-7
+    for key, want, bound in (("mu", st_b["mu"], 5e-6), ("sigma", st_b["sigma"], 2e-5),
+                             ("features", fb.numpy(), 5e-6)):
+        assert np.abs(z[key] - want).max() <= bound * np.abs(want).max(), key
     a, b = fa.double().numpy(), fb.double().numpy()
     ca, cb = a - a.mean(0), b - b.mean(0)
     exact = (((a.mean(0) - b.mean(0)) ** 2).sum() + ((ca ** 2).sum() + (cb ** 2).sum()) / (N - 1)
@@ -118,9 +124,9 @@ def test_parity_with_torch_fidelity_fid(cli, data, tmp_path):
     if fid_tf < 0.1:
         assert abs(ours["fid"] - fid_tf) <= 1e-6
     else:
-        assert ours["fid"] == pytest.approx(fid_tf, rel=1e-5)
-    assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-9)
-    assert ours["kid_mean"] == pytest.approx(tf["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
+        assert ours["fid"] == pytest.approx(fid_tf, rel=1e-5)       # measured 2.8e-6 (see above)
+    assert ours["is_mean"] == pytest.approx(tf["inception_score_mean"], rel=1e-6)
+    assert abs(ours["kid_mean"] - tf["kernel_inception_distance_mean"]) <= 1e-7
 
 
 def test_gate_miss_prints_the_table_and_exits_3(cli, data):

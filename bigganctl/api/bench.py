@@ -71,9 +71,9 @@ def generation_throughput(G: Any, *, n: int, batch_size: int | None = None, psi:
 def feature_throughput(resolution: int, device: torch.device, *, n: int, batch_size: int,
                        compile: str | None = None) -> dict[str, Any]:
     """Images/s of the Inception extractor (random weights: speed does not depend on them)."""
-    from ..metrics.features import build_extractor
+    from ..metrics.features import build_extractor, place
 
-    net = build_extractor().to(device)
+    net = place(build_extractor(), device)
     run = net if compile is None else compiled_module(net, compile)
     x = torch.randint(0, 256, (batch_size, 3, resolution, resolution), dtype=torch.uint8, device=device)
     with torch.inference_mode():

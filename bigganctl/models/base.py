@@ -23,6 +23,9 @@ class Generator(nn.Module):
     num_classes: int
     resolution: int
     truncation: str  # "deepmind" (psi * TruncNorm(-2, 2) + per-psi BN stats) | "paper"
+    #: Layout of the 4-D weights when the loader places the model on the CPU: an
+    #: architecture opts into ``torch.channels_last`` where measured faster there.
+    cpu_memory_format: torch.memory_format = torch.contiguous_format
 
     def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
         """z [B, z_dim] and y [B, num_classes] float, both on the model's device and dtype."""
