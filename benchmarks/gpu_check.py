@@ -7,7 +7,8 @@ Prints one table per check and writes everything to $OUT/gpu_check.json (or ./ou
    z, class, psi): max |diff|. bf16 / fp16: max |diff| vs fp32 and 8-bit agreement.
 2. Batch-size independence on CUDA: uint8 pixels for batch 1 vs 7 vs 64.
 3. Generation, images/s, deep-128/256/512: eager / compiled x fp32 / bf16 (compile time
-   shown), then deep-128 bf16 under the CUDA-graph modes reduce-overhead and max-autotune.
+   shown), then deep-128 bf16 under the CUDA-graph modes reduce-overhead and max-autotune;
+   NCHW vs NHWC (channels_last) for the generator and the extractor on CUDA.
 4. End to end, deep-128: FID-10k + IS with bf16 + compile (cold, then warm), bf16 and fp32
    eager (their FID difference on the same seeds), the projected FID-50k time; FID-2k with
    TF32 on vs off for the features; the conventional pipeline (pytorch-pretrained-biggan
@@ -119,6 +120,32 @@ def throughput(folders: dict) -> None:
         ips, warm = guarded((float("nan"),) * 2, gen_rate, compiled_generator(G, mode), 256)
         rows.append({"mode": mode, "images_per_s": ips, "compile_s": warm})
     table("deep-128 bf16, batch 256: CUDA-graph compile modes", rows)
+
+
+def layouts(folder: Path) -> None:
+    """NCHW vs NHWC (channels_last) on CUDA: the CPU runs both networks NHWC (measured
+    faster there); on CUDA they stay NCHW until this says otherwise."""
+    from bigganctl.metrics.features import build_extractor
+
+    rows = []
+    for dt in ("fp32", "bf16"):
+        G = load_generator(str(folder), device="cuda", dtype=dt, progress=False)
+        row: dict = {"net": f"deep-128 {dt}, batch 256"}
+        for fmt, name in ((torch.contiguous_format, "nchw"), (torch.channels_last, "nhwc")):
+            G.to(memory_format=fmt)
+            row[f"{name}_images_per_s"], _ = gen_rate(G, 256)
+        rows.append(row)
+        del G
+    net = build_extractor().cuda()
+    x = torch.randint(0, 256, (256, 3, 128, 128), dtype=torch.uint8, device="cuda")
+    row = {"net": "inception fp32, batch 256"}
+    with torch.inference_mode():
+        for fmt, name in ((torch.contiguous_format, "nchw"), (torch.channels_last, "nhwc")):
+            net.to(memory_format=fmt)
+            row[f"{name}_images_per_s"] = 256 / timed(net, 5, x)
+    rows.append(row)
+    torch.cuda.empty_cache()
+    table("memory layout on CUDA, eager (images/s)", rows)
 
 
 def end_to_end(folder: Path, tmp: Path) -> None:
@@ -257,6 +284,8 @@ def main() -> None:
     throughput(folders)
     del G
     torch.cuda.empty_cache()
+    if time.perf_counter() - T0 < BUDGET_S * 0.6:
+        guarded(None, layouts, folders[128])
 
     # 4. end to end: FID-10k + IS (bf16 + compile), bf16 vs fp32 FID, TF32, conventional FID-2k
     end_to_end(folders[128], tmp)

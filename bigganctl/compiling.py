@@ -21,6 +21,7 @@ kernels one sample at a time); its pixels equal eager's within the uint8 rule of
 
 from __future__ import annotations
 
+import logging
 import os
 import weakref
 from typing import Any
@@ -84,6 +85,8 @@ BACKEND = "inductor"
 
 def _compile(fn: Any, mode: str) -> Any:
     enable_cache()
+    if not torch.cuda.is_available():    # inductor's C++ build warns about CUDA_HOME on CPUs
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     if BACKEND != "inductor":
         return torch.compile(fn, backend=BACKEND, dynamic=False)
     return torch.compile(fn, mode=None if mode == "default" else mode, dynamic=False)
