@@ -4,6 +4,8 @@ back-off and the batch size chosen from free memory (both simulated on the CPU).
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch._dynamo.utils import counters
@@ -94,12 +96,17 @@ def test_bad_compile_mode_is_a_usage_error(cli, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.numerics
-def test_inductor_pixels_equal_eager(tiny):
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_inductor_pixels_equal_eager(tiny, layout):
     """Compiled (inductor, batched) vs eager (per-sample kernels): uint8 at most one level
-    apart in at most 0.01 % of the values; one graph for batches 4, 4, 2."""
+    apart in at most 0.01 % of the values; one graph for batches 4, 4, 2. In both weight
+    layouts (the loader's CPU layout for BigGAN-deep is NHWC)."""
+    G = copy.deepcopy(tiny)
+    if layout == "nhwc":
+        G.to(memory_format=torch.channels_last)
     torch._dynamo.reset()
     counters.clear()
-    got = _images(compiling.CompiledGenerator(tiny, "default"))
+    got = _images(compiling.CompiledGenerator(G, "default"))
     assert counters["stats"]["unique_graphs"] == 1
     assert_pixels_close(got, _images(tiny), frac=1e-4)
 
