@@ -26,6 +26,9 @@ WeightsOpt = Annotated[Optional[str], typer.Option(
 DeviceOpt = Annotated[str, typer.Option(
     "--device", metavar="auto|cpu|cuda|cuda:N|mps", rich_help_panel=MODEL_PANEL,
     help="Where the generator runs: auto = CUDA if present, else MPS, else CPU.")]
+ExtractorDeviceOpt = Annotated[str, typer.Option(
+    "--device", metavar="auto|cpu|cuda|cuda:N|mps", rich_help_panel=MODEL_PANEL,
+    help="Where the Inception extractor runs: auto = CUDA if present, else MPS, else CPU.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", metavar="fp32|bf16|fp16", rich_help_panel=MODEL_PANEL,
     help="Generator precision (metric features are always computed in fp32).")]

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .options import (N_FLAGS, BatchSizeOpt, CompileModeOpt, CompileOpt, DeviceOpt, InceptionWeightsOpt, JsonOpt,
+from .options import (N_FLAGS, BatchSizeOpt, CompileModeOpt, CompileOpt, ExtractorDeviceOpt, InceptionWeightsOpt, JsonOpt,
                       OverwriteOpt, QuietOpt, ResumeOpt, compile_value)
 from .render import emit_json, note, out, rich_reporter
 
@@ -46,7 +46,7 @@ def compute_cmd(
         help="Processes that decode and resize a folder's images (DataLoader workers); 0 decodes in "
              "this process. About the number of free CPU cores per process is a good start.")] = 0,
     inception_weights: InceptionWeightsOpt = None,
-    device: DeviceOpt = "auto",
+    device: ExtractorDeviceOpt = "auto",
     batch_size: BatchSizeOpt = None,
     resume: ResumeOpt = True,
     compile_: CompileOpt = False,
@@ -92,7 +92,7 @@ def pull_cmd(
         "--features", help="Also compute KID's features of the batch's 10k images with these Inception "
                            "weights and cache them (otherwise done on first use by `eval kid|all`).")] = False,
     inception_weights: InceptionWeightsOpt = None,
-    device: DeviceOpt = "auto",
+    device: ExtractorDeviceOpt = "auto",
     batch_size: BatchSizeOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
