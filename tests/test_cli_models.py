@@ -73,6 +73,24 @@ def test_pull_offline_explains(cli):
     assert "offline" in r.stderr and "BIGGANCTL_HOME" in r.stderr
 
 
+def test_pull_offline_of_a_cached_model_checks_it_and_exits_0(cli, monkeypatch):
+    spec = ModelSpec(name="test-model", arch="biggan-deep", config=REGISTRY["biggan-deep-128"].config,
+                     format="hf", truncation="deepmind", description="test",
+                     files=(RemoteFile("w.bin", ("http://127.0.0.1:9/w.bin",), size=len(DATA), sha256=SHA),))
+    monkeypatch.setitem(REGISTRY, "test-model", spec)
+    hub.spec_dir(spec).mkdir(parents=True)
+    (hub.spec_dir(spec) / "w.bin").write_bytes(DATA)
+    r = cli("models", "pull", "test-model")                         # offline (conftest)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == str(hub.spec_dir(spec))
+    r = cli("models", "pull", "test-model", "--force")              # would re-download
+    assert r.exit_code == 1 and "offline" in r.stderr and "--force" in r.stderr
+    (hub.spec_dir(spec) / "w.bin").write_bytes(DATA[:-1] + b"\0")     # damaged: reported, kept
+    r = cli("models", "pull", "test-model")
+    assert r.exit_code == 1 and "Traceback" not in r.stderr
+    assert (hub.spec_dir(spec) / "w.bin").exists()
+
+
 def test_pull_and_verify_against_a_local_server(cli, monkeypatch):
     monkeypatch.delenv("BIGGANCTL_OFFLINE")
     monkeypatch.setattr(hub, "BACKOFF", 0.0)

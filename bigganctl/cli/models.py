@@ -242,10 +242,13 @@ def pull_cmd(names: NamesArg, force: PullForceOpt = False, quiet: QuietOpt = Fal
       bigganctl models pull biggan-deep-512 --force   # re-fetch, forget the recorded sha256
     """
     specs = [_lookup(n) for n in names]       # all names checked before any download
-    if hub.offline():
-        raise WeightsUnavailable("offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE); "
-                                 "unset it to download, or pull on a machine with network access "
-                                 "and copy BIGGANCTL_HOME here")
+    if hub.offline():     # cached files are still checked (and reported); nothing is fetched
+        needed = [s.name for s in specs if force or hub.cache_status(s)["state"] != "cached"]
+        if needed:
+            why = "--force re-downloads" if force else "not cached"
+            raise WeightsUnavailable(f"offline mode is on (BIGGANCTL_OFFLINE / HF_HUB_OFFLINE) and "
+                                     f"{', '.join(needed)}: {why}; unset it to download, or pull on a "
+                                     "machine with network access and copy BIGGANCTL_HOME here")
     results, failures = [], []
     for spec in specs:
         if force:
