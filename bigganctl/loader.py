@@ -303,10 +303,8 @@ def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
     info["format"] = spec.format
     G.eval()
     G.requires_grad_(False)
-    G.to(device=dev, dtype=dt)
-    fmt = getattr(G, "cpu_memory_format", torch.contiguous_format)
-    if dev.type == "cpu" and fmt is not torch.contiguous_format:
-        G.to(memory_format=fmt)
+    G.to(device=dev, dtype=dt,
+         memory_format=G.cpu_memory_format if dev.type == "cpu" else torch.contiguous_format)
     G.spec = spec
     G.weights_info = info
     _CACHE[key] = G

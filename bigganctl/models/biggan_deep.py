@@ -85,7 +85,7 @@ class BigGANDeep(Generator):
     """
 
     truncation = "deepmind"
-    #: NHWC on the CPU: oneDNN's convolutions (and the max-pool) run about 1.3x faster
+    #: NHWC on the CPU: oneDNN's convolutions (and the max-pool) run about 1.4x faster
     #: than NCHW here, and pixels stay batch-independent (docs/performance.md, "Layout").
     cpu_memory_format = torch.channels_last
     _CACHE_SIZE = 8

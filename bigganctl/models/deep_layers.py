@@ -67,17 +67,15 @@ class Conv(nn.Module):
         per_sample = run_per_sample(x) and w <= PER_SAMPLE_MAX_SIZE
         y = rows(lambda t: F.conv2d(F.pad(t, (1, 1, 1, 1)), weight, bias), x, per_sample)
         y = y.view(b, 2, 2, -1, h + 1, w + 1)                    # [B, a, b, O, H+1, W+1]
-        if is_nhwc(x):       # interleave into an NHWC buffer: the output stays NHWC
-            out = x.new_empty(b, h, 2, w, 2, y.shape[3])
-            for pa in (0, 1):
-                for pb in (0, 1):
-                    out[:, :, pa, :, pb] = y[:, pa, pb, :, pa:pa + h, pb:pb + w].permute(0, 2, 3, 1)
-            return out.view(b, 2 * h, 2 * w, -1).permute(0, 3, 1, 2)
-        out = x.new_empty(b, y.shape[3], h, 2, w, 2)
+        o, nhwc = y.shape[3], is_nhwc(x)     # NHWC in -> interleave into an NHWC buffer
+        buf = x.new_empty(b, h, 2, w, 2, o) if nhwc else x.new_empty(b, o, h, 2, w, 2)
+        out = buf.permute(0, 5, 1, 2, 3, 4) if nhwc else buf      # indexed [B, O, H, a, W, b]
         for pa in (0, 1):
             for pb in (0, 1):
                 out[:, :, :, pa, :, pb] = y[:, pa, pb, :, pa:pa + h, pb:pb + w]
-        return out.view(b, -1, 2 * h, 2 * w)
+        if nhwc:
+            return buf.view(b, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
+        return buf.view(b, o, 2 * h, 2 * w)
 
     def _phase_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         if torch.compiler.is_compiling() or (torch.is_grad_enabled() and self.weight.requires_grad):
@@ -99,8 +97,7 @@ def phase_kernels(w: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Ten
         k0, k1, k2 = t.unbind(dim)
         return torch.stack([k0, k1 + k2], dim), torch.stack([k0 + k1, k2], dim)
 
-    rows = split(w, 2)
-    kernels = [k for r in rows for k in split(r, 3)]
+    kernels = [k for half in split(w, 2) for k in split(half, 3)]
     return torch.cat(kernels, 0), (None if bias is None else bias.repeat(4))
 
 
