@@ -329,6 +329,7 @@ def test_bench_command_times_generation(cli):
     assert doc["model"] == "tiny-8" and doc["weights"]["source"] == "random"
     assert doc["n"] == 6 and doc["batch_size"] == 4 and doc["images_per_s"] > 0
     assert doc["load_s"] >= 0 and doc["peak_rss_mb"] > 10
+    assert doc["features_per_s"] > 0 and doc["fid50k_s"] == doc["runs"]["eager"]["fid50k_s"] > 0
     r = cli("bench", "--model", "tiny-8", "--n", "2", "--trunc", "0")
     assert r.exit_code == 2 and "--trunc" in r.stderr
 

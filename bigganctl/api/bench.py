@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..compiling import compiled_generator, compiled_module, eager, enable_cache, resolve_compile
+from ..compiling import cache_dir, compiled_generator, compiled_module, eager, resolve_compile
 from ..generate import batch_size_for, iter_uint8, model_device
 from ..progress import Reporter
 from ..runtime import dtype_name, resolve_device, resolve_dtype
@@ -111,18 +111,16 @@ def bench(model: Any = "biggan-deep-128", weights: str | None = "random", device
         note(f"loaded {G.spec.name} ({G.weights_info['source']} weights) on {dev} in {load_s:.2f}s; "
              f"timing {n} images...")
     res = generation_throughput(G, n=n, batch_size=batch_size, psi=psi)
-    runs = {"eager": dict(res)}
+    runs = {"eager": res}                  # the top level shows the last run (compiled if any)
     if mode is not None:
         if note is not None:
-            note(f"compiling ({mode}; cache {enable_cache()}) and timing {n} images...")
-        runs["compiled"] = generation_throughput(G, n=n, batch_size=batch_size, psi=psi, compile=mode)
-        res = runs["compiled"]
-    for kind, r in runs.items():
-        if features:
-            fx = feature_throughput(G.resolution, dev, n=n, batch_size=res["batch_size"],
-                                    compile=mode if kind == "compiled" else None)
-            r["features_per_s"], r["features_warmup_s"] = fx["images_per_s"], fx["warmup_s"]
-            r["fid50k_s"] = projected_fid50k_s(r["images_per_s"], fx["images_per_s"])
+            note(f"compiling ({mode}; cache {cache_dir()}) and timing {n} images...")
+        runs["compiled"] = res = generation_throughput(G, n=n, batch_size=batch_size, psi=psi, compile=mode)
+    for kind, r in runs.items() if features else ():
+        fx = feature_throughput(G.resolution, dev, n=n, batch_size=res["batch_size"],
+                                compile=mode if kind == "compiled" else None)
+        r["features_per_s"], r["features_warmup_s"] = fx["images_per_s"], fx["warmup_s"]
+        r["fid50k_s"] = projected_fid50k_s(r["images_per_s"], fx["images_per_s"])
     return {"model": G.spec.name, "weights": G.weights_info, "device": str(dev), "dtype": dtype_name(dt),
             "threads": torch.get_num_threads(), "load_s": load_s, **res, "runs": runs,
             "fid50k_s": res.get("fid50k_s"), "peak_rss_mb": peak_rss_mb(),

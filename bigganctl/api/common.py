@@ -56,7 +56,7 @@ def open_generator(model: Any, weights: str | None = None, device: Any = "auto",
     :func:`bigganctl.compiling.resolve_compile`): the generator's compiled wrapper."""
     mode = resolve_compile(compile)
     if isinstance(model, (torch.nn.Module, CompiledGenerator)):
-        return compiled_generator(model, mode) if mode else model
+        return compiled_generator(model, mode)          # model itself when mode is None
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     from ..loader import load_generator      # looked up at call time (tests stand in for it)
 
