@@ -127,10 +127,10 @@ def file_lock(path: Path) -> Iterator[None]:
         fh.close()
 
 
-def make_dir(path: Path, what: str = "") -> None:
+def make_dir(path: Path, what: str = "", hint: str | None = None) -> None:
     """``mkdir -p path``; an OS error is a RuntimeFailure naming the folder (``what``: e.g.
-    "the cache folder ")."""
+    "the cache folder "), with ``hint`` when given."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise RuntimeFailure(f"cannot create {what}{path}: {e.strerror or e}") from None
+        raise RuntimeFailure(f"cannot create {what}{path}: {e.strerror or e}", hint=hint) from None

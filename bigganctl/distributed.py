@@ -126,7 +126,7 @@ def shard_counts(n: int, d: Dist) -> list[int]:
     return [(r + 1) * n // d.world - r * n // d.world for r in range(d.world)]
 
 
-def _comm_device(device: torch.device) -> torch.device:
+def comm_device(device: torch.device) -> torch.device:
     import torch.distributed as dist
 
     return device if dist.get_backend() == "nccl" else torch.device("cpu")
@@ -152,7 +152,7 @@ def gather_rows(local: torch.Tensor, n: int, d: Dist, device: torch.device, *, t
     import torch.distributed as dist
 
     counts = shard_counts(n, d)
-    comm = _comm_device(device)
+    comm = comm_device(device)
     row_shape, dtype = tuple(local.shape[1:]), local.dtype
     row_bytes = max(1, int(torch.tensor([], dtype=dtype).element_size() * max(1, _numel(row_shape))))
     step = max(1, GATHER_CHUNK_BYTES // (row_bytes * d.world))
@@ -213,20 +213,13 @@ def main_decides(fn: Callable[[], T], d: Dist, *, what: str) -> T:
     return value
 
 
-def barrier(d: Dist, *, what: str) -> None:
-    if not d.active:
-        return
-    import torch.distributed as dist
-
-    with collective(what):
-        dist.barrier()
-
-
 def all_true(flag: bool, d: Dist, device: torch.device, *, what: str) -> bool:
     """True when ``flag`` is true in every process of the job."""
+    if not d.active:
+        return flag
     import torch.distributed as dist
 
-    t = torch.tensor([int(flag)], device=_comm_device(device))
+    t = torch.tensor([int(flag)], device=comm_device(device))
     with collective(what):
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return bool(t.item())

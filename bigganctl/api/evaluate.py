@@ -29,7 +29,7 @@ from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
                                   images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics, run,
                                   sized)
-from ..distributed import distributed_env, session
+from ..distributed import is_main, session
 from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
 from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
@@ -147,7 +147,7 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
 
     def note(msg: str) -> None:
         warnings.append(msg)
-        if distributed_env().rank == 0:
+        if is_main():
             warn(msg)
 
     if n is not None and int(n) < 1:
@@ -161,7 +161,7 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
         check_n(int(n), protocol.metrics, protocol.is_splits)
 
     # Reference statistics and the extractor's identity first: cheap, and fail fast.
-    shown = progress if distributed_env().rank == 0 else None
+    shown = progress if is_main() else None
     inc_path = resolve_weights(inception_weights, progress=shown)
     fx_id = extractor_id(weights_sha256(inc_path))
     ref_stats = load_reference(ref, progress=shown) if protocol.needs_ref else None

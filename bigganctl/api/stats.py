@@ -10,7 +10,7 @@ from .._io import check_writable_target
 from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..distributed import main_decides, session, shard
-from ..metrics.extract import CHECKPOINT_VERSION, Checkpointer, checkpoint_path, extract, new_accumulators, reduce
+from ..metrics.extract import CHECKPOINT_VERSION, extract_resumable
 from ..metrics.features import InceptionFeatures, resolve_weights
 from ..metrics.ref_features import fill_features
 from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
@@ -76,17 +76,10 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
         key = {"v": CHECKPOINT_VERSION, "kind": "stats", "source": src.identity(), "n": total, "shard": [lo, hi],
                "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "keep_features": keep_features,
                "batch_size": bs, "device": dev.type, "compile": mode}
-        ckpt = Checkpointer(checkpoint_path(key, kind="stats"), key)
-        acc = new_accumulators(n_total=total, need_fid=True, is_splits=None, keep_features=keep_features,
-                               device=fx.device)
-        st = ckpt.load() if resume else None
-        if st is not None:
-            acc.load_state_dict(st)
-        extract(src, fx, n=total, keep_features=keep_features, is_splits=None, batch_size=bs, progress=shown,
-                desc="stats", shard=(lo, hi), acc=acc, checkpointer=ckpt)
-        if d.active:
-            ckpt.save(acc)                     # the finished share, in case another process fails
-        reduce(acc, d, total, dev)
+        acc, ckpt, _ = extract_resumable(src, fx, key=key, kind="stats", n=total, shard=(lo, hi), dist=d,
+                                         device=dev, resume=resume, need_fid=True, is_splits=None,
+                                         keep_features=keep_features, batch_size=bs, progress=shown,
+                                         desc="stats")
         mu, sigma = acc.fid.mean_cov()
         meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
                           preprocessing=src.pre.describe(), source=str(Path(source).resolve()),

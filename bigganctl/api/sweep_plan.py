@@ -216,7 +216,7 @@ def resume_point(p: Plan, *, resume: bool, overwrite: bool, note: Callable[[str]
     """(the earlier state to continue, whether every row and file is already done)."""
     state = earlier_state(p, resume=resume, overwrite=overwrite, note=note, warn=warn)
     rows_done = state["rows"] if state is not None else {}
-    pending = [1 for i, psi in p.rows() if p.row_key(i, psi) not in rows_done]
+    pending = any(p.row_key(i, psi) not in rows_done for i, psi in p.rows())
     done = (not pending and state is not None and state.get("written") == written_key(p)
             and all((p.out / f).is_file() for f in p.files.values()))
     return state, done

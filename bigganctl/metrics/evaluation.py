@@ -28,7 +28,7 @@ from ..runtime import default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
 from ..distributed import Dist, shard
-from .extract import CHECKPOINT_VERSION, Checkpointer, checkpoint_path, extract, new_accumulators, reduce
+from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, InceptionFeatures
 from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
 from .reference import Stats, check_comparable
@@ -219,27 +219,14 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
            "kid": "kid" in wanted, "batch_size": bs, "device": device.type}
     if options.compile:                   # compiled floats differ from eager's in the last bits
         key["compile"] = options.compile
-    ckpt = Checkpointer(checkpoint_path(key), key, every=options.checkpoint_every)
-    acc = new_accumulators(n_total=total, need_fid="fid" in wanted, is_splits=protocol.splits,
-                           keep_features="kid" in wanted, device=fx.device, is_shuffle=protocol.is_shuffle)
-    resumed_from = 0
-    if options.resume:
-        st = ckpt.load()
-        if st is not None:
-            acc.load_state_dict(st)
-            resumed_from = acc.done
-            if d.rank == 0 and progress:
-                warn(f"resuming from {ckpt.path} ({acc.done}/{hi - lo} samples done)")
-    else:
-        ckpt.remove()
     t_extract = time.time()
-    extract(src, fx, n=total, keep_features="kid" in wanted, is_splits=protocol.splits,
-            need_fid="fid" in wanted, batch_size=bs, progress=progress if d.rank == 0 else None,
-            desc=f"eval {'/'.join(wanted)}", shard=(lo, hi), acc=acc, checkpointer=ckpt)
+    acc, ckpt, resumed_from = extract_resumable(
+        src, fx, key=key, kind="eval", n=total, shard=(lo, hi), dist=d, device=device, resume=options.resume,
+        need_fid="fid" in wanted, is_splits=protocol.splits, keep_features="kid" in wanted,
+        is_shuffle=protocol.is_shuffle, batch_size=bs, every=options.checkpoint_every,
+        progress=progress if d.rank == 0 else None, desc=f"eval {'/'.join(wanted)}",
+        note=warn if d.rank == 0 and progress else None)
     t_extract = time.time() - t_extract
-    if d.active:
-        ckpt.save(acc)                    # the finished shard, in case another process fails
-    reduce(acc, d, total, device)
 
     out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}
     if acc.fid is not None:

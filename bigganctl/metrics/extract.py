@@ -26,7 +26,7 @@ import torch
 
 from .. import hub
 from .._io import atomic_path
-from ..distributed import Dist, collective, gather_rows
+from ..distributed import Dist, collective, comm_device, gather_rows
 from ..progress import Reporter, task
 from . import maths as S
 from .features import FEATURE_DIM, NUM_LOGITS, InceptionFeatures
@@ -175,15 +175,42 @@ def extract(src, fx: InceptionFeatures, *, n: int, keep_features: bool, is_split
     return acc
 
 
+def extract_resumable(src, fx: InceptionFeatures, *, key: dict, kind: str, n: int, shard: tuple[int, int],
+                      dist: Dist, device: torch.device, resume: bool, need_fid: bool, is_splits: int | None,
+                      keep_features: bool, is_shuffle: bool = True, batch_size: int, every: int | None = None,
+                      progress: Reporter | None = None, desc: str = "eval",
+                      note: Callable[[str], None] | None = None) -> tuple[Accumulators, Checkpointer, int]:
+    """:func:`extract` of this process's ``shard``, resumable: with ``resume`` the checkpoint of
+    ``key`` is loaded (otherwise a stale one is removed); under torchrun the finished shard is
+    saved before the all-reduce (another process may still fail), then :func:`reduce`.
+    ``note`` hears where a resumed run resumes. Returns the job's accumulators, the checkpointer (the caller removes it once its result
+    is written) and how many of this shard's samples came from the checkpoint."""
+    ckpt = Checkpointer(checkpoint_path(key, kind), key, every=every)
+    acc = new_accumulators(n_total=n, need_fid=need_fid, is_splits=is_splits, keep_features=keep_features,
+                           device=fx.device, is_shuffle=is_shuffle)
+    st = ckpt.load() if resume else None
+    if st is not None:
+        acc.load_state_dict(st)
+        if note is not None:
+            note(f"resuming from {ckpt.path} ({acc.done}/{shard[1] - shard[0]} samples done)")
+    elif not resume:
+        ckpt.remove()
+    resumed_from = acc.done
+    extract(src, fx, n=n, keep_features=keep_features, is_splits=is_splits, need_fid=need_fid,
+            batch_size=batch_size, progress=progress, desc=desc, shard=shard, acc=acc, checkpointer=ckpt)
+    if dist.active:
+        ckpt.save(acc)
+    reduce(acc, dist, n, device)
+    return acc, ckpt, resumed_from
+
+
 # ----------------------------------------------------------------------------- distributed
 
 def reduce(acc: Accumulators, d: Dist, n: int, device: torch.device) -> None:
     """All-reduce the float64 accumulators of every rank; gather KID's features in sample order."""
     if not d.active:
         return
-    import torch.distributed as dist
-
-    comm = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    comm = comm_device(device)
     with collective("the all-reduce of the statistics"):
         for a in (acc.fid, acc.isc):
             if a is None:

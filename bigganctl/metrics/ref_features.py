@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, hub
-from .._io import atomic_path, file_lock
-from ..errors import RuntimeFailure, UsageError
+from .._io import atomic_path, file_lock, make_dir
+from ..errors import UsageError
 from ..progress import Reporter
 from ..distributed import Dist, all_true, shard
 from .extract import extract, reduce
@@ -108,12 +108,9 @@ def fill_features(ref: Stats, fx: InceptionFeatures, *, batch_size: int, progres
             if dist.rank == 0:
                 _write(target, feats, ident)
     elif feats is None:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RuntimeFailure(f"cannot create the feature cache {target.parent}: {e.strerror or e}",
-                                 hint=f"make $BIGGANCTL_HOME writable, or run `bigganctl stats pull NAME "
-                                      f"--features` where it is ({path.name} has no cached features)") from None
+        make_dir(target.parent, "the feature cache ",
+                 hint=f"make $BIGGANCTL_HOME writable, or run `bigganctl stats pull NAME --features` "
+                      f"where it is ({path.name} has no cached features)")
         with file_lock(target.with_name(f".{target.name}.lock")):
             feats = _read(target, ident)          # another process may have written it meanwhile
             if feats is None:
