@@ -203,6 +203,14 @@ class RunOptions:
     compile: str | None = None
 
 
+def _collect(warn: Note, warnings: list[str]) -> Note:
+    """``warn``, and the message kept in the result's ``warnings``."""
+    def both(msg: str) -> None:
+        warnings.append(msg)
+        warn(msg)
+    return both
+
+
 def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeatures, ref: Stats | None,
         protocol: Protocol, kid_subset_size: int | None, dist: Dist, device: torch.device,
         options: RunOptions = RunOptions(), progress: Reporter | None = None, warn: Note,
@@ -225,7 +233,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
         need_fid="fid" in wanted, is_splits=protocol.splits, keep_features="kid" in wanted,
         is_shuffle=protocol.is_shuffle, batch_size=bs, every=options.checkpoint_every,
         progress=progress if d.rank == 0 else None, desc=f"eval {'/'.join(wanted)}",
-        note=warn if d.rank == 0 and progress else None)
+        note=warn if d.rank == 0 and progress else None, warn=_collect(warn, warnings) if d.rank == 0 else None)
     t_extract = time.time() - t_extract
 
     out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}

@@ -1,0 +1,119 @@
+"""Integrity digests of the state bigganctl writes and reads back (checkpoints, resume
+states, reference statistics, hash memos).
+
+A file that comes back altered (a flipped bit, a partial copy, a hand edit) must never
+feed a number: every such file carries a sha256 of its payload, which the reader checks
+before using anything in it.
+
+- torch checkpoints (``runs/*.pt``): the ``torch.save`` bytes, then a trailer
+  ``\\nbigganctl-sha256:<64 hex>\\n`` holding the sha256 of those bytes
+  (:func:`save_sealed_torch`, :func:`load_sealed_torch`).
+- JSON records: a ``"sha256"`` member holding the digest of the canonical JSON of the
+  other members (:func:`seal_json`, :func:`json_verified`).
+- ``.npz`` arrays: :func:`arrays_digest` over every array's name, dtype, shape and bytes
+  (the reference writer stores it as one more array).
+
+A failed write of such state is never a failure of the run (:func:`quiet_failure`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_path
+
+MAGIC = b"\nbigganctl-sha256:"
+TRAILER = len(MAGIC) + 64 + 1
+DIGEST_KEY = "sha256"
+
+
+class IntegrityError(Exception):
+    """The file's content does not match its digest (or it has none); ``str()`` says why."""
+
+
+# ----------------------------------------------------------------------------- torch files
+
+def save_sealed_torch(obj: Any, target: str | os.PathLike) -> None:
+    """``torch.save(obj)`` atomically, followed by the sha256 trailer of the saved bytes."""
+    import torch
+
+    with atomic_path(target) as tmp:
+        torch.save(obj, tmp)
+        h = hashlib.sha256()
+        with open(tmp, "r+b") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            fh.write(MAGIC + h.hexdigest().encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_sealed(path: str | os.PathLike) -> bytes:
+    """The payload of a sealed file, verified; IntegrityError when it does not match."""
+    data = Path(path).read_bytes()
+    if len(data) < TRAILER or not data[-TRAILER:].startswith(MAGIC):
+        raise IntegrityError("it carries no integrity digest (truncated, or not written by this version)")
+    payload, stored = data[:-TRAILER], data[-TRAILER + len(MAGIC):-1].decode("ascii", "replace")
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != stored:
+        raise IntegrityError(f"its content does not match its digest (sha256 {actual[:12]}..., "
+                             f"recorded {stored[:12]}...): altered or damaged")
+    return payload
+
+
+def load_sealed_torch(path: str | os.PathLike) -> Any:
+    """:func:`read_sealed`, then ``torch.load(weights_only=True)`` of the verified bytes."""
+    import torch
+
+    payload = read_sealed(path)
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as e:                # verified bytes that torch cannot read: another version
+        raise IntegrityError(f"unreadable ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
+
+
+# ----------------------------------------------------------------------------- JSON records
+
+def _json_digest(doc: dict) -> str:
+    rest = {k: v for k, v in doc.items() if k != DIGEST_KEY}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def seal_json(doc: dict) -> dict:
+    """``doc`` with a ``"sha256"`` member: the digest of its canonical JSON."""
+    return {**{k: v for k, v in doc.items() if k != DIGEST_KEY}, DIGEST_KEY: _json_digest(doc)}
+
+
+def json_verified(doc: Any) -> bool:
+    """Is ``doc`` a dict whose ``"sha256"`` matches its other members? (A round trip through
+    JSON keeps the digest: it is computed over what JSON can hold.)"""
+    return isinstance(doc, dict) and isinstance(doc.get(DIGEST_KEY), str) and doc[DIGEST_KEY] == _json_digest(doc)
+
+
+# ----------------------------------------------------------------------------- arrays
+
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every array's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{list(a.shape)}|".encode())
+        h.update(memoryview(a).cast("B") if a.size else b"")
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- failures
+
+def describe_failure(e: BaseException) -> str:
+    """``No space left on device`` and the like, from whatever a failed write raised."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:160]

@@ -1,0 +1,200 @@
+"""Faults in the state bigganctl keeps between runs (issue 23): altered checkpoints,
+references and hash memos never feed a number; a checkpoint that cannot be written costs
+only resumability. Faults are real: flipped bytes in the real files, a real read-only or
+full filesystem (a small tmpfs; skipped where mounting is not permitted)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from _metrics_util import inception_file
+from tiny_generator import TinyGenerator
+from bigganctl import hub
+from bigganctl.api.evaluate import evaluate
+from bigganctl.errors import UsageError
+from bigganctl.integrity import TRAILER
+from bigganctl.metrics.features import extractor_id, weights_sha256
+from bigganctl.metrics.reference import Stats, read_stats, write_stats
+
+N = 12
+
+
+@pytest.fixture(scope="module")
+def ref_file(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2048, 16)) * 0.01
+    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 16, "count": 16}
+    p = tmp_path_factory.mktemp("ref") / "ref.npz"
+    write_stats(p, Stats(0.2 + 0.01 * rng.random(2048), a @ a.T, None, meta))
+    return p
+
+
+def _run(ref_file, **kw):
+    args = dict(model=TinyGenerator(), metrics=("fid", "is"), n=N, psi=1.0, seed=3, ref=ref_file,
+                inception_weights=inception_file(), device="cpu", batch_size=4, progress=False)
+    args.update(kw)
+    return evaluate(**args)
+
+
+def _interrupt_at(k):
+    def stop(done, total):
+        if done >= k:
+            raise KeyboardInterrupt
+    return stop
+
+
+def flip_bit_of_value(path: Path, value_bytes: bytes, bit: int = 62) -> None:
+    """Flip one bit of the stored copy of ``value_bytes`` (a float64) inside ``path``."""
+    data = bytearray(path.read_bytes())
+    at = data.find(value_bytes)
+    assert at >= 0, "value not found in the file"
+    data[at + bit // 8] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(data))
+
+
+def _payload_state(path: Path) -> dict:
+    import io
+
+    return torch.load(io.BytesIO(path.read_bytes()[:-TRAILER]), weights_only=True)
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str = "64k", ro: bool = False):
+    """A real tmpfs of ``size`` at ``path`` (read-only with ``ro``); skips when mounting is
+    not permitted (not root, no CAP_SYS_ADMIN, a container without mount rights)."""
+    path.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size}" + (",ro" if ro else "")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode}): needs root / CAP_SYS_ADMIN")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# ----------------------------------------------------------------------------- defect 1
+
+@pytest.mark.numerics
+def test_an_altered_eval_checkpoint_is_reported_and_the_run_starts_afresh(ref_file, capsys):
+    whole = _run(ref_file, resume=False)
+    with pytest.raises(KeyboardInterrupt):
+        _run(ref_file, progress=_interrupt_at(4))
+    runs = hub.home() / "runs"
+    (ckpt,) = runs.glob("eval-*.pt")
+    st = _payload_state(ckpt)
+    assert st["done"] == 4
+    flip_bit_of_value(ckpt, st["fid"]["sum"][5].numpy().tobytes())      # one accumulator value
+    assert _payload_state(ckpt)["fid"]["sum"][5] != st["fid"]["sum"][5]  # the flip took (a wrong FID before)
+    again = _run(ref_file)
+    assert again["resumed_from"] == 0                                   # unverified state never used
+    assert again["fid"] == whole["fid"] and again["is_mean"] == whole["is_mean"]
+    damaged = [w for w in again["warnings"] if "checkpoint" in w]
+    assert len(damaged) == 1 and "does not match its digest" in damaged[0], again["warnings"]
+    assert not list(runs.glob("eval-*.pt"))
+
+
+def test_a_truncated_or_unsealed_checkpoint_is_reported_too(ref_file):
+    with pytest.raises(KeyboardInterrupt):
+        _run(ref_file, progress=_interrupt_at(4))
+    (ckpt,) = (hub.home() / "runs").glob("eval-*.pt")
+    ckpt.write_bytes(ckpt.read_bytes()[:-TRAILER])                     # a version-1 file / a cut copy
+    again = _run(ref_file)
+    assert again["resumed_from"] == 0
+    assert any("no integrity digest" in w for w in again["warnings"])
+
+
+@pytest.mark.numerics
+def test_an_altered_stats_checkpoint_never_reaches_the_reference(tmp_path, capsys):
+    from test_stats_compute import Interrupting
+    from _metrics_util import smooth_images, write_folder
+    from bigganctl.api.stats import compute
+
+    src = write_folder(tmp_path / "imgs", smooth_images(4, 1, size=16))
+    kw = dict(resize=None, center_crop=None, n=4, keep_features=False, inception_weights=inception_file(),
+              device="cpu", batch_size=1, overwrite=False)
+    whole = compute(src, None, progress=None, resume=False, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        compute(src, tmp_path / "a.npz", progress=Interrupting(2), **kw)
+    (ckpt,) = (hub.home() / "runs").glob("stats-*.pt")
+    st = _payload_state(ckpt)
+    flip_bit_of_value(ckpt, st["fid"]["sum"][5].numpy().tobytes())
+    capsys.readouterr()
+    again = Interrupting(None)
+    out = compute(src, tmp_path / "a.npz", progress=again, **kw)
+    assert again.initial == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "does not match its digest" in err
+    np.testing.assert_array_equal(out.mu, whole.mu)
+    np.testing.assert_array_equal(read_stats(tmp_path / "a.npz").mu, whole.mu)
+
+
+# ----------------------------------------------------------------------------- references
+
+def test_an_altered_reference_written_by_bigganctl_is_refused(ref_file, tmp_path):
+    p = tmp_path / "ref.npz"
+    p.write_bytes(ref_file.read_bytes())
+    st = read_stats(p)
+    assert st.meta.get("extractor_id")
+    # rewrite one array with a changed value, keeping the stored digest: a hand edit
+    with np.load(p) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["mu"] = arrays["mu"].copy()
+    arrays["mu"][5] = 5.3e18
+    np.savez(p, **arrays)
+    with pytest.raises(UsageError) as e:
+        read_stats(p)
+    assert str(p) in str(e.value) and "digest" in str(e.value) and e.value.option == "--ref"
+
+
+# ----------------------------------------------------------------------------- defect 5
+
+def _corr(s, i, j, r):
+    s = s.copy()
+    s[i, j] = s[j, i] = r * np.sqrt(s[i, i] * s[j, j])
+    return s
+
+
+@pytest.mark.parametrize("alter, why", [
+    (lambda s: -s, "negative variance"),
+    (lambda s: s + np.triu(np.full_like(s, 1e-3), 1), "not symmetric"),
+    (lambda s: _corr(s, 0, 1, 3.0), "not positive semi-definite"),      # |correlation| 3 > 1
+    (lambda s: np.where(np.eye(len(s), dtype=bool), s, np.nan), "NaN"),
+])
+def test_a_reference_sigma_that_is_no_covariance_is_refused(ref_file, tmp_path, alter, why):
+    with np.load(ref_file) as z:
+        mu, sigma = z["mu"], z["sigma"]
+    p = tmp_path / "fid_stats.npz"                   # pytorch-fid style: no metadata, no digest
+    np.savez(p, mu=mu, sigma=alter(sigma))
+    with pytest.raises(UsageError) as e:
+        read_stats(p)
+    assert str(p) in str(e.value) and why in str(e.value) and e.value.option == "--ref"
+
+
+def test_a_negated_sigma_fails_eval_with_exit_2_not_a_passed_gate(cli, ref_file, tmp_path):
+    with np.load(ref_file) as z:
+        mu, sigma = z["mu"], z["sigma"]
+    p = tmp_path / "neg.npz"
+    np.savez(p, mu=mu, sigma=-sigma)
+    from _metrics_util import smooth_images, write_folder
+
+    imgs = write_folder(tmp_path / "imgs", smooth_images(4, 1, size=16))
+    r = cli("eval", "fid", "--ref", p, "--images", imgs, "--inception-weights", inception_file(), "--device", "cpu",
+            "--max-fid", "0.5", "--quiet", "--force")
+    assert r.exit_code == 2 and str(p) in r.stderr and "negative variance" in r.stderr, r.stderr
+
+
+def test_a_valid_rank_deficient_sigma_is_accepted(tmp_path):
+    rng = np.random.default_rng(1)
+    f = rng.standard_normal((20, 2048))                   # N < D: 19 non-zero eigenvalues
+    p = tmp_path / "fid_stats.npz"
+    np.savez(p, mu=f.mean(0), sigma=np.cov(f, rowvar=False))
+    assert read_stats(p).sigma.shape == (2048, 2048)
