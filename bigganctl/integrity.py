@@ -40,19 +40,42 @@ class IntegrityError(Exception):
 
 # ----------------------------------------------------------------------------- torch files
 
+class _HashingWriter:
+    """A file for ``torch.save`` (which writes sequentially): hashes what passes, and keeps
+    the OSError of a failed write (torch reports it as an opaque RuntimeError)."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.h, self.error = fh, hashlib.sha256(), None
+
+    def write(self, b) -> int:
+        try:
+            n = self.fh.write(b)
+        except OSError as e:
+            self.error = e
+            raise
+        self.h.update(b)
+        return n
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 def save_sealed_torch(obj: Any, target: str | os.PathLike) -> None:
-    """``torch.save(obj)`` atomically, followed by the sha256 trailer of the saved bytes."""
+    """``torch.save(obj)`` atomically, followed by the sha256 trailer of the saved bytes.
+    A failed write raises the OSError behind it (``No space left on device``)."""
     import torch
 
-    with atomic_path(target) as tmp:
-        torch.save(obj, tmp)
-        h = hashlib.sha256()
-        with open(tmp, "r+b") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-            fh.write(MAGIC + h.hexdigest().encode() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        w = _HashingWriter(fh)
+        try:
+            torch.save(obj, w)
+        except RuntimeError:
+            if w.error is not None:
+                raise w.error from None
+            raise
+        fh.write(MAGIC + w.h.hexdigest().encode() + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_sealed(path: str | os.PathLike) -> bytes:

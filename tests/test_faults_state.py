@@ -198,3 +198,19 @@ def test_a_valid_rank_deficient_sigma_is_accepted(tmp_path):
     p = tmp_path / "fid_stats.npz"
     np.savez(p, mu=f.mean(0), sigma=np.cov(f, rowvar=False))
     assert read_stats(p).sigma.shape == (2048, 2048)
+
+
+# ----------------------------------------------------------------------------- defect 2
+
+@pytest.mark.parametrize("ro", [False, True], ids=["full-home", "read-only-home"])
+@pytest.mark.numerics
+def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, tmp_path, monkeypatch, ro):
+    whole = _run(ref_file, resume=False)
+    with small_tmpfs(tmp_path / "home", size="64k", ro=ro) as home:      # a checkpoint here is ~32 MB
+        monkeypatch.setenv("BIGGANCTL_HOME", str(home))
+        doc = _run(ref_file, checkpoint_every=4)
+        assert doc["fid"] == whole["fid"] and doc["is_mean"] == whole["is_mean"]
+        failed = [w for w in doc["warnings"] if "cannot save the checkpoint" in w]
+        assert len(failed) == 1, doc["warnings"]                         # one warning, not one per save
+        assert ("Read-only" in failed[0]) if ro else ("No space left" in failed[0])
+        assert not list(home.rglob("*.pt")) and not list(home.rglob(".*.pt*"))   # no partial file left
