@@ -13,7 +13,7 @@ from collections.abc import Callable
 import typer
 from rich.markup import escape
 
-from ..errors import BigGANCtlError
+from ..errors import BigGANCtlError, Terminated, sigterm_as_interrupt
 from .render import err
 
 app = typer.Typer(
@@ -55,6 +55,10 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             if e.hint:
                 err.print(f"  {escape(e.hint)}")
             raise typer.Exit(e.exit_code) from None
+        except Terminated:
+            err.print("terminated (SIGTERM): a checkpoint, where the command keeps one, was saved; "
+                      "the same command resumes it")
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
@@ -105,7 +109,8 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM acts like Ctrl-C (exit 143)."""
+    sigterm_as_interrupt()
     app(args=argv if argv is not None else sys.argv[1:], prog_name="bigganctl")
 
 
