@@ -6,6 +6,7 @@ An interrupted or failed write never leaves a half-written file at the target pa
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
@@ -57,10 +58,45 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        staging = _STAGING.get()
+        if staging is None:
+            os.replace(tmp_path, target)
+        else:
+            staging.append((tmp_path, target))     # renamed with the others at the end
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+        raise
+
+
+#: the files of the running :func:`together` block: (temporary, target) pairs
+_STAGING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("staging", default=None)
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """The outputs of one command appear together or not at all: inside this block every
+    :func:`atomic_path` write stays under its temporary name; at the end all are renamed
+    onto their targets, and on any failure (a full disk at the fifth file, Ctrl-C) all the
+    temporaries are removed, so nothing is left that a re-run would refuse."""
+    if _STAGING.get() is not None:          # nested: the outer block renames
+        yield
+        return
+    staged: list[tuple[Path, Path]] = []
+    token = _STAGING.set(staged)
+    renamed = 0
+    try:
+        try:
+            yield
+        finally:
+            _STAGING.reset(token)
+        for tmp, target in staged:
+            os.replace(tmp, target)
+            renamed += 1
+    except BaseException:
+        for tmp, _ in staged[renamed:]:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         raise
 
 

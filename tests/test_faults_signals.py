@@ -48,7 +48,7 @@ def test_sigterm_saves_the_eval_checkpoint_and_exits_143(cli, evaldata):
     runs = Path(os.environ["BIGGANCTL_HOME"]) / "runs"
     rc, err = signal_at_killpoint(args, ["eval-*.pt"], _env(), signal.SIGTERM)
     assert rc == 143, err
-    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert "interrupted by SIGTERM" in err and "Traceback" not in err
     assert list(runs.glob("eval-*.pt")) and not list(runs.glob(".eval-*"))   # saved, no temporary left
     again = cli(*args)
     assert again.exit_code == 0, again.stderr
@@ -62,5 +62,5 @@ def test_sigterm_in_interp_removes_its_temporary_video_and_frames(tmp_path):
                                                                             KILLPOINT_TINY_LOADER="1"),
                                   signal.SIGTERM)
     assert rc == 143, err
-    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert "interrupted by SIGTERM" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []          # no .v.mp4.XXXX.mp4, no .f.XXXX/

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .._io import write_json
+from .._io import together, write_json
 from ..classes import ClassInfo, resolve_classes
 from ..errors import RuntimeFailure, UsageError
 from ..distributed import Dist, gather_rows, shard
@@ -190,8 +190,14 @@ def plan_outputs(*, out: str | Path | None, images_dir: str | Path | None, npz: 
 
 def write_outputs(outputs: SampleOutputs, result: SampleResult, *,
                   command: str | None = None) -> dict[str, Any]:
-    """Write the planned files and a manifest beside each; returns ``{kind: path}`` plus
-    the manifest (with ``command`` and ``outputs`` added)."""
+    """Write the planned files and a manifest beside each, all together or none (a failure
+    leaves no file behind); returns ``{kind: path}`` plus the manifest (with ``command``
+    and ``outputs`` added)."""
+    with together():
+        return _write_outputs(outputs, result, command)
+
+
+def _write_outputs(outputs: SampleOutputs, result: SampleResult, command: str | None) -> dict[str, Any]:
     manifest = dict(result.manifest)
     manifest["command"] = command
     manifest["reproduce"] = reproduce_command(manifest)

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import make_dir, write_json
+from .._io import make_dir, together, write_json
 from ..compiling import resolve_compile
 from ..distributed import Dist, main_decides, session
 from ..media.manifest import sweep_manifest
@@ -199,6 +199,12 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
 # ----------------------------------------------------------------------------- files
 
 def write_outputs(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None, command: str | None) -> None:
+    """The sweep's files, all together or none (:func:`bigganctl._io.together`)."""
+    with together():
+        _write_files(p, doc, gens, batch_size=batch_size, command=command)
+
+
+def _write_files(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None, command: str | None) -> None:
     for k, f in FILES.items():
         if k not in p.files and (p.out / f).is_file():      # e.g. --strip-columns 0 now: no stale strip
             (p.out / f).unlink()

@@ -56,7 +56,7 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
                 err.print(f"  {escape(e.hint)}")
             raise typer.Exit(e.exit_code) from None
         except Terminated:
-            err.print("terminated (SIGTERM): a checkpoint, where the command keeps one, was saved; "
+            err.print("interrupted by SIGTERM (exit 143): a checkpoint, where the command keeps one, was saved; "
                       "the same command resumes it")
             raise typer.Exit(143) from None
         except KeyboardInterrupt:
