@@ -136,7 +136,8 @@ def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
 
 def describe_failure(e: BaseException) -> str:
     """``No space left on device`` and the like, from whatever a failed write raised."""
-    if isinstance(e, OSError) and e.strerror:
-        return e.strerror
+    cause = e if isinstance(e, OSError) else e.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
     return text[:160]

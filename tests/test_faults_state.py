@@ -214,3 +214,27 @@ def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, t
         assert len(failed) == 1, doc["warnings"]                         # one warning, not one per save
         assert ("Read-only" in failed[0]) if ro else ("No space left" in failed[0])
         assert not list(home.rglob("*.pt")) and not list(home.rglob(".*.pt*"))   # no partial file left
+
+
+# ----------------------------------------------------------------------------- defect 6
+
+@pytest.mark.parametrize("ro", [False, True], ids=["full-home", "read-only-home"])
+def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, capsys, ro):
+    from bigganctl import foldcache, loader
+    from bigganctl.formats import hf
+    from test_compile import TINY
+
+    folder = hf.write_random_checkpoint(tmp_path / "tiny_deep", TINY, seed=5)
+    monkeypatch.setenv("BIGGANCTL_LOAD_CACHE", "1")
+    monkeypatch.setattr(foldcache, "_warned", set())
+    with small_tmpfs(tmp_path / "home", size="64k", ro=ro) as home:     # the folded weights need more
+        monkeypatch.setenv("BIGGANCTL_HOME", str(home))
+        for _ in range(2):
+            loader.clear_cache()
+            G = loader.load_generator(folder, device="cpu", progress=False)
+        assert G.z_dim == TINY.z_dim
+        err = capsys.readouterr().err
+        assert err.count("warning:") == 1 and "folded weights" in err
+        assert ("Read-only" in err) if ro else ("No space left" in err or "space" in err.lower()), err
+        assert not [p for p in home.rglob("*") if p.is_file() and "folded" in str(p)]
+    loader.clear_cache()
