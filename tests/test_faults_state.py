@@ -226,7 +226,7 @@ def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, c
 
     folder = hf.write_random_checkpoint(tmp_path / "tiny_deep", TINY, seed=5)
     monkeypatch.setenv("BIGGANCTL_LOAD_CACHE", "1")
-    monkeypatch.setattr(foldcache, "_warned", set())
+    monkeypatch.setattr(foldcache, "_warned", set(), raising=False)
     with small_tmpfs(tmp_path / "home", size="64k", ro=ro) as home:     # the folded weights need more
         monkeypatch.setenv("BIGGANCTL_HOME", str(home))
         for _ in range(2):
