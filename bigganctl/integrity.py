@@ -104,20 +104,20 @@ def load_sealed_torch(path: str | os.PathLike) -> Any:
 
 # ----------------------------------------------------------------------------- JSON records
 
-def _json_digest(doc: dict) -> str:
-    rest = {k: v for k, v in doc.items() if k != DIGEST_KEY}
+def _json_digest(doc: dict, key: str) -> str:
+    rest = {k: v for k, v in doc.items() if k != key}
     return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def seal_json(doc: dict) -> dict:
-    """``doc`` with a ``"sha256"`` member: the digest of its canonical JSON."""
-    return {**{k: v for k, v in doc.items() if k != DIGEST_KEY}, DIGEST_KEY: _json_digest(doc)}
+def seal_json(doc: dict, key: str = DIGEST_KEY) -> dict:
+    """``doc`` with a ``key`` member: the digest of its canonical JSON."""
+    return {**{k: v for k, v in doc.items() if k != key}, key: _json_digest(doc, key)}
 
 
-def json_verified(doc: Any) -> bool:
-    """Is ``doc`` a dict whose ``"sha256"`` matches its other members? (A round trip through
-    JSON keeps the digest: it is computed over what JSON can hold.)"""
-    return isinstance(doc, dict) and isinstance(doc.get(DIGEST_KEY), str) and doc[DIGEST_KEY] == _json_digest(doc)
+def json_verified(doc: Any, key: str = DIGEST_KEY) -> bool:
+    """Is ``doc`` a dict whose ``key`` member matches its other members? (A round trip
+    through JSON keeps the digest: it is computed over what JSON can hold.)"""
+    return isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key] == _json_digest(doc, key)
 
 
 # ----------------------------------------------------------------------------- arrays

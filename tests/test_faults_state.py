@@ -238,3 +238,42 @@ def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, c
         assert ("Read-only" in err) if ro else ("No space left" in err or "space" in err.lower()), err
         assert not [p for p in home.rglob("*") if p.is_file() and "folded" in str(p)]
     loader.clear_cache()
+
+
+# ----------------------------------------------------------------------------- defect 11
+
+def _memo_of_inception() -> Path:
+    from bigganctl.checksums import memo_path
+
+    weights_sha256(inception_file())                        # remembered under $BIGGANCTL_HOME/hashes
+    p = memo_path(inception_file(), hub.home())
+    assert p.is_file() and "hashes" in str(p)
+    return p
+
+
+@pytest.mark.parametrize("how", ["flipped", "resealed"])
+def test_a_wrong_digest_in_hashes_is_not_trusted(cli, ref_file, tmp_path, how):
+    from bigganctl.integrity import seal_json
+
+    true_id = extractor_id(weights_sha256(inception_file()))
+    memo = _memo_of_inception()
+    doc = json.loads(memo.read_text())
+    wrong = ("0" if doc["sha256"][0] != "0" else "1") + doc["sha256"][1:]
+    doc["sha256"] = wrong                                   # size and mtime unchanged
+    if how == "resealed":                                   # consistent with itself (a stale memo)
+        doc = seal_json({k: v for k, v in doc.items() if k != "check"}, "check")
+    memo.write_text(json.dumps(doc))
+    if how == "flipped":
+        assert extractor_id(weights_sha256(inception_file())) == true_id
+    from _metrics_util import smooth_images, write_folder
+
+    imgs = write_folder(tmp_path / "imgs", smooth_images(4, 1, size=16))
+    r = cli("eval", "fid", "--ref", ref_file, "--images", imgs, "--inception-weights", inception_file(),
+            "--device", "cpu", "--quiet", "--json", "--resize", "16")
+    assert r.exit_code == 0, r.stderr                      # the valid reference is not blamed
+    assert r.json()["extractor_id"] == true_id
+    memo.write_text(json.dumps(doc))                       # wrong again: stats compute must not copy it
+    r = cli("stats", "compute", imgs, "--out", tmp_path / "s.npz", "--quiet", "--json",
+            "--inception-weights", inception_file(), "--device", "cpu")
+    assert r.exit_code == 0, r.stderr
+    assert read_stats(tmp_path / "s.npz").extractor_id == true_id

@@ -71,6 +71,7 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
         if total < 2 or total > src.n:
             raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
         fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev, compile=mode)
+        fx.reverify()                 # a reference records the extractor for good: never from a stale memo
         bs = batch_size or default_batch_size(dev)
         lo, hi = shard(total, d)
         key = {"v": CHECKPOINT_VERSION, "kind": "stats", "source": src.identity(), "n": total, "shard": [lo, hi],

@@ -279,6 +279,8 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
         warnings.append(msg)
         warn(msg)
 
+    if ref is not None and ref.extractor_id != fx.id:     # hash again before blaming the reference
+        fx.reverify()
     check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note)
     src, info = generator_source(G, n=n, psi=psi, seed=seed, classes=classes, dtype=dtype)
     total = sized(src, n, protocol)
