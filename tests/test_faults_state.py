@@ -277,3 +277,25 @@ def test_a_wrong_digest_in_hashes_is_not_trusted(cli, ref_file, tmp_path, how):
             "--inception-weights", inception_file(), "--device", "cpu")
     assert r.exit_code == 0, r.stderr
     assert read_stats(tmp_path / "s.npz").extractor_id == true_id
+
+
+# ----------------------------------------------------------------------------- sweep state
+
+def test_an_altered_sweep_state_is_reported_and_the_sweep_starts_fresh(tmp_path):
+    import types
+
+    from bigganctl._io import write_json
+    from bigganctl.api.sweep_plan import STATE_FILE, earlier_state, seal_state
+
+    key = {"n": 4, "seed": 0}
+    write_json(tmp_path / STATE_FILE, seal_state({"version": 2, "key": key, "rows": {"m|0.5": {"fid": 12.25}},
+                                                  "written": None}))
+    (tmp_path / "sweep.csv").write_text("psi,fid\n0.5,12.25\n")        # its own earlier outputs
+    p = types.SimpleNamespace(out=tmp_path, key=key)
+    notes, warns = [], []
+    kw = dict(resume=True, overwrite=False, note=notes.append, warn=warns.append)
+    assert earlier_state(p, **kw)["rows"] == {"m|0.5": {"fid": 12.25}} and not warns
+    path = tmp_path / STATE_FILE
+    path.write_text(path.read_text().replace("12.25", "-2.05e35"))     # an altered number
+    assert earlier_state(p, **kw) is None                              # not used, and not refused
+    assert len(warns) == 1 and "does not match its digest" in warns[0]
