@@ -86,3 +86,38 @@ def cuda_batch_size(device: torch.device, resolution: int, *, limit: int = 512) 
     while bs * 2 <= min(fit, limit):
         bs *= 2
     return bs
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable`` (Linux), lowered by a cgroup
+    limit or an address-space rlimit when there is one; None where nothing is known."""
+    import resource
+
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+            if text.isdigit() and int(text) < 1 << 60:
+                limits.append(int(text))
+        except OSError:
+            pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(int(soft))
+    return min(limits) if limits else None
+
+
+def check_memory(need: int, *, what: str, option: str, hint: str) -> None:
+    """UsageError (exit 2) naming ``option`` when ``need`` bytes exceed what is available."""
+    have = available_memory()
+    if have is not None and need > have:
+        raise UsageError(f"{what} needs about {need / 2**30:.1f} GiB in memory, {have / 2**30:.1f} GiB are "
+                         "available", option=option, hint=hint)

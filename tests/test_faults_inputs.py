@@ -146,3 +146,34 @@ def test_a_file_name_that_is_not_utf8_is_read_without_a_traceback(cli, tmp_path)
     r = cli("stats", "compute", folder, "--out", tmp_path / "t.npz", "--quiet",
             "--inception-weights", inception_file(), "--device", "cpu")
     assert r.exit_code == 2 and "bad\\xff.png" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+# ----------------------------------------------------------------------------- defect 7
+
+@pytest.mark.parametrize("metric, n", [("is", 10 ** 12), ("kid", 10 ** 9), ("all", 10 ** 10)])
+def test_an_n_beyond_memory_is_refused_up_front(cli, metric, n, monkeypatch):
+    import bigganctl.api.common as core
+
+    monkeypatch.setattr(core, "open_generator", lambda *a, **k: pytest.fail("refused before loading"))
+    from _metrics_util import inception_file
+
+    extra = [] if metric == "is" else ["--ref", "imagenet-128"]
+    r = cli("eval", metric, "--model", "biggan-deep-128", "--weights", "random", "--n", str(n), *extra,
+            "--inception-weights", inception_file(), "--device", "cpu", "--quiet")
+    assert r.exit_code == 2 and "--n" in r.stderr and "GiB in memory" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_available_memory_is_known_here_and_bounded_by_rlimit():
+    import resource
+
+    from bigganctl.runtime import available_memory
+
+    have = available_memory()
+    assert have is None or have > 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (2 ** 45, hard))
+    try:
+        assert available_memory() <= 2 ** 45
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

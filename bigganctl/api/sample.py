@@ -29,6 +29,7 @@ from ..generate import iter_uint8, model_device
 from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sample_path, image_format,
                             make_grid, manifest_path, sample_filename, write_image, write_npz)
 from ..media.manifest import reproduce_command, sample_manifest
+from ..runtime import check_memory
 from ..sampling import DEFAULT_N, check_psi, resolve_seeds
 from . import common
 from .common import model_truncation
@@ -102,6 +103,8 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
         raise UsageError(f"{total} samples at {G.resolution} px need {need / 2**30:.1f} GiB in memory "
                          f"(limit {MAX_IMAGE_BYTES / 2**30:.0f}); split the seeds over several runs "
                          "(--seeds a-b)", option=count_option)
+    check_memory(need, what=f"{total} samples at {G.resolution} px", option=count_option,
+                 hint="split the seeds over several runs (--seeds a-b)")
     labels = torch.tensor([c.index for c in infos for _ in cols], dtype=torch.long)
     per_sample = [s for _ in infos for s in cols]
     images = generate_images(G, labels, per_sample, psi, batch_size=batch_size, progress=progress,

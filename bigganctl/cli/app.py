@@ -62,6 +62,11 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except MemoryError:
+            if _debug():
+                raise
+            err.print("[bold red]error:[/bold red] out of memory; a smaller --n or --batch-size needs less")
+            raise typer.Exit(1) from None
         except OSError as e:
             if _debug():
                 raise

@@ -24,12 +24,12 @@ import torch
 from .. import __version__
 from ..errors import GateFailed, UsageError
 from ..progress import Reporter
-from ..runtime import default_batch_size
+from ..runtime import check_memory, default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
 from ..distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
-from .features import EXTRACTOR, InceptionFeatures
+from .features import EXTRACTOR, FEATURE_DIM, InceptionFeatures
 from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
 from .reference import Stats, check_comparable
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
@@ -105,6 +105,10 @@ def check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
     if "is" in wanted and n < is_splits:
         raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
                          option="--n")
+    # held per sample: the class plan and IS's split index (~48 B at their peak); KID's features
+    per_sample = 48 + (2 * 4 * FEATURE_DIM if "kid" in wanted else 0)
+    check_memory(n * per_sample, what=f"--n {n} ({'/'.join(wanted)})", option="--n",
+                 hint="evaluate fewer samples; FID and IS stream their features, KID keeps them")
 
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
