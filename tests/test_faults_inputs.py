@@ -177,3 +177,15 @@ def test_available_memory_is_known_here_and_bounded_by_rlimit():
         assert available_memory() <= 2 ** 45
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+# ----------------------------------------------------------------------------- defect 12
+
+def test_one_image_stats_compute_says_what_is_wrong(cli, tmp_path):
+    from _metrics_util import inception_file, smooth_images, write_folder
+
+    folder = write_folder(tmp_path / "one", smooth_images(1, 0, size=16))
+    r = cli("stats", "compute", folder, "--out", tmp_path / "s.npz", "--quiet",
+            "--inception-weights", inception_file(), "--device", "cpu")
+    assert r.exit_code == 2 and "holds 1 image" in r.stderr and "at least 2" in r.stderr, r.stderr
+    assert "2 <= N <= 1" not in r.stderr

@@ -68,6 +68,9 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
         src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="SRC",
                           workers=workers)
         total = src.n if n is None else int(n)
+        if src.n < 2:
+            raise UsageError(f"{src.describe()} holds {src.n} image; statistics need at least 2 (a covariance)",
+                             option="SRC")
         if total < 2 or total > src.n:
             raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
         fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev, compile=mode)
