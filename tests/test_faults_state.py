@@ -299,3 +299,25 @@ def test_an_altered_sweep_state_is_reported_and_the_sweep_starts_fresh(tmp_path)
     path.write_text(path.read_text().replace("12.25", "-2.05e35"))     # an altered number
     assert earlier_state(p, **kw) is None                              # not used, and not refused
     assert len(warns) == 1 and "does not match its digest" in warns[0]
+
+
+# ----------------------------------------------------------------------------- KID feature cache
+
+def test_an_altered_feature_cache_is_computed_again_and_a_failed_write_only_warns(tmp_path, capsys):
+    from bigganctl.metrics import ref_features as rf
+
+    ident = {"reference_sha256": "a" * 64, "inception_weights_sha256": "b" * 64, "extractor_id": "x",
+             "reference": "adm.npz"}
+    feats = np.arange(3 * 2048, dtype=np.float32).reshape(3, 2048) / 7
+    p = tmp_path / "f.npz"
+    rf._write(p, feats, ident)
+    np.testing.assert_array_equal(rf._read(p, ident), feats)
+    with np.load(p) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["features"][1, 5] = 1e30                                # altered, digest kept
+    np.savez(p, **arrays)
+    assert rf._read(p, ident) is None
+    with small_tmpfs(tmp_path / "ro", size="64k", ro=True) as ro:
+        rf._write(ro / "f.npz", feats, ident)                      # no exception: a cache
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "Read-only" in err
