@@ -38,6 +38,7 @@ def evaldata(tmp_path_factory):
     return imgs, d / "ref.npz"
 
 
+@pytest.mark.slow           # ~25 s (two processes); the interp test below is the fast check of SIGTERM
 @pytest.mark.numerics
 def test_sigterm_saves_the_eval_checkpoint_and_exits_143(cli, evaldata):
     imgs, ref = evaldata

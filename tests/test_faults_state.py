@@ -24,7 +24,7 @@ from bigganctl.integrity import TRAILER
 from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
 
-N = 12
+N = 8
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def ref_file(tmp_path_factory):
 
 
 def _run(ref_file, **kw):
-    args = dict(model=TinyGenerator(), metrics=("fid", "is"), n=N, psi=1.0, seed=3, ref=ref_file,
+    args = dict(model=TinyGenerator(), metrics=("fid",), n=N, psi=1.0, seed=3, ref=ref_file,
                 inception_weights=inception_file(), device="cpu", batch_size=4, progress=False)
     args.update(kw)
     return evaluate(**args)
@@ -96,12 +96,13 @@ def test_an_altered_eval_checkpoint_is_reported_and_the_run_starts_afresh(ref_fi
     assert _payload_state(ckpt)["fid"]["sum"][5] != st["fid"]["sum"][5]  # the flip took (a wrong FID before)
     again = _run(ref_file)
     assert again["resumed_from"] == 0                                   # unverified state never used
-    assert again["fid"] == whole["fid"] and again["is_mean"] == whole["is_mean"]
+    assert again["fid"] == whole["fid"]
     damaged = [w for w in again["warnings"] if "checkpoint" in w]
     assert len(damaged) == 1 and "does not match its digest" in damaged[0], again["warnings"]
     assert not list(runs.glob("eval-*.pt"))
 
 
+@pytest.mark.slow         # ~15 s; the fast test above covers the same path with a flipped bit
 def test_a_truncated_or_unsealed_checkpoint_is_reported_too(ref_file):
     with pytest.raises(KeyboardInterrupt):
         _run(ref_file, progress=_interrupt_at(4))
@@ -202,14 +203,15 @@ def test_a_valid_rank_deficient_sigma_is_accepted(tmp_path):
 
 # ----------------------------------------------------------------------------- defect 2
 
-@pytest.mark.parametrize("ro", [False, True], ids=["full-home", "read-only-home"])
+@pytest.mark.parametrize("ro", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["full-home", "read-only-home"])      # both in tests/test_fault_campaign.py too
 @pytest.mark.numerics
 def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, tmp_path, monkeypatch, ro):
     whole = _run(ref_file, resume=False)
     with small_tmpfs(tmp_path / "home", size="64k", ro=ro) as home:      # a checkpoint here is ~32 MB
         monkeypatch.setenv("BIGGANCTL_HOME", str(home))
         doc = _run(ref_file, checkpoint_every=4)
-        assert doc["fid"] == whole["fid"] and doc["is_mean"] == whole["is_mean"]
+        assert doc["fid"] == whole["fid"]
         failed = [w for w in doc["warnings"] if "cannot save the checkpoint" in w]
         assert len(failed) == 1, doc["warnings"]                         # one warning, not one per save
         assert ("Read-only" in failed[0]) if ro else ("No space left" in failed[0])
@@ -251,7 +253,7 @@ def _memo_of_inception() -> Path:
     return p
 
 
-@pytest.mark.parametrize("how", ["flipped", "resealed"])
+@pytest.mark.parametrize("how", ["flipped", pytest.param("resealed", marks=pytest.mark.slow)])
 def test_a_wrong_digest_in_hashes_is_not_trusted(cli, ref_file, tmp_path, how):
     from bigganctl.integrity import seal_json
 

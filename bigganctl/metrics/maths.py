@@ -53,9 +53,8 @@ def sigma_problem(sigma: np.ndarray) -> str | None:
     try:
         np.linalg.cholesky(sym + SIGMA_TOL * scale * np.eye(sym.shape[0]))
     except np.linalg.LinAlgError:
-        low = float(np.linalg.eigvalsh(sym)[0])
-        return (f"not positive semi-definite (smallest eigenvalue {low:.4g} < -{SIGMA_TOL:g} x the largest "
-                f"variance {scale:.4g})")
+        return (f"not positive semi-definite (an eigenvalue below -{SIGMA_TOL:g} x the largest variance "
+                f"{scale:.4g})")
     return None
 
 
