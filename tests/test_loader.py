@@ -291,7 +291,7 @@ def test_malicious_pickle_refused_by_the_hf_format(tmp_path):
 
 
 def test_hf_folder_round_trip_and_config_mismatch(tmp_path):
-    from bigganctl.formats import hf
+    from bigganctl.testing import hf
 
     cfg = REGISTRY["biggan-deep-128"].config
     hf.write_random_checkpoint(tmp_path / "d128", cfg, 3)
