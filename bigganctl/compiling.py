@@ -49,7 +49,7 @@ def resolve_compile(spec: Any) -> str | None:
     if s in ("1", "true", "yes", "on"):
         return "default"
     if s not in MODES:
-        raise UsageError(f"unknown compile mode {spec!r} ({', '.join(MODES)})", option="--compile-mode")
+        raise UsageError(f"unknown compile mode {spec!r} ({', '.join(MODES)})", param="compile")
     return s
 
 

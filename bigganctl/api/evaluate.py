@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ..compiling import resolve_compile
+from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
@@ -50,7 +51,7 @@ class Images:
     def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
              compile: str | None = None):
         src = open_images(self.path, Preprocess(resize=self.resize, center_crop=self.center_crop),
-                          option="--images")
+                          option="images")
         return src, images_info(src, self.path)
 
 
@@ -76,13 +77,13 @@ def subject(*, model: Any = None, weights: str | None = None, images: Any = None
             classes: Any = "balanced") -> Images | Generated:
     """What is evaluated, from ``evaluate()``'s (and ``bigganctl eval``'s) arguments."""
     if images is not None and model is not None:
-        raise UsageError("give either a model or --images, not both", option="--images")
+        raise UsageError("give either a model or --images, not both", param="images")
     if images is not None:
         return Images(images, resize, center_crop)
     if resize is not None or center_crop is not None:
-        return _NotImages("--resize" if resize is not None else "--center-crop")
+        return _NotImages("resize" if resize is not None else "center_crop")
     if weights is not None and isinstance(model, torch.nn.Module):
-        return _NotImages("--weights", "weights= only applies to a model name or folder")
+        return _NotImages("weights", "weights= only applies to a model name or folder")
     return Generated(model or "biggan-deep-128", weights, psi, seed, classes)
 
 
@@ -95,7 +96,7 @@ class _NotImages:
     message: str = "only applies to --images"
 
     def open(self, **kw: Any):
-        raise UsageError(self.message, option=self.option)
+        raise UsageError(self.message, param=self.option)
 
 
 def _warn_default(msg: str) -> None:
@@ -150,13 +151,12 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
         if is_main():
             warn(msg)
 
-    if n is not None and int(n) < 1:
-        raise UsageError(f"must be >= 1, got {n}", option="--n")
+    n = check_int(n, "n", optional=True)
     protocol.check()
     if protocol.needs_ref and ref is None:
         raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: "
                          "a registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma",
-                         option="--ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
+                         param="ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
     if n is not None:
         check_n(int(n), protocol.metrics, protocol.is_splits)
 

@@ -33,20 +33,20 @@ GRID_PADDING = 2
 GRID_PAD_VALUE = 0
 
 
-def image_format(path: str | os.PathLike, *, option: str = "--out") -> str:
+def image_format(path: str | os.PathLike, *, option: str = "out") -> str:
     """Pillow format for ``path`` by extension, or UsageError naming ``option``."""
     ext = Path(path).suffix.lower()
     if ext not in IMAGE_FORMATS:
         raise UsageError(
             f"cannot write {Path(path).name!r}: unknown image extension "
-            f"{ext or '(none)'!r} (use {', '.join(IMAGE_FORMATS)})", option=option)
+            f"{ext or '(none)'!r} (use {', '.join(IMAGE_FORMATS)})", param=option)
     return IMAGE_FORMATS[ext]
 
 
-def check_npz_path(path: str | os.PathLike, *, option: str = "--npz") -> Path:
+def check_npz_path(path: str | os.PathLike, *, option: str = "npz") -> Path:
     p = Path(path)
     if p.suffix.lower() != ".npz":
-        raise UsageError(f"{p.name!r} must end in .npz", option=option)
+        raise UsageError(f"{p.name!r} must end in .npz", param=option)
     return p
 
 
@@ -140,7 +140,7 @@ class OutputPlan:
             p = Path(path)
             key = p.resolve()
             if key in seen:
-                raise UsageError(f"{p} is also written by {seen[key]}", option=option)
+                raise UsageError(f"{p} is also written by {seen[key]}", param=option)
             seen[key] = option
             check_writable_target(p, overwrite=overwrite, option=option)
             _check_parent(p)

@@ -8,7 +8,6 @@ creation time) comes from the same helpers, so it reads the same everywhere.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
 import shlex
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ import torch
 
 from .. import __version__
 from ..classes import ClassInfo
+from ..models.base import model_name
 from ..generate import model_device
 from ..parsing import range_text
 from ..runtime import dtype_name
@@ -50,16 +50,6 @@ def precision(G: Any) -> tuple[str | None, str]:
     p = next(iter(G.parameters()), None)
     dtype = dtype_name(p.dtype) if p is not None and p.is_floating_point() else None
     return dtype, str(model_device(G))
-
-
-def model_name(G: Any, model: Any = None) -> str:
-    """The registered (or folder) name, else the name ``model`` was given by, else the class."""
-    spec = getattr(G, "spec", None)
-    if spec is not None and getattr(spec, "name", None):
-        return spec.name
-    if isinstance(model, (str, os.PathLike)):
-        return str(model)
-    return getattr(model, "name", None) or type(model if model is not None else G).__name__
 
 
 def sample_manifest(G: Any, model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int],
