@@ -2,7 +2,8 @@
 
 Progress: the core reports through a :class:`~bigganctl.progress.Reporter`; here the
 public ``progress`` arguments become one: ``True`` draws ``tqdm.auto`` bars on stderr (so
-notebooks get widgets), a callable ``fn(done, total)`` is called, ``False`` is silent.
+notebooks get widgets), a reporter (the CLI's rich bars) is used as it is, a callable
+``fn(done, total)`` is called, ``False`` is silent.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..compiling import CompiledGenerator, compiled_generator, resolve_compile
-from ..progress import Reporter, Step, from_callback
+from ..progress import ProgressArg, Reporter, Step, from_callback, is_reporter, reporter as mark_reporter
 from ..registry import get_spec
 from ..runtime import resolve_device, resolve_dtype
 
@@ -26,6 +27,7 @@ from ..runtime import resolve_device, resolve_dtype
 def tqdm_reporter(*, leave: bool = False) -> Reporter:
     """Bars on stderr (``tqdm.auto``: widgets in notebooks)."""
 
+    @mark_reporter
     @contextlib.contextmanager
     def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
         byte = unit == "B"
@@ -37,11 +39,14 @@ def tqdm_reporter(*, leave: bool = False) -> Reporter:
     return report
 
 
-def reporter(progress: Any) -> Reporter | None:
-    """The public ``progress`` argument as a reporter: True -> bars, a callable
-    ``fn(done, total)`` -> called, False/None -> silent."""
+def reporter(progress: ProgressArg) -> Reporter | None:
+    """THE reading of a public ``progress`` argument: True -> tqdm bars, a reporter (the
+    CLI's rich bars) -> itself, a callable ``fn(done, total)`` -> called, False/None ->
+    silent."""
     if progress is True:
         return tqdm_reporter()
+    if is_reporter(progress):
+        return progress
     if callable(progress):
         return from_callback(progress)
     return None
