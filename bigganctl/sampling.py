@@ -20,6 +20,7 @@ from .classes import resolve_classes
 from .checks import check_int
 from .errors import UsageError
 from .parsing import MAX_SEED, parse_range
+from .types import Classes
 
 #: ``sample`` without ``--n`` / ``--seeds``: this many seeds.
 DEFAULT_N = 8
@@ -82,7 +83,7 @@ def _seed_int(value: Any, option: str) -> int:
     return value
 
 
-def class_plan(classes: Any, n: int, num_classes: int, seed: int) -> tuple[torch.Tensor, Any]:
+def class_plan(classes: Classes, n: int, num_classes: int, seed: int) -> tuple[torch.Tensor, Any]:
     """Labels of the ``n`` samples and how to describe them.
 
     - ``"balanced"``: sample ``i`` is class ``i mod C`` (equal counts when C divides n).
@@ -104,7 +105,7 @@ def class_plan(classes: Any, n: int, num_classes: int, seed: int) -> tuple[torch
     return plan.repeat(math.ceil(n / len(idx)))[:n], idx
 
 
-def plan_key(classes: Any) -> Any:
+def plan_key(classes: Classes) -> Any:
     """What identifies a class plan without a model: ``balanced`` | ``random`` | the
     resolved class indices (UsageError naming ``--classes`` for unknown classes)."""
     if isinstance(classes, str) and classes.strip().lower() in ("balanced", "random"):

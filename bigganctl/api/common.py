@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -22,6 +21,7 @@ from ..compiling import CompiledGenerator, compiled_generator, resolve_compile
 from ..progress import ProgressArg, Reporter, Step, from_callback, is_reporter, reporter as mark_reporter
 from ..registry import get_spec
 from ..runtime import resolve_device, resolve_dtype
+from ..types import Compile, Device, Dtype, Model
 
 
 def tqdm_reporter(*, leave: bool = False) -> Reporter:
@@ -52,8 +52,8 @@ def reporter(progress: ProgressArg) -> Reporter | None:
     return None
 
 
-def open_generator(model: Any, weights: str | None = None, device: Any = "auto", dtype: Any = "fp32", *,
-                   progress: Reporter | None = None, compile: Any = None) -> torch.nn.Module:
+def open_generator(model: Model, weights: str | None = None, device: Device = "auto", dtype: Dtype = "fp32", *,
+                   progress: Reporter | None = None, compile: Compile = None) -> torch.nn.Module:
     """THE model-resolution path of the operations: ``model`` itself if it is a loaded
     generator (``weights``, ``device``, ``dtype`` ignored), else
     :func:`bigganctl.loader.load_generator`; a bad ``device``, ``dtype`` or ``compile``
@@ -69,7 +69,7 @@ def open_generator(model: Any, weights: str | None = None, device: Any = "auto",
     return compiled_generator(G, mode)
 
 
-def model_truncation(model: Any) -> str | None:
+def model_truncation(model: Model) -> str | None:
     """The truncation convention of ``model`` (a Generator, a ModelSpec or a registered
     name), or None when only loading can tell (a folder). Unknown names fail here, before
     any work."""
@@ -80,7 +80,7 @@ def model_truncation(model: Any) -> str | None:
     return get_spec(str(model)).truncation
 
 
-def load_generator(model: Any = "biggan-deep-128", weights: str | os.PathLike | None = None,
+def load_generator(model: Model = "biggan-deep-128", weights: str | os.PathLike | None = None,
                    device: str | torch.device = "auto", dtype: str | torch.dtype = "fp32", *,
                    progress: bool = True) -> torch.nn.Module:
     """``bigganctl.load_generator``: :func:`bigganctl.loader.load_generator` with download

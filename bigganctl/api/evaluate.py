@@ -38,6 +38,7 @@ from ..metrics.sources import Preprocess, open_images
 from ..progress import Reporter
 from ..runtime import default_batch_size, dtype_name, resolve_dtype
 from .common import open_generator, reporter
+from ..types import Classes, Compile, Device, Dtype, Model
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Images:
     resize: int | None = None
     center_crop: int | None = None
 
-    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
+    def open(self, *, n: int | None, dtype: Dtype, device: torch.device, progress: Reporter | None,
              compile: str | None = None):
         src = open_images(self.path, Preprocess(resize=self.resize, center_crop=self.center_crop),
                           option="images")
@@ -59,22 +60,22 @@ class Images:
 class Generated:
     """Evaluate ``n`` samples of a generator (a name, a folder or a loaded Generator)."""
 
-    model: Any = "biggan-deep-128"
+    model: Model = "biggan-deep-128"
     weights: str | None = None
     psi: float = 1.0
     seed: int = 0
-    classes: Any = "balanced"
+    classes: Classes = "balanced"
 
-    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
+    def open(self, *, n: int | None, dtype: Dtype, device: torch.device, progress: Reporter | None,
              compile: str | None = None):
         G = open_generator(self.model, self.weights, device, dtype, progress=progress, compile=compile)
         return generator_source(G, n=DEFAULT_N if n is None else int(n), psi=self.psi, seed=self.seed,
                                 classes=self.classes, dtype=dtype_name(resolve_dtype(dtype)))
 
 
-def subject(*, model: Any = None, weights: str | None = None, images: Any = None, resize: int | None = None,
+def subject(*, model: Model | None = None, weights: str | None = None, images: Any = None, resize: int | None = None,
             center_crop: int | None = None, psi: float = 1.0, seed: int = 0,
-            classes: Any = "balanced") -> Images | Generated:
+            classes: Classes = "balanced") -> Images | Generated:
     """What is evaluated, from ``evaluate()``'s (and ``bigganctl eval``'s) arguments."""
     if images is not None and model is not None:
         raise UsageError("give either a model or --images, not both", param="images")
@@ -103,16 +104,16 @@ def _warn_default(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def evaluate(model: Any = None, weights: str | None = None, images: str | os.PathLike | None = None,
+def evaluate(model: Model | None = None, weights: str | None = None, images: str | os.PathLike | None = None,
              metrics: str | Iterable[str] = ("fid", "is"), n: int | None = None, psi: float = 1.0, seed: int = 0,
-             classes: Any = "balanced", ref: str | os.PathLike | None = None,
+             classes: Classes = "balanced", ref: str | os.PathLike | None = None,
              inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
              batch_size: int | None = None, resume: bool = True, progress: Any = True,
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
              is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
              kid_subset_size: int | None = None,
              checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None,
-             compile: Any = False) -> dict[str, Any]:
+             compile: Compile = False) -> dict[str, Any]:
     """Evaluate a generator or a set of images; returns the ``--json`` document as a dict.
 
     ``n`` defaults to 50000 for a generator and to every image of ``images``. ``ref`` (a
@@ -139,7 +140,7 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
 
 def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
                      ref: str | os.PathLike | None, inception_weights: str | os.PathLike | None,
-                     device: Any, dtype: Any, force: bool, progress: Reporter | None,
+                     device: Device, dtype: Dtype, force: bool, progress: Reporter | None,
                      warn: Callable[[str], None] | None, options: RunOptions = RunOptions()) -> dict[str, Any]:
     """:func:`evaluate` with explicit inputs and a progress reporter (``bigganctl eval``)."""
     t0 = time.time()

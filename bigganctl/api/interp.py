@@ -33,6 +33,7 @@ from ..progress import Reporter, Step, task
 from ..registry import REGISTRY
 from ..sampling import check_psi
 from .common import open_generator
+from ..types import Compile, Device, Dtype, Model
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,9 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
            seeds: str | None = None, steps: int = 24, fps: float = 24.0, psi: float = 1.0,
            z: str = "fixed", ease: str = "linear", loop: bool = False,
            frames: str | os.PathLike | None = None, caption: bool = False, nrow: int | None = None,
-           model: Any = "biggan-deep-128", weights: str | None = None, device: Any = "auto",
-           dtype: Any = "fp32", batch_size: int | None = None, overwrite: bool = False,
-           progress: Reporter | None = None, command: str | None = None, compile: Any = False) -> dict[str, Any]:
+           model: Model = "biggan-deep-128", weights: str | None = None, device: Device = "auto",
+           dtype: Dtype = "fp32", batch_size: int | None = None, overwrite: bool = False,
+           progress: Reporter | None = None, command: str | None = None, compile: Compile = False) -> dict[str, Any]:
     """Render the video ``bigganctl interp`` makes and write its manifest beside it.
 
     Everything given is checked before the model loads (UsageError naming the option).

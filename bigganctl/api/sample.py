@@ -33,6 +33,7 @@ from ..media.manifest import reproduce_command, sample_manifest
 from ..sampling import DEFAULT_N, check_psi, resolve_seeds
 from . import common
 from .common import model_truncation
+from ..types import Classes, Compile, Model
 
 __all__ = ["DEFAULT_N", "DEFAULT_CLASSES", "SampleResult", "sample", "resolve_seeds", "plan_outputs",
            "write_outputs", "default_out", "reproduce_command"]
@@ -62,11 +63,11 @@ class SampleResult:
         return make_grid(self.images, nrow or len(self.columns))
 
 
-def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: int | None = None,
+def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES, n: int | None = None,
            seed: int = 0, seeds: Sequence[int] | str | None = None, psi: float = 1.0,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
            batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
-           dist: Dist | None = None, compile: Any = False) -> SampleResult:
+           dist: Dist | None = None, compile: Compile = False) -> SampleResult:
     """Generate ``len(classes) x len(seeds)`` images, class-major.
 
     ``model`` is a registered name, a model folder, or an already loaded

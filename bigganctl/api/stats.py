@@ -19,6 +19,7 @@ from ..metrics.sources import Preprocess, open_images
 from ..progress import ProgressArg, Reporter
 from ..runtime import default_batch_size, resolve_device
 from .common import reporter
+from ..types import Compile, Device
 
 
 def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = None, *,
@@ -26,7 +27,7 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
                   workers: int = 0, resume: bool = True, progress: ProgressArg = True,
-                  compile: Any = False) -> Stats:
+                  compile: Compile = False) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
@@ -80,7 +81,7 @@ def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
         raise UsageError(f"{out}: statistics are written as .npz", param="out")
 
 
-def reference_features(name: str, *, inception_weights: str | os.PathLike | None, device: Any,
+def reference_features(name: str, *, inception_weights: str | os.PathLike | None, device: Device,
                        batch_size: int | None, progress: Reporter | None) -> dict[str, Any]:
     """``stats pull NAME --features``: KID's features of a registered ADM reference, computed
     with these Inception weights and cached (:mod:`bigganctl.metrics.ref_features`)."""

@@ -25,6 +25,7 @@ from ..parsing import parse_float, parse_grid
 from ..progress import Reporter
 from ..runtime import dtype_name, resolve_device, resolve_dtype
 from ..sampling import check_psi, plan_key
+from ..types import Classes, Device, Dtype
 
 DEFAULT_GRID = "0.1:1.0:0.1"
 DEFAULT_N = 10_000
@@ -74,7 +75,7 @@ class Plan:
     protocol: Protocol
     n: int
     seed: int
-    classes: Any
+    classes: Classes
     ref: Any
     inception: Path
     device: torch.device
@@ -97,8 +98,8 @@ class Plan:
         return [(i, psi) for i in range(len(self.idents)) for psi in self.grid]
 
 
-def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Any, weights: str | None,
-         out_dir: Any, inception_weights: Any, device: Any, dtype: Any, batch_size: int | None,
+def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Classes, weights: str | None,
+         out_dir: Any, inception_weights: Any, device: Device, dtype: Dtype, batch_size: int | None,
          strip_columns: int, progress: Reporter | None) -> Plan:
     """Validate every input (UsageError naming the option) and fix the identity of
     everything that changes the numbers (the resume key)."""

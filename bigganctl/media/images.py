@@ -20,6 +20,7 @@ from .._io import atomic_path, check_writable_target
 from ..classes import ClassInfo
 from ..errors import RuntimeFailure, UsageError
 from ..parsing import range_text
+from ..types import Model
 
 #: Image formats by extension (Pillow format names). WebP is written lossless so files
 #: hold exactly the generated pixels; JPEG is lossy (quality 95).
@@ -112,7 +113,7 @@ def sample_filename(class_index: int, class_slug: str, seed: int, ext: str = ".p
     return f"{class_index:03d}_{class_slug}_seed{seed:04d}{ext}"
 
 
-def default_sample_path(model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
+def default_sample_path(model: Model, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
     """``samples/<model>_<class indices>_psi<psi>_seeds<range>.png``."""
     name = (Path(model).name if isinstance(model, (str, os.PathLike))
             else getattr(model, "name", None) or getattr(getattr(model, "spec", None), "name", None)

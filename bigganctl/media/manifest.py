@@ -23,6 +23,7 @@ from ..generate import model_device
 from ..parsing import range_text
 from ..runtime import dtype_name
 from ..sampling import CONVENTIONS
+from ..types import Generator, Model
 
 PIXELS = "uint8 = round((x + 1) * 127.5) clamped to [0, 255] (bigganctl.to_uint8)"
 NOISE = "truncated_noise([seed], z_dim, psi, truncation), per sample"
@@ -45,14 +46,14 @@ def versions(*packages: str) -> dict[str, str | None]:
     return out
 
 
-def precision(G: Any) -> tuple[str | None, str]:
+def precision(G: Generator) -> tuple[str | None, str]:
     """(dtype name, device) of a generator's parameters."""
     p = next(iter(G.parameters()), None)
     dtype = dtype_name(p.dtype) if p is not None and p.is_floating_point() else None
     return dtype, str(model_device(G))
 
 
-def sample_manifest(G: Any, model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int],
+def sample_manifest(G: Generator, model: Model, classes: Sequence[ClassInfo], seeds: Sequence[int],
                     psi: float) -> dict[str, Any]:
     """Everything needed to regenerate ``sample``'s images (see docs/sampling.md)."""
     dtype, device = precision(G)
@@ -96,7 +97,7 @@ def reproduce_command(manifest: dict[str, Any], *, weights: str | None = None) -
     return shlex.join(args)
 
 
-def interp_manifest(G: Any, path: Any, info: Any, *, psi: float, classes: list[dict], captions: bool,
+def interp_manifest(G: Generator, path: Any, info: Any, *, psi: float, classes: list[dict], captions: bool,
                     nrow: int | None, frames_dir: str | None, video_format: str,
                     command: str | None = None) -> dict[str, Any]:
     """Everything needed to reproduce (and identify) a rendered video; ``path`` an

@@ -35,6 +35,7 @@ from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is
 from .reference import Stats, check_comparable
 from ..models.base import model_name
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype
+from ..types import Classes
 
 METRICS = ("fid", "is", "kid")
 DEFAULT_N = 50_000
@@ -156,7 +157,7 @@ def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
 
 # ----------------------------------------------------------------------------- sources
 
-def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Any,
+def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Classes,
                      dtype: str) -> tuple[GeneratorSource, dict[str, Any]]:
     """(source, info) for ``n`` samples of a loaded generator; ``dtype``: the requested
     precision, reported for a generator without parameters."""
@@ -255,7 +256,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
 
 
 def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats | None, protocol: Protocol,
-                       n: int, psi: float, seed: int, classes: Any, device: torch.device, dtype: str,
+                       n: int, psi: float, seed: int, classes: Classes, device: torch.device, dtype: str,
                        options: RunOptions = RunOptions(), force: bool = False,
                        progress: Reporter | None = None, warn: Note, dist: Dist = Dist()) -> dict[str, Any]:
     """One evaluation of a loaded generator with a loaded extractor and reference (a sweep's
