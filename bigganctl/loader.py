@@ -74,27 +74,27 @@ RANDOM_SEED = 0
 # ---------------------------------------------------------------------------------------
 # Tables
 
-def arch_class(arch: str) -> type:
-    """The Generator class of an architecture name (imported on first use)."""
+def _imported(table: dict[str, Any], name: str, what: str) -> Any:
+    """``table[name]``, a ``"module"`` or ``"module:attr"`` string imported on first use."""
     try:
-        entry = ARCHS[arch]
+        entry = table[name]
     except KeyError:
-        raise UsageError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})",
-                         param="model") from None
+        raise UsageError(f"unknown {what} {name!r} (known: {', '.join(table)})", param="model") from None
     if isinstance(entry, str):
         mod, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(mod), attr)
+        entry = importlib.import_module(mod)
+        entry = getattr(entry, attr) if attr else entry
     return entry
+
+
+def arch_class(arch: str) -> type:
+    """The Generator class of an architecture name (imported on first use)."""
+    return _imported(ARCHS, arch, "architecture")
 
 
 def format_module(fmt: str) -> Any:
     """The adapter module of a checkpoint format name (imported on first use)."""
-    try:
-        entry = FORMATS[fmt]
-    except KeyError:
-        raise UsageError(f"unknown checkpoint format {fmt!r} (known: {', '.join(FORMATS)})",
-                         param="model") from None
-    return importlib.import_module(entry) if isinstance(entry, str) else entry
+    return _imported(FORMATS, fmt, "checkpoint format")
 
 
 # ---------------------------------------------------------------------------------------
