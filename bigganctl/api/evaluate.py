@@ -35,7 +35,7 @@ from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights,
 from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
 from ..metrics.sources import Preprocess, open_images
-from ..progress import Reporter
+from ..progress import ProgressArg, Reporter
 from ..runtime import default_batch_size, dtype_name, resolve_dtype
 from .common import open_generator, reporter
 from ..types import Classes, Compile, Device, Dtype, Model
@@ -108,7 +108,7 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
              metrics: str | Iterable[str] = ("fid", "is"), n: int | None = None, psi: float = 1.0, seed: int = 0,
              classes: Classes = "balanced", ref: str | os.PathLike | None = None,
              inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
-             batch_size: int | None = None, resume: bool = True, progress: Any = True,
+             batch_size: int | None = None, resume: bool = True, progress: ProgressArg = True,
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
              is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
              kid_subset_size: int | None = None,
@@ -125,7 +125,8 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
     that is below 1000); an explicit value larger than either set is refused. The Inception
     Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
     ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
-    ``progress``: True (tqdm bars), False, or ``fn(done, total)`` after every batch.
+    ``progress``: True (tqdm bars), False, ``fn(done, total)`` after every batch, or a
+    reporter (``bigganctl eval`` passes its rich bars).
     ``compile``: True or a torch.compile mode (``default``, ``reduce-overhead``,
     ``max-autotune``) runs the generator and the extractor compiled.
     """
@@ -133,16 +134,16 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
     what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
                    psi=psi, seed=seed, classes=classes)
     protocol = Protocol(wanted, is_splits, is_shuffle, kid_subsets, kid_subset_size, kid_if_available(metrics))
-    return evaluate_subject(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
-                            dtype=dtype, force=force, progress=reporter(progress), warn=warn,
-                            options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
+    return _evaluate(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
+                     dtype=dtype, force=force, progress=reporter(progress), warn=warn,
+                     options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
 
 
-def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
+def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
                      ref: str | os.PathLike | None, inception_weights: str | os.PathLike | None,
                      device: Device, dtype: Dtype, force: bool, progress: Reporter | None,
                      warn: Callable[[str], None] | None, options: RunOptions = RunOptions()) -> dict[str, Any]:
-    """:func:`evaluate` with explicit inputs and a progress reporter (``bigganctl eval``)."""
+    """:func:`evaluate` once its arguments are explicit inputs."""
     t0 = time.time()
     warn = warn or _warn_default
     warnings: list[str] = []
