@@ -47,7 +47,8 @@ def memo_path(path: Path, root: Path) -> Path:
         return root / "hashes" / f"{key}.json"
 
 
-def _stat_key(path: Path) -> dict[str, int]:
+def stat_key(path: Path) -> dict[str, int]:
+    """What says a file is unchanged without reading it: its size and modification time."""
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -71,7 +72,7 @@ def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True,
     (callers do that before blaming another file for a mismatch).
     """
     p = Path(path)
-    key = _stat_key(p)
+    key = stat_key(p)
     with contextlib.suppress(OSError, ValueError, KeyError):
         data = json.loads(memo_path(p, root).read_text())
         if (not verify and json_verified(data, "check") and data.get("size") == key["size"]
@@ -85,7 +86,7 @@ def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True,
 
 
 def remember_sha256(p: Path, root: Path, digest: str, key: dict[str, int] | None = None) -> None:
-    _write_json_quietly(memo_path(p, root), seal_json({**(key or _stat_key(p)), "sha256": digest,
+    _write_json_quietly(memo_path(p, root), seal_json({**(key or stat_key(p)), "sha256": digest,
                                                        "path": str(p)}, "check"))
 
 

@@ -36,6 +36,11 @@ def main() -> None:
                 threading.Event().wait()          # frozen here until the test kills us
 
     os.replace = replace
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads:        # as the test process has: torch caps the variable at the cores it sees
+        import torch
+
+        torch.set_num_threads(int(threads))
     if os.environ.get("KILLPOINT_IMAGES"):     # also observe PIL saves (frames, PNG folders)
         from PIL import Image
 
@@ -63,7 +68,8 @@ def main() -> None:
 
 
 def run_to_killpoint(args, patterns, env, timeout: float = 300.0) -> int:
-    """Start ``bigganctl ARGS`` under this runner, wait (blocking reads, no polling) until it
+    """Start ``bigganctl ARGS`` under this runner with the test process's thread count (so the
+    killed run and the run that resumes it split work between threads alike), wait (blocking reads, no polling) until it
     is frozen after writing files matching ``patterns`` in order, SIGKILL it, and return its
     exit status (``-SIGKILL``). Fails if it ends before reaching that point."""
     import signal
@@ -76,6 +82,9 @@ def signal_at_killpoint(args, patterns, env, sig, timeout: float = 300.0) -> tup
     process wrote after the signal)."""
     import subprocess
 
+    import torch
+
+    env = {**env, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     cmd = [sys.executable, __file__, ",".join(patterns), "--", *map(str, args)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     timer = threading.Timer(timeout, proc.kill)           # a hung run fails the test, not CI

@@ -36,10 +36,10 @@ def test_large_seed_uniforms_are_uniform_and_reproducible():
 def test_seeds_beyond_2_to_the_63_are_refused():
     with pytest.raises(UsageError) as e:
         resolve_seeds(seeds=[2 ** 63])
-    assert e.value.option == "--seeds"
+    assert e.value.param == "seeds"
     with pytest.raises(UsageError) as e:
         resolve_seeds(n=2, seed=2 ** 63 - 1)
-    assert e.value.option == "--seed"
+    assert e.value.param == "seed"
 
 
 # ----------------------------------------------------------------------------- defects 4 and 8

@@ -117,7 +117,7 @@ def test_a_truncated_or_unsealed_checkpoint_is_reported_too(ref_file):
 def test_an_altered_stats_checkpoint_never_reaches_the_reference(tmp_path, capsys):
     from test_stats_compute import Interrupting
     from _metrics_util import smooth_images, write_folder
-    from bigganctl.api.stats import compute
+    from bigganctl.api.stats import compute_stats as compute
 
     src = write_folder(tmp_path / "imgs", smooth_images(4, 1, size=16))
     kw = dict(resize=None, center_crop=None, n=4, keep_features=False, inception_weights=inception_file(),
@@ -153,7 +153,7 @@ def test_an_altered_reference_written_by_bigganctl_is_refused(ref_file, tmp_path
     np.savez(p, **arrays)
     with pytest.raises(UsageError) as e:
         read_stats(p)
-    assert str(p) in str(e.value) and "digest" in str(e.value) and e.value.option == "--ref"
+    assert str(p) in str(e.value) and "digest" in str(e.value) and e.value.param == "ref"
 
 
 # ----------------------------------------------------------------------------- defect 5
@@ -177,7 +177,7 @@ def test_a_reference_sigma_that_is_no_covariance_is_refused(ref_file, tmp_path, 
     np.savez(p, mu=mu, sigma=alter(sigma))
     with pytest.raises(UsageError) as e:
         read_stats(p)
-    assert str(p) in str(e.value) and why in str(e.value) and e.value.option == "--ref"
+    assert str(p) in str(e.value) and why in str(e.value) and e.value.param == "ref"
 
 
 def test_a_negated_sigma_fails_eval_with_exit_2_not_a_passed_gate(cli, ref_file, tmp_path):
@@ -223,7 +223,7 @@ def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, t
 @pytest.mark.parametrize("ro", [False, True], ids=["full-home", "read-only-home"])
 def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, capsys, ro):
     from bigganctl import foldcache, loader
-    from bigganctl.formats import hf
+    from bigganctl.testing import hf
     from test_compile import TINY
 
     folder = hf.write_random_checkpoint(tmp_path / "tiny_deep", TINY, seed=5)
