@@ -151,3 +151,34 @@ def test_cuda_batch_size_from_free_memory(monkeypatch):
     free["bytes"] = 2 * 2**30
     assert 1 <= runtime.default_batch_size("cuda", 512) < runtime.default_batch_size("cuda", 128) <= big
     assert runtime.default_batch_size("cpu", 128) == 8                         # unchanged
+
+
+# ----------------------------------------------------------------------------- long processes
+
+def test_instances_and_dtypes_have_their_own_recompile_limit(capture_only):
+    """Dynamo counts recompiles per code object: with one shared ``core`` code, the bf16
+    copy would hit the limit (here 1) and run eager without a word."""
+    a = BigGANDeep(TINY).random_init_(3).eval().requires_grad_(False)
+    b = BigGANDeep(TINY).random_init_(4).eval().requires_grad_(False)
+    c = copy.deepcopy(a).to(torch.bfloat16)
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for G in (a, b, c):
+            _images(compiling.compiled_generator(G, "default"))
+    got = compiling.compile_counters()
+    assert got["recompile_limit_hits"] == 0 and counters["frames"]["ok"] == 3, dict(counters["frames"])
+    assert got["unique_graphs"] == 3
+
+
+def test_del_frees_the_generator_and_its_compiled_wrapper(capture_only):
+    import gc
+    import weakref
+
+    G = BigGANDeep(TINY).random_init_(5).eval().requires_grad_(False)
+    C = compiling.compiled_generator(G, "default")
+    _images(C)
+    assert compiling.compiled_generator(G, "default") is C
+    assert not copy.deepcopy(G).__dict__[compiling._ATTR]     # a copy starts without wrappers
+    refs = weakref.ref(G), weakref.ref(C)
+    del G, C
+    gc.collect()
+    assert refs[0]() is None and refs[1]() is None
