@@ -26,6 +26,20 @@ class Generator(nn.Module):
     #: Layout of the 4-D weights when the loader places the model on the CPU: an
     #: architecture opts into ``torch.channels_last`` where measured faster there.
     cpu_memory_format: torch.memory_format = torch.contiguous_format
+    #: Names of the batch-norm statistics buffers. They stay float32 when the model is cast
+    #: to bf16/fp16 (``.to(dtype)``, ``.half()``): the statistics maths runs in float32 or
+    #: float64 from them, and an fp16 variance above 65504 would be inf.
+    stat_buffers: tuple[str, ...] = ()
+
+    def _apply(self, fn, recurse=True):
+        keep = [(m, name, b) for m in self.modules() for name, b in m._buffers.items()
+                if name in self.stat_buffers and b is not None and b.dtype == torch.float32]
+        out = super()._apply(fn, recurse)
+        for m, name, old in keep:
+            new = m._buffers[name]
+            if new is not None and new.dtype in (torch.float16, torch.bfloat16):
+                m._buffers[name] = old.to(device=new.device)      # the float32 values, moved
+        return out
 
     def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
         """z [B, z_dim] and y [B, num_classes] float, both on the model's device and dtype."""
