@@ -182,3 +182,49 @@ def test_del_frees_the_generator_and_its_compiled_wrapper(capture_only):
     del G, C
     gc.collect()
     assert refs[0]() is None and refs[1]() is None
+
+
+@pytest.mark.numerics
+def test_out_of_memory_in_the_uint8_conversion_backs_off_too(tiny, monkeypatch):
+    import bigganctl.generate as gen
+
+    want = _images(tiny, batch_size=8)
+    sizes = []
+
+    def to_uint8(x):
+        sizes.append(x.shape[0])
+        if x.shape[0] > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(x)
+
+    real = gen.to_uint8
+    monkeypatch.setattr(gen, "to_uint8", to_uint8)
+    assert torch.equal(_images(tiny, batch_size=8), want)   # per-sample kernels on the CPU
+    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2
+
+
+class _FakeHost:
+    """Records how a CPU tensor is moved to a CUDA device (no GPU needed)."""
+
+    def __init__(self):
+        self.device, self.calls = torch.device("cpu"), []
+
+    def is_pinned(self):
+        return False
+
+    def pin_memory(self):
+        self.calls.append("pin")
+        return self
+
+    def to(self, *args, **kw):
+        self.calls.append((args, kw))
+        return self
+
+
+def test_host_to_cuda_copies_are_pinned_and_non_blocking():
+    t = _FakeHost()
+    runtime.to_device(t, "cuda", torch.bfloat16)
+    assert t.calls[0] == "pin" and t.calls[1] == ((torch.device("cuda"),), {"non_blocking": True})
+    assert t.calls[2] == ((), {"device": torch.device("cuda"), "dtype": torch.bfloat16})
+    x = torch.ones(2)
+    assert runtime.to_device(x, "cpu") is x                 # the CPU path: no copy

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..runtime import to_device
+
 TRUNCATION_CONVENTIONS = ("deepmind", "paper")
 
 
@@ -57,9 +59,9 @@ class Generator(nn.Module):
         if y.dim() == 1 and not torch.is_floating_point(y):
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
                 raise ValueError(f"class index out of range [0, {self.num_classes})")
-            return nn.functional.one_hot(y.to(device=device, dtype=torch.long), self.num_classes).to(dtype)
+            return nn.functional.one_hot(to_device(y, device, torch.long), self.num_classes).to(dtype)
         if y.dim() == 2 and y.shape[1] == self.num_classes:
-            return y.to(device=device, dtype=dtype)
+            return to_device(y, device, dtype)
         raise ValueError(
             f"y must be int64 class indices [B] or float class vectors [B, {self.num_classes}], "
             f"got {tuple(y.shape)} {y.dtype}")
@@ -86,7 +88,7 @@ class Generator(nn.Module):
         yv = self.class_vectors(y, device, dtype)
         if yv.shape[0] != z.shape[0]:
             raise ValueError(f"batch sizes differ: z {z.shape[0]}, y {yv.shape[0]}")
-        return z.to(device=device, dtype=dtype), yv, psi
+        return to_device(z, device, dtype), yv, psi
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
         z, yv, psi = self.inputs(z, y, psi)
