@@ -18,7 +18,7 @@ def bench(
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
     n: Annotated[int, typer.Option(*N_FLAGS, min=1, metavar="N",
-                                   help="Images to time (after one untimed warm-up batch).")] = 32,
+                                   help="Images to time, rounded up to whole batches (after an untimed warm-up).")] = 32,
     trunc: Annotated[float, typer.Option("--trunc", "-t", metavar="PSI",
                                          help="Truncation psi used while timing.")] = 0.5,
     compile_: CompileOpt = False,
@@ -34,7 +34,8 @@ def bench(
     Uses random weights by default (`--weights random`, no download needed; speed depends
     on the architecture, not on the weight values); `--weights PATH` times a given
     checkpoint, including its load time. Timing covers noise, generator and the uint8
-    conversion, after an untimed warm-up batch. For a side-by-side comparison with
+    conversion, after an untimed warm-up batch (three with the CUDA-graph compile modes),
+    in whole batches: `--n` is rounded up to a multiple of the batch size. For a side-by-side comparison with
     pytorch-pretrained-biggan run `benchmarks/bench_generate.py`.
 
     Examples:
@@ -54,7 +55,7 @@ def bench(
         emit_json(doc)
         return
     runs = doc["runs"]
-    lines = [f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}  {n} images",
+    lines = [f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}  {doc['n']} images",
              f"  load        {doc['load_s']:8.2f} s",
              f"  {'':10}{'images/s':>10}{'warm-up s':>11}" + (f"{'features/s':>12}{'FID-50k':>10}" if features else "")]
     for kind, r in runs.items():
