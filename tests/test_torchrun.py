@@ -201,3 +201,35 @@ def test_documented_launch_spelling(world, one, tmp_path):
     assert (tmp_path / "s.npz").read_bytes() == (a / "s.npz").read_bytes()
     r = torchrun([*args[:k], "--n", *args[k + 1:], "--overwrite"], env=child_env(), module=True)
     assert r.returncode == 2 and "ambiguous option: --n" in r.stderr
+
+
+# ----------------------------------------------------------------------------- devices (no GPU needed)
+
+@pytest.fixture
+def fake_two_ranks(monkeypatch):
+    """torchrun's environment for rank 1 of 2 on a machine that claims one CUDA device."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "cuda"])
+def test_one_gpu_for_several_ranks_is_a_usage_error(cli, fake_two_ranks, tmp_path, device):
+    """``cuda:N`` puts every rank on GPU N; two ranks on one GPU share it: both would end in
+    NCCL's "duplicate GPU" error. Refused (exit 2) before any process group is formed."""
+    r = cli("sample", "--weights", "random", "--device", device, "--out", str(tmp_path / "a.png"))
+    assert r.exit_code == 2, (r.exit_code, r.stderr)
+    assert "--device" in r.stderr and ("--nproc-per-node 1" in r.stderr or "CUDA_VISIBLE_DEVICES" in r.stderr)
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_each_rank_takes_its_local_gpu(monkeypatch):
+    from bigganctl.distributed import Dist, _rank_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert _rank_device("cuda", Dist(5, 8, 2)) == torch.device("cuda", 2)
+    assert _rank_device("auto", Dist(3, 8, 3)) == torch.device("cuda", 3)
+    assert _rank_device("cpu", Dist(3, 8, 3)) == torch.device("cpu")
