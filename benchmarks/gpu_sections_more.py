@@ -22,13 +22,13 @@ from bigganctl.api.bench import generation_throughput
 from bigganctl.generate import batch_size_for, iter_uint8
 
 
-def _rate(ctx, fn, reps: int = 3) -> float:
-    """Calls per second of ``fn()`` after one untimed call."""
-    fn()
+def _rate(ctx, fn, *args, reps: int = 3) -> float:
+    """Calls per second of ``fn(*args)`` after one untimed call."""
+    fn(*args)
     ctx.sync()
     t0 = time.perf_counter()
     for _ in range(reps):
-        fn()
+        fn(*args)
     ctx.sync()
     return reps / (time.perf_counter() - t0)
 
@@ -58,7 +58,7 @@ def section_layout(ctx, check) -> None:
     with torch.inference_mode(), tf32(False):
         for fmt, name in ((torch.contiguous_format, "nchw"), (torch.channels_last, "nhwc")):
             net = net.to(memory_format=fmt)
-            row[f"{name}_images_per_s"] = bs * _rate(ctx, lambda: net(x), reps=1 if ctx.cpu else 3)
+            row[f"{name}_images_per_s"] = bs * _rate(ctx, net, x, reps=1 if ctx.cpu else 3)
     del net, x
     ctx.free()
     check.table("memory layout, eager (images/s)", rows)
