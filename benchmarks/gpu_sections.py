@@ -19,7 +19,7 @@ import torch
 import bigganctl
 from bigganctl import compiling, loader
 from bigganctl.api.bench import generation_throughput
-from bigganctl.formats import hf
+from bigganctl.testing import hf
 from bigganctl.generate import batch_size_for, iter_uint8
 from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
 from bigganctl.runtime import default_batch_size
@@ -76,7 +76,7 @@ class Context:
 
     def inception(self) -> str:
         if self._inception is None:
-            from bigganctl.metrics.testing import write_random_inception
+            from bigganctl.testing.inception import write_random_inception
 
             self._inception = str(write_random_inception(self.tmp / "inception.pth"))
         return self._inception

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from .errors import UsageError
+from .types import Generator
 
 #: torch.compile modes: ``reduce-overhead`` and ``max-autotune`` use CUDA graphs on GPUs.
 MODES = ("default", "reduce-overhead", "max-autotune")
@@ -52,7 +53,7 @@ def resolve_compile(spec: Any) -> str | None:
     if s in ("1", "true", "yes", "on"):
         return "default"
     if s not in MODES:
-        raise UsageError(f"unknown compile mode {spec!r} ({', '.join(MODES)})", option="--compile-mode")
+        raise UsageError(f"unknown compile mode {spec!r} ({', '.join(MODES)})", param="compile")
     return s
 
 
@@ -183,7 +184,7 @@ class _Wrappers(dict):
 _ATTR = "_bigganctl_compiled"
 
 
-def compiled_generator(G: Any, mode: str | None) -> Any:
+def compiled_generator(G: Generator, mode: str | None) -> Any:
     """``G`` itself when ``mode`` is None, else G's one compiled wrapper for ``mode``."""
     if mode is None:
         return G
@@ -197,7 +198,7 @@ def compiled_generator(G: Any, mode: str | None) -> Any:
     return per[mode]
 
 
-def eager(G: Any) -> torch.nn.Module:
+def eager(G: Generator) -> torch.nn.Module:
     """The plain module behind a possibly compiled generator."""
     return G.generator if isinstance(G, CompiledGenerator) else G
 
