@@ -2,11 +2,12 @@
 
 Sections run cheap-first; each is guarded (a failure or a time-out prints one line and the
 run goes on), has its own hard time limit (SIGALRM; the whole run is bounded by
-``--budget`` seconds, default 380) and rewrites ``$OUT/gpu_check.json`` when it ends.
+``--budget`` seconds, default 360) and rewrites ``$OUT/gpu_check.json`` when it ends.
 Full tracebacks go to ``$OUT/gpu_check_errors.log``; gpu_check.sh tees stdout to
 ``$OUT/gpu_check.log``.
 
- 1. env          versions, GPU, TF32 flags, free memory, automatic batch sizes
+ 1. env          versions, GPU, TF32 flags, free memory, automatic batch sizes; writes
+                 the random checkpoints
  2. eager        images/s, eager, fp32 / bf16, deep-128/256/512; CUDA vs CPU vs the
                  reference port (max |diff|), bf16/fp16 vs fp32
  3. fid_dtype    FID + IS, bf16 vs fp32 generator on the same seeds
@@ -159,8 +160,8 @@ def _clean(x):
     return x
 
 
-#: (name, limit seconds, minimum seconds left to start); the budget is 380 s by default
-SECTIONS = (("env", 30, 1), ("eager", 75, 20), ("fid_dtype", 45, 20), ("tf32", 30, 15),
+#: (name, limit seconds, minimum seconds left to start); the budget is 360 s by default
+SECTIONS = (("env", 60, 1), ("eager", 90, 20), ("fid_dtype", 45, 20), ("tf32", 30, 15),
             ("fid10k", 40, 15), ("layout", 20, 10), ("oom", 25, 10), ("cli", 60, 20),
             ("compiled", 100, 45), ("cudagraphs", 100, 45), ("autotune", 90, 50))
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", action="store_true", help="rehearse on the CPU with tiny models")
     ap.add_argument("--out", default=os.environ.get("OUT") or str(REPO / "out"))
-    ap.add_argument("--budget", type=float, default=float(os.environ.get("GPU_CHECK_BUDGET_S", "380")))
+    ap.add_argument("--budget", type=float, default=float(os.environ.get("GPU_CHECK_BUDGET_S", "360")))
     ap.add_argument("--only", default="", help="comma-separated section names (default: all)")
     ap.add_argument("--limit-scale", type=float, default=None,
                     help="multiply every section's time limit (default 1, with --cpu 3)")

@@ -141,6 +141,10 @@ def section_env(ctx: Context, check) -> None:
         v("total_gib", total / 2**30)
     v("auto_batch", {**{str(r): default_batch_size(ctx.device, r) for r in RESOLUTIONS},
                      "features": default_batch_size(ctx.device, None)})
+    t0 = time.perf_counter()
+    for res in RESOLUTIONS:                    # the random checkpoints the later sections load
+        ctx.folder(res)
+    v("checkpoints_written_s", time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- 2. eager
