@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -123,18 +124,10 @@ def sample_cmd(
     with session(device) as (d, dev):            # torchrun: one share per process
         shown = rich_reporter(quiet=quiet or not d.is_main)
         if npz is None and images is None:       # a grid alone: in memory, rank 0 writes it
-            outputs = main_decides(lambda: core.plan_outputs(
-                out=out, images_dir=None, npz=None, classes=infos, seeds=cols, nrow=nrow, grid=grid,
-                overwrite=overwrite), d, what="checking the outputs")
-            G = common.open_generator(model, weights, dev, dt, progress=shown,
-                                      compile=compile_value(compile_, compile_mode))
-            with task(shown, "sampling", total=total, unit="img") as step:
-                result = core.sample(model=G, classes=plan or infos, n=total if plan else None, seed=seed,
-                                     seeds=None if plan else cols, psi=psi, batch_size=batch_size,
-                                     progress=lambda done, _total: step(done), dist=d)
-            if not d.is_main:
+            doc = _grid_alone(model, weights, dev, dt, compile_value(compile_, compile_mode), plan, infos, cols,
+                              seed, psi, out, nrow, overwrite, batch_size, shown, command, d)
+            if doc is None:
                 return
-            doc = core.write_outputs(outputs, result, command=command)
         else:                                    # streamed to disk, resumable
             doc = stream.run(model=model, weights=weights, device=dev, dtype=dt, compile=compile_value(
                 compile_, compile_mode), plan=plan, infos=infos, cols=cols, seed=seed, psi=psi, out=out,
@@ -147,6 +140,26 @@ def sample_cmd(
     else:
         for kind, path in doc["outputs"].items():
             typer.echo(f"{kind}: {path}")
+
+
+def _grid_alone(model, weights, dev, dt, compile, plan, infos, cols, seed, psi, out, nrow, overwrite,
+                batch_size, shown, command, d) -> dict | None:
+    t0 = time.time()
+    total = len(cols) * (1 if plan else len(infos))
+    outputs = main_decides(lambda: core.plan_outputs(
+        out=out, images_dir=None, npz=None, classes=infos, seeds=cols, nrow=nrow, grid=True,
+        overwrite=overwrite), d, what="checking the outputs")
+    G = common.open_generator(model, weights, dev, dt, progress=shown, compile=compile)
+    with task(shown, "sampling", total=total, unit="img") as step:
+        result = core.sample(model=G, classes=plan or infos, n=total if plan else None, seed=seed,
+                             seeds=None if plan else cols, psi=psi, batch_size=batch_size,
+                             progress=lambda done, _total: step(done), dist=d)
+    if not d.is_main:
+        return None
+    doc = core.write_outputs(outputs, result, command=command)
+    doc.update(count=total, bytes={"grid": Path(doc["outputs"]["grid"]).stat().st_size},
+               resumed_from=0, seconds=round(time.time() - t0, 3), images_per_second=None)
+    return doc
 
 
 def _plan_inputs(classes, plan, n, seed, seeds) -> tuple[list, list[int], int]:
