@@ -56,7 +56,11 @@ HELP = (
     "  bigganctl sample --class 207 --trunc 0.5 --out dog.png\n\n"
     "  bigganctl sample -c \"golden retriever,goldfish\" -c n01443537 --n 4 --trunc 0.4 --out g.png\n\n"
     "  bigganctl sample --class 207 --seeds 2-3,10 --trunc 0.5 --out cols.webp --images samples/\n\n"
-    "  bigganctl sample --weights random --class 1 --n 64 --no-grid --npz batch.npz --json\n"
+    "  bigganctl sample --weights random --class 1 --n 64 --no-grid --npz batch.npz --json\n\n"
+    "Evaluation batches (--classes balanced|random: the samples `eval --n N --seed S --trunc PSI` "
+    "measures), written to disk as batches finish, resumable after a kill (re-run the same command):\n\n"
+    "  bigganctl sample --classes balanced --n 50000 --seed 0 --trunc 1.0 --npz samples50k.npz\n\n"
+    "  torchrun --nproc_per_node 8 -m bigganctl sample --classes balanced --num-samples 50000 --npz s.npz\n"
 )
 
 PlanOpt = Annotated[Optional[str], typer.Option(
