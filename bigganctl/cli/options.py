@@ -34,7 +34,7 @@ DtypeOpt = Annotated[str, typer.Option(
     help="Generator precision (metric features are always computed in fp32).")]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", "-b", min=1, metavar="N", rich_help_panel=SAMPLING_PANEL,
-    help="Upper bound on the batch; results never depend on it. Default: by device.")]
+    help="Upper bound on the batch; results do not depend on it (beyond float rounding: docs/cli.md). Default: by device.")]
 TruncOpt = Annotated[str, typer.Option(
     "--trunc", "-t", metavar="PSI", rich_help_panel=SAMPLING_PANEL,
     help="Truncation psi. DeepMind models: psi in (0, 1], z = psi*TruncNorm(-2, 2) plus "
