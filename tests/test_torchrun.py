@@ -1,7 +1,7 @@
 """torchrun (2 CPU processes, gloo) gives the results of one process: `sample` (npz bytes,
 image files, grid), `stats compute` (mu/sigma to float64 round-off, the same features),
 `sweep` (rows equal to `eval all` at the same world size), `eval`; a process that fails ends
-the job with no output left. One torchrun job runs every command (tests/_torchrun_cli.py):
+the job with no output under a final name (`sample` leaves its resumable part file and state). One torchrun job runs every command (tests/_torchrun_cli.py):
 starting torch and the process group is most of a small run's cost. Separate
 `torchrun -m bigganctl` jobs (eval in test_cli_eval.py, the documented spelling here) are in
 the slow tier."""
@@ -205,6 +205,18 @@ def test_a_failing_process_ends_the_job_and_leaves_no_output(world, one, two):
         part, whole = (failed / ".s.npz.part").read_bytes(), (one[0] / "s.npz").read_bytes()
         rows = slice(lay.data, lay.data + rec["done"] * lay.row)
         assert part[rows] == whole[rows]                             # rank 0's rows, as one process wrote them
+
+
+@pytest.mark.slow        # a second torchrun job: the failed `sample` above, re-run, resumes
+@pytest.mark.numerics
+def test_the_failed_sample_resumes_to_the_files_of_one_process(world, one, two):
+    failed = world["dir"] / "failed"
+    r = torchrun(commands(world, failed)["sample"], env=child_env())
+    assert r.returncode == 0, r.stderr[-4000:]
+    a = one[0]
+    assert (failed / "s.npz").read_bytes() == (a / "s.npz").read_bytes()
+    assert (failed / "grid.png").read_bytes() == (a / "grid.png").read_bytes()
+    assert not [p for p in failed.rglob(".*")]
 
 
 @pytest.mark.slow        # the same behaviour as the one-job test above, as separate documented launches

@@ -68,7 +68,8 @@ def job_key(G, model: Any, plan: Plan, psi: float, batch_size: int, d: Dist) -> 
             "plan": plan.kind, "seed": plan.seed, "n": plan.n, "psi": float(psi),
             "labels_sha256": _sha(labels.tobytes()), "seeds_sha256": _sha(seeds.tobytes()),
             "resolution": int(G.resolution), "dtype": generator_dtype(G, "fp32"),
-            "device": model_device(G).type, "world": d.world, "batch_size": int(batch_size)}
+            "device": model_device(G).type, "world": d.world, "batch_size": int(batch_size),
+            "compile": getattr(G, "compile_mode", None)}        # compiled floats differ from eager's
 
 
 def _sha(b: bytes) -> str:
