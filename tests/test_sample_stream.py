@@ -323,3 +323,24 @@ def test_a_full_disk_is_refused_before_generating(cli, tmp_path, monkeypatch):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+@pytest.mark.numerics
+def test_images_alone_stage_in_the_folder_and_the_grid_reads_them_back(cli, G, tmp_path, monkeypatch):
+    """--images without --npz: the state lives in DIR/.partial/ with the files until the end;
+    a repeated class is one set of files; the grid is decoded from the written PNGs."""
+    args = ["sample", "--class", "1,207,1", "--n", "3", "--batch-size", "3", "--images", tmp_path / "im",
+            "--out", tmp_path / "g.png", "--quiet"]
+    restore = _interrupt_after(monkeypatch, 1)
+    assert cli(*args).exit_code == 130
+    restore()
+    staged = sorted(p.name for p in (tmp_path / "im" / ".partial").iterdir())
+    assert "job.json" in staged and "job.rank0.json" in staged and len(staged) == 5     # 3 PNGs of class 1
+    assert not list((tmp_path / "im").glob("*.png")) and not (tmp_path / "g.png").exists()
+    r = cli(*args, "--json")
+    assert r.exit_code == 0 and r.json()["resumed_from"] == 3
+    res = bigganctl.sample(G, classes=[1, 207, 1], n=3, batch_size=3)
+    from PIL import Image
+    grid = bigganctl.media.images.make_grid(res.images, 3).permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "g.png")), grid)
+    assert len(list((tmp_path / "im").glob("*.png"))) == 6 and not (tmp_path / "im" / ".partial").exists()
