@@ -98,8 +98,8 @@ def main() -> None:
                    "io_overhead": round(gen["images_per_s"] / npz["images_per_s"] - 1, 3)}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print(f"\n| N | res | generation alone img/s | sample --npz img/s | overhead | peak RSS gen MB | "
-          f"peak RSS --npz MB | file MB |\n|---|---|---|---|---|---|---|---|")
+    print("\n| N | res | generation alone img/s | sample --npz img/s | overhead | peak RSS gen MB | "
+          "peak RSS --npz MB | file MB |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['n']} | {r['res']} | {r['gen_images_per_s']} | {r['npz_images_per_s']} | "
               f"{100 * r['io_overhead']:.0f}% | {r['gen_peak_rss_mb']} | {r['npz_peak_rss_mb']} | {r['npz_file_mb']} |")
