@@ -15,6 +15,7 @@ import torch
 
 from bigganctl.errors import CheckpointError
 from bigganctl.formats import hf
+from bigganctl.testing import hf as hf_writer
 from bigganctl.models.biggan_deep import BigGANDeep, stat_position
 from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
 
@@ -52,7 +53,7 @@ def ckpt(tmp_path_factory):
     def get(res):
         if res not in made:
             cfg = TINY if res == "tiny" else DEEP_CONFIGS[res]
-            made[res] = hf.write_random_checkpoint(tmp_path_factory.mktemp(f"hf_deep_{res}"), cfg,
+            made[res] = hf_writer.write_random_checkpoint(tmp_path_factory.mktemp(f"hf_deep_{res}"), cfg,
                                                    seed=7)
         return made[res]
 
@@ -254,7 +255,7 @@ def test_sn_is_folded_as_torch_computes_it_in_eval_mode(ckpt):
 
 
 def _write_state(folder, state, config=TINY):
-    return hf.write_checkpoint(folder, config, state)
+    return hf_writer.write_checkpoint(folder, config, state)
 
 
 @pytest.mark.parametrize("change", ["removed", "renamed", "misshaped"])
@@ -283,7 +284,7 @@ def test_read_variants_and_refusals(ckpt, tmp_path):
     cfg, base = hf.read(folder)
     assert cfg == TINY
     # safetensors folder
-    st = hf.write_random_checkpoint(tmp_path / "st", TINY, seed=7, safetensors=True)
+    st = hf_writer.write_random_checkpoint(tmp_path / "st", TINY, seed=7, safetensors=True)
     assert (st / "model.safetensors").is_file() and not (st / "pytorch_model.bin").exists()
     _, from_st = hf.read(st)
     assert all(torch.equal(from_st[k], base[k]) for k in base)

@@ -170,7 +170,7 @@ def _env():
 @pytest.fixture(scope="module")
 def tiny_deep(tmp_path_factory):
     from test_torchrun import TINY
-    from bigganctl.formats import hf
+    from bigganctl.testing import hf
 
     return Path(hf.write_random_checkpoint(tmp_path_factory.mktemp("deep") / "tiny", TINY, seed=3))
 

@@ -30,7 +30,8 @@ from ..generate import batch_size_for, iter_uint8, model_device
 from ..media import npz_stream
 from ..media.images import GRID_PADDING, make_grid, manifest_path, sample_filename, write_image
 from ..media.manifest import reproduce_command
-from ..metrics.sources import fingerprint, generator_dtype, model_name
+from ..metrics.sources import fingerprint, generator_dtype
+from ..models.base import model_name
 from ..progress import Reporter, task
 from ..sampling import Plan
 from . import export_state as st

@@ -114,7 +114,7 @@ def prepare(paths: StagePaths, key: dict[str, Any], *, resume: bool, layout: npz
     if job is not None and resume:
         if job["key"] != key:
             raise UsageError(f"an interrupted run with other settings is in {paths.job.name} "
-                             f"({differences(job['key'], key)})", option="--resume",
+                             f"({differences(job['key'], key)})", param="resume",
                              hint="re-run it with its own arguments to finish it, or pass --no-resume to start over")
         if (paths.part is None or paths.part.is_file()) and (paths.stage is None or paths.stage.is_dir()):
             check_disk(paths, need - _allocated(paths.part))

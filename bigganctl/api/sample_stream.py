@@ -33,7 +33,7 @@ def run(*, model: Any, weights: str | None, device: Any, dtype: Any, compile: An
     G = common.open_generator(model, weights, device, dtype, progress=progress, compile=compile)
     psi = check_psi(psi, G.truncation)
     if G.num_classes != IMAGENET:
-        raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs {IMAGENET}", option="--model")
+        raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs {IMAGENET}", param="model")
     manifest = (plan_manifest(G, model, the_plan, psi) if plan
                 else sample_manifest(G, model, infos, cols, psi))
     manifest["plan"] = manifest.get("plan") or the_plan.describe(int(G.num_classes))

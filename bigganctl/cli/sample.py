@@ -174,11 +174,11 @@ def _plan_inputs(classes, plan, n, seed, seeds) -> tuple[list, list[int], int]:
         return infos, cols, len(infos) * len(cols)
     if plan.strip().lower() not in EVAL_PLANS:
         raise UsageError(f"unknown plan {plan!r} (balanced, random; grid classes go to --class)",
-                         option="--classes")
+                         param="--classes")
     if classes:
-        raise UsageError("give either --class (a grid) or --classes (an evaluation plan)", option="--classes")
+        raise UsageError("give either --class (a grid) or --classes (an evaluation plan)", param="--classes")
     if seeds is not None:
-        raise UsageError("an evaluation plan takes --n and --seed (seeds S..S+N-1)", option="--seeds")
+        raise UsageError("an evaluation plan takes --n and --seed (seeds S..S+N-1)", param="seeds")
     cols = resolve_seeds(n, seed, None)
     return [], cols, len(cols)
 
@@ -193,11 +193,11 @@ def _grid_choice(grid: bool | None, out: Path | None, total: int, *, streamed: b
         return True
     if asked:
         raise UsageError(f"a grid of {total} images is too large (at most {GRID_MAX})",
-                         option="--out" if out is not None else "--grid",
+                         param="out" if out is not None else "--grid",
                          hint="pass --no-grid and write the samples with --npz FILE or --images DIR")
     if not streamed:
         raise UsageError(f"{total} images are too many for a grid (at most {GRID_MAX}) and nothing else is "
-                         "asked for", option="--n", hint="add --npz FILE.npz or --images DIR")
+                         "asked for", param="n", hint="add --npz FILE.npz or --images DIR")
     return False
 
 
