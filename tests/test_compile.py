@@ -243,3 +243,23 @@ def test_bench_times_whole_batches_of_the_automatic_size(tiny, monkeypatch):
     G.sizes.clear()
     res = bench.generation_throughput(G, n=9, batch_size=4)
     assert res["n"] == 12 and G.sizes == [4, 4, 4, 4]
+
+
+def test_cuda_graph_modes_warm_up_outside_the_timed_window(tiny, capture_only, monkeypatch):
+    """reduce-overhead records its graph on the second call: three untimed batches (warm-up,
+    recording, first replay) before the clock starts; the skip counter is reported."""
+    from bigganctl.api import bench
+
+    calls = []
+    real = bench.iter_uint8
+
+    def counting(G, labels, seeds, psi, **kw):
+        calls.append(len(seeds))
+        return real(G, labels, seeds, psi, **kw)
+
+    monkeypatch.setattr(bench, "iter_uint8", counting)
+    res = bench.generation_throughput(tiny, n=4, batch_size=2, compile="reduce-overhead")
+    assert calls == [6, 4] and res["n"] == 4 and res["cudagraph_skips"] == 0
+    calls.clear()
+    bench.generation_throughput(tiny, n=4, batch_size=2)
+    assert calls == [2, 4]
