@@ -50,7 +50,7 @@ def bench(
 
       bigganctl bench --compile --json
 
-      bigganctl bench --weights random --n 16 --min-images-per-s 2 --summary summary.md
+      bigganctl bench --weights random --n 16 --min-images-per-s 0.5 --summary summary.md
 
     Exit codes: 0 ok; 1 runtime failure; 2 bad input; 3 --min-images-per-s missed (the result is still printed).
     The JSON records the machine under `system` (CPU model, ISA, threads, device name, torch), so

@@ -63,6 +63,10 @@ def compare(
     tols, sigma = tolerances(tol), parse_noise(noise)
     report = run(load(baseline, option="BASELINE"), load(current, option="CURRENT"), tols, force=force,
                  noise=sigma)
+    if report["protocol"]["forced"]:
+        diffs = "; ".join(f"{d['field']} ({d['baseline']} vs {d['current']})"
+                          for d in report["protocol"]["differences"])
+        err.print(f"[yellow]warning:[/yellow] protocols differ, compared because of --force: {escape(diffs)}")
     if json_:
         emit_json(report)
     else:
@@ -93,10 +97,6 @@ def render(report: dict) -> None:
     for i in report["identity"]:
         if not i["same"]:
             out.print(escape(f"{i['field']}: baseline {i['baseline']}  current {i['current']}"))
-    if report["protocol"]["forced"]:
-        diffs = "; ".join(f"{d['field']} ({d['baseline']} vs {d['current']})"
-                          for d in report["protocol"]["differences"])
-        err.print(f"[yellow]warning:[/yellow] protocols differ, compared because of --force: {escape(diffs)}")
     for what, names in (("only in the baseline", report["only_baseline"]),
                         ("only in the current run", report["only_current"])):
         if names:
