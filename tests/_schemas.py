@@ -29,7 +29,7 @@ def command_name(args: list[str]) -> str | None:
     return words[0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema(name: str) -> dict | None:
     p = SCHEMA_DIR / f"{name}.schema.json"
     return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
