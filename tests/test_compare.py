@@ -277,3 +277,14 @@ def test_every_schema_is_valid_json_schema():
             "compare.schema.json"} <= set(names)
     for n in names:
         jsonschema.Draft202012Validator.check_schema(json.loads((SCHEMA_DIR / n).read_text()))
+
+
+def test_every_json_run_of_the_suite_is_checked(cli, monkeypatch):
+    """The conftest hook: a --json run whose output misses a required key fails the test."""
+    import _schemas
+
+    strict = {"type": "object", "required": ["a_key_nobody_prints"]}
+    monkeypatch.setattr(_schemas, "schema", lambda name: strict if name == "classes" else None)
+    with pytest.raises(AssertionError, match="a_key_nobody_prints"):
+        cli("classes", "goldfish", "--json")
+    assert cli("classes", "goldfish").exit_code == 0                 # no --json: nothing to check
