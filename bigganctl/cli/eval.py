@@ -116,10 +116,9 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         summary: SummaryOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
-        from ..api.evaluate import evaluate_subject, subject
-        from ..compiling import resolve_compile
+        from ..api.evaluate import evaluate
         from ..errors import UsageError
-        from ..metrics.evaluation import Protocol, RunOptions, check_gates
+        from ..metrics.evaluation import check_gates
         from ..distributed import is_main
 
         gate_fid = None if max_fid is None else parse_float(max_fid, option="--max-fid")
@@ -128,14 +127,14 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
             raise UsageError("needs FID (eval fid or eval all)", option="--max-fid")
         if gate_is is not None and "is" not in metrics:
             raise UsageError("needs the Inception Score (eval is or eval all)", option="--min-is")
-        what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
-                       psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes)
-        res = evaluate_subject(
-            what, Protocol(metrics, splits, is_shuffle, kid_subsets, kid_subset_size, kid_optional), n=n, ref=ref,
-            inception_weights=inception_weights, device=device, dtype=dtype, force=force,
-            progress=rich_reporter(quiet=quiet), warn=warn,
-            options=RunOptions(batch_size, resume, checkpoint_every,
-                               resolve_compile(compile_value(compile_, compile_mode))))
+        res = evaluate(
+            model=model, weights=weights, images=images, metrics="all" if kid_optional else metrics, n=n,
+            psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes, ref=ref,
+            inception_weights=inception_weights, device=device, dtype=dtype, batch_size=batch_size,
+            resume=resume, progress=rich_reporter(quiet=quiet) or False, force=force, resize=resize,
+            center_crop=center_crop, is_splits=splits, is_shuffle=is_shuffle, kid_subsets=kid_subsets,
+            kid_subset_size=kid_subset_size, checkpoint_every=checkpoint_every, warn=warn,
+            compile=compile_value(compile_, compile_mode))
         if not is_main():
             return
         if json_:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..checks import check_int
 from ..errors import GateFailed, UsageError
 from ..progress import Reporter
 from ..runtime import default_batch_size
@@ -32,7 +33,9 @@ from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, InceptionFeatures
 from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
 from .reference import Stats, check_comparable
-from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
+from ..models.base import model_name
+from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype
+from ..types import Classes
 
 METRICS = ("fid", "is", "kid")
 DEFAULT_N = 50_000
@@ -57,9 +60,9 @@ def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
             elif key in METRICS:
                 out.append(key)
             elif key:
-                raise UsageError(f"unknown metric {part.strip()!r} (fid, is, kid, all)", option="--metrics")
+                raise UsageError(f"unknown metric {part.strip()!r} (fid, is, kid, all)", param="metrics")
     if not out:
-        raise UsageError("no metric given (fid, is, kid, all)", option="--metrics")
+        raise UsageError("no metric given (fid, is, kid, all)", param="metrics")
     return tuple(m for m in METRICS if m in out)
 
 
@@ -85,12 +88,9 @@ class Protocol:
     kid_optional: bool = False
 
     def check(self) -> Protocol:
-        if self.is_splits < 1:
-            raise UsageError(f"must be >= 1, got {self.is_splits}", option="--splits")
-        if self.kid_subsets < 1:
-            raise UsageError(f"must be >= 1, got {self.kid_subsets}", option="--kid-subsets")
-        if self.kid_subset_size is not None and self.kid_subset_size < 2:
-            raise UsageError(f"must be >= 2, got {self.kid_subset_size}", option="--kid-subset-size")
+        check_int(self.is_splits, "is_splits")
+        check_int(self.kid_subsets, "kid_subsets")
+        check_int(self.kid_subset_size, "kid_subset_size", minimum=2, optional=True)
         return self
 
     @property
@@ -103,13 +103,12 @@ class Protocol:
 
 
 def check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
-    if n < 1:
-        raise UsageError(f"must be >= 1, got {n}", option="--n")
+    check_int(n, "n")
     if ("fid" in wanted or "kid" in wanted) and n < 2:
-        raise UsageError(f"FID/KID need at least 2 samples (a covariance), got {n}", option="--n")
+        raise UsageError(f"FID/KID need at least 2 samples (a covariance), got {n}", param="n")
     if "is" in wanted and n < is_splits:
         raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
-                         option="--n")
+                         param="n")
 
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
@@ -129,7 +128,7 @@ def kid_plan(ref: Stats | None, protocol: Protocol, note: Note) -> Protocol:
     if ref is None or "kid" not in protocol.metrics or can_give_features(ref):
         return protocol
     if not protocol.kid_optional:
-        raise UsageError(f"{ref.label} holds no features; KID needs them", option="--ref", hint=NO_FEATURES_HINT)
+        raise UsageError(f"{ref.label} holds no features; KID needs them", param="ref", hint=NO_FEATURES_HINT)
     note(f"KID not computed: {ref.label} holds no features (FID and IS only); for KID, {NO_FEATURES_HINT}")
     return replace(protocol, metrics=tuple(m for m in protocol.metrics if m != "kid"))
 
@@ -140,11 +139,11 @@ def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
         if requested > limit:
             which = f"--n {n}" if n <= n_ref else f"the reference's {n_ref} features"
             raise UsageError(f"{requested} is larger than {which}; KID draws subsets without replacement",
-                             option="--kid-subset-size", hint=f"use --kid-subset-size {limit} or more samples")
+                             param="kid_subset_size", hint=f"use --kid-subset-size {limit} or more samples")
         return requested
     if limit < S.KID_SUBSET_SIZE:
         if limit < 2:
-            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", option="--n")
+            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", param="n")
         note(f"KID subset size reduced from {S.KID_SUBSET_SIZE} to {limit} (only {n} samples, "
              f"{n_ref} reference features); values are not comparable with subset size {S.KID_SUBSET_SIZE}")
         return limit
@@ -163,7 +162,7 @@ def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
 
 # ----------------------------------------------------------------------------- sources
 
-def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Any,
+def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Classes,
                      dtype: str) -> tuple[GeneratorSource, dict[str, Any]]:
     """(source, info) for ``n`` samples of a loaded generator; ``dtype``: the requested
     precision, reported for a generator without parameters."""
@@ -189,7 +188,7 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
     """How many samples of ``src`` to evaluate (``n``, or every image), checked."""
     total = src.n if n is None else int(n)
     if total > src.n:
-        raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", option="--n")
+        raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", param="n")
     check_n(total, protocol.metrics, protocol.is_splits)
     return total
 
@@ -262,7 +261,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
 
 
 def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats | None, protocol: Protocol,
-                       n: int, psi: float, seed: int, classes: Any, device: torch.device, dtype: str,
+                       n: int, psi: float, seed: int, classes: Classes, device: torch.device, dtype: str,
                        options: RunOptions = RunOptions(), force: bool = False,
                        progress: Reporter | None = None, warn: Note, dist: Dist = Dist()) -> dict[str, Any]:
     """One evaluation of a loaded generator with a loaded extractor and reference (a sweep's
