@@ -117,8 +117,18 @@ def compare_section(report: dict[str, Any], title: str) -> str:
         forced = "\n\n⚠ protocols differ (compared with --force): " + ", ".join(
             d["field"] for d in report["protocol"]["differences"])
     extra = ("\n\nDiffers between the runs:\n" + "\n".join(ident)) if ident else ""
+    plots = " · ".join(f"[{side} plot]({links['plot']})" for side, links in report.get("links", {}).items()
+                       if links.get("plot"))
     return (f"### {title}\n\n{head}\n\n{table}{forced}{extra}\n\nProtocol: {proto}\n"
-            f"\nBaseline `{report['baseline']}`, current `{report['current']}`\n")
+            f"\nBaseline `{report['baseline']}`, current `{report['current']}`"
+            + (f" · {plots}" if plots else "") + "\n")
+
+
+def refusal_section(differences: list[dict[str, Any]], baseline: str, current: str) -> str:
+    """``compare`` refused: the protocols differ (exit 2)."""
+    rows = [[d["field"], f"`{d['baseline']}`", f"`{d['current']}`"] for d in differences]
+    return (f"### bigganctl compare\n\n⛔ not compared: the protocols differ (`{baseline}` vs `{current}`; "
+            "--force compares anyway)\n\n" + _table(["field", "baseline", "current"], rows) + "\n")
 
 
 def append(path: str | os.PathLike, section: str) -> None:

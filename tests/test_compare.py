@@ -288,3 +288,11 @@ def test_every_json_run_of_the_suite_is_checked(cli, monkeypatch):
     with pytest.raises(AssertionError, match="a_key_nobody_prints"):
         cli("classes", "goldfish", "--json")
     assert cli("classes", "goldfish").exit_code == 0                 # no --json: nothing to check
+
+
+def test_a_refusal_is_in_the_summary_too(cli, ev, tmp_path):
+    base, changed = ev
+    summary = tmp_path / "s.md"
+    assert cli("compare", base, changed(n=20), "--summary", summary).exit_code == 2
+    text = summary.read_text()
+    assert "⛔ not compared: the protocols differ" in text and "| n | `10` | `20` |" in text

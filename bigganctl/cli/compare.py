@@ -60,9 +60,18 @@ def compare(
     from ..compare import compare as run, load, parse_noise, tolerances
     from ..errors import GateFailed
 
+    from ..compare import ProtocolMismatch
+
     tols, sigma = tolerances(tol), parse_noise(noise)
-    report = run(load(baseline, option="BASELINE"), load(current, option="CURRENT"), tols, force=force,
-                 noise=sigma)
+    try:
+        report = run(load(baseline, option="BASELINE"), load(current, option="CURRENT"), tols, force=force,
+                     noise=sigma)
+    except ProtocolMismatch as e:
+        if summary is not None:             # the CI page says why nothing was compared
+            from .. import summary as md
+
+            md.append(summary, md.refusal_section(e.differences, str(baseline), str(current)))
+        raise
     if report["protocol"]["forced"]:
         diffs = "; ".join(f"{d['field']} ({d['baseline']} vs {d['current']})"
                           for d in report["protocol"]["differences"])
