@@ -122,7 +122,7 @@ def from_sweep(doc: dict[str, Any], source: str) -> Result:
         res.protocol["ref"] = _ref_name(res.protocol["ref"])
     models = doc.get("models", [])
     res.protocol["resolution"] = [m.get("resolution") for m in models]
-    res.protocol["convention"] = [m.get("convention") for m in models]
+    res.protocol["convention"] = sorted({str(m.get("convention")) for m in models})   # as a CSV tells it
     res.identity = {k: settings.get(k) for k in _SWEEP_IDENTITY if k in settings}
     res.identity["model"] = [m.get("model") for m in models]
     res.identity["weights"] = [m.get("weights") for m in models]
