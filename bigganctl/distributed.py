@@ -196,6 +196,18 @@ def broadcast_object(obj: Any, d: Dist, *, what: str = "a broadcast") -> Any:
     return box[0]
 
 
+def gather_objects(obj: Any, d: Dist, *, what: str = "a gather") -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+    if not d.active:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * d.world
+    with collective(what):
+        dist.all_gather_object(out, obj)
+    return out
+
+
 def main_decides(fn: Callable[[], T], d: Dist, *, what: str) -> T:
     """Run ``fn`` on rank 0 only and give its result to every rank; a domain error raised
     there is raised on every rank (the same message and exit code everywhere)."""
