@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 
+from .. import __version__
 from ..compiling import cache_dir, compiled_generator, compiled_module, eager, resolve_compile
 from ..generate import batch_size_for, iter_uint8, model_device
 from ..progress import Reporter
+from ..machine import system_info
 from ..runtime import dtype_name, resolve_device, resolve_dtype
 from ..sampling import check_psi
 from .common import open_generator
@@ -143,4 +145,4 @@ def bench(model: Model = "biggan-deep-128", weights: str | None = "random", devi
             "threads": torch.get_num_threads(), "load_s": load_s, **res, "runs": runs,
             "fid50k_s": res.get("fid50k_s"), "peak_rss_mb": peak_rss_mb(),
             "torch": torch.__version__, "python": platform.python_version(),
-            "machine": platform.machine()}
+            "machine": platform.machine(), "system": system_info(dev), "version": __version__}
