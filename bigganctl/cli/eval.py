@@ -27,6 +27,7 @@ from .options import (
     RefOpt,
     ResumeOpt,
     SeedOpt,
+    SummaryOpt,
     TruncOpt,
     WeightsOpt,
     compile_value,
@@ -112,6 +113,7 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         checkpoint_every: CheckpointEveryOpt = None,
         force: ForceOpt = False,
         json_: JsonOpt = False,
+        summary: SummaryOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
         from ..api.evaluate import evaluate
@@ -139,6 +141,12 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
             emit_json(res)
         else:
             render_eval(res)
+        if summary is not None:
+            from .. import summary as md
+
+            name = "all" if len(metrics) == 3 else metrics[0]
+            md.append(summary, md.eval_section(res, md.eval_gates(res, max_fid=gate_fid, min_is=gate_is),
+                                               f"bigganctl eval {name}"))
         check_gates(res, max_fid=gate_fid, min_is=gate_is)
 
     command.__doc__ = doc
