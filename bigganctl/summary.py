@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 
-def num(x: Any, digits: int = 4) -> str:
+def num(x: Any, digits: int = 4, none: str = "–") -> str:
+    """A metric for tables: ``none`` for None, fixed digits, scientific for tiny values."""
     if x is None:
-        return "–"
+        return none
     if isinstance(x, float):
         return f"{x:.{digits}f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
     return str(x)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..progress import Reporter, Step, reporter as mark_reporter
+from ..summary import num
 
 # soft_wrap: never hard-wrap messages, so an error stays one line whatever the terminal width.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,12 +39,8 @@ def warn(msg: str) -> None:
 
 
 def fmt_number(x: Any, digits: int = 4) -> str:
-    """A metric for tables: ``-`` for None, fixed digits, scientific for tiny values."""
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}" if abs(x) >= 1e-3 or x == 0 else f"{x:.3e}"
-    return str(x)
+    """A metric for the terminal's tables: ``-`` for None (summary.num's rule otherwise)."""
+    return num(x, digits, none="-")
 
 
 def rich_reporter(*, quiet: bool = False, transient: bool = True) -> Reporter | None:

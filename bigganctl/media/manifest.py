@@ -53,10 +53,8 @@ def precision(G: Generator) -> tuple[str | None, str]:
     return dtype, str(model_device(G))
 
 
-def sample_manifest(G: Generator, model: Model, classes: Sequence[ClassInfo], seeds: Sequence[int],
-                    psi: float) -> dict[str, Any]:
-    """Everything needed to regenerate ``sample``'s images (see docs/sampling.md)."""
-    dtype, device = precision(G)
+def _generator_fields(G: Generator, model: Model, psi: float) -> dict[str, Any]:
+    """The head of a sample manifest: which generator, which weights, which truncation."""
     return {
         "kind": "bigganctl.sample",
         "model": model_name(G, model),
@@ -66,33 +64,35 @@ def sample_manifest(G: Generator, model: Model, classes: Sequence[ClassInfo], se
         "psi": psi,
         "truncation": G.truncation,
         "truncation_rule": CONVENTIONS[G.truncation],
+    }
+
+
+def _run_fields(G: Generator) -> dict[str, Any]:
+    """The tail of a sample manifest: how the pixels were made and when."""
+    dtype, device = precision(G)
+    return {"noise": NOISE, "pixels": PIXELS, "dtype": dtype, "device": device, "versions": versions(),
+            "created": created()}
+
+
+def sample_manifest(G: Generator, model: Model, classes: Sequence[ClassInfo], seeds: Sequence[int],
+                    psi: float) -> dict[str, Any]:
+    """Everything needed to regenerate ``sample``'s images (see docs/sampling.md)."""
+    return {
+        **_generator_fields(G, model, psi),
         "classes": [c.to_dict() for c in classes],
         "seeds": list(seeds),
         "order": "class-major: image i has classes[i // len(seeds)], seeds[i % len(seeds)]",
         "shape": [len(classes) * len(seeds), 3, int(G.resolution), int(G.resolution)],
-        "noise": NOISE,
-        "pixels": PIXELS,
-        "dtype": dtype,
-        "device": device,
-        "versions": versions(),
-        "created": created(),
+        **_run_fields(G),
     }
 
 
-def plan_manifest(G: Any, model: Any, plan: Any, psi: float) -> dict[str, Any]:
+def plan_manifest(G: Generator, model: Model, plan: Any, psi: float) -> dict[str, Any]:
     """The manifest of an evaluation plan (``sample --classes balanced|random``): the plan,
     its seed rule and psi; the samples ``eval`` measures with the same settings."""
-    dtype, device = precision(G)
     desc = plan.describe(int(G.num_classes))
     return {
-        "kind": "bigganctl.sample",
-        "model": model_name(G, model),
-        "resolution": int(G.resolution),
-        "z_dim": int(G.z_dim),
-        "weights": dict(getattr(G, "weights_info", None) or {"source": "instance", "sha256": None}),
-        "psi": psi,
-        "truncation": G.truncation,
-        "truncation_rule": CONVENTIONS[G.truncation],
+        **_generator_fields(G, model, psi),
         "plan": desc,
         "classes": plan.kind,
         "seed": plan.seed,
@@ -100,12 +100,7 @@ def plan_manifest(G: Any, model: Any, plan: Any, psi: float) -> dict[str, Any]:
         "seeds": range_text(list(plan.seeds)),
         "order": desc["rule"],
         "shape": [plan.n, 3, int(G.resolution), int(G.resolution)],
-        "noise": NOISE,
-        "pixels": PIXELS,
-        "dtype": dtype,
-        "device": device,
-        "versions": versions(),
-        "created": created(),
+        **_run_fields(G),
     }
 
 
