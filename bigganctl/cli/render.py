@@ -102,6 +102,9 @@ def render_eval(res: dict[str, Any]) -> None:
         table.add_row("IS", fmt_number(res["is_mean"]), fmt_number(res["is_std"]))
     if "kid" in res["metrics"]:
         table.add_row("KID", fmt_number(res["kid_mean"], 6), fmt_number(res["kid_std"], 6))
+    for key, label in (("sfid", "sFID"), ("precision", "precision"), ("recall", "recall")):
+        if key in res["metrics"]:
+            table.add_row(label, fmt_number(res.get(key)), "")
     out.print(table)
     if res.get("images"):
         what = f"images {res['images']}"

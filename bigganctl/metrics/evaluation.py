@@ -1,4 +1,4 @@
-"""One evaluation: explicit inputs -> FID / IS / KID and the result document.
+"""One evaluation: explicit inputs -> FID / IS / KID / sFID / precision / recall and the result document.
 
 The inputs are objects the caller has already made (:mod:`bigganctl.api.evaluate` for
 ``bigganctl.evaluate`` and ``bigganctl eval``; :mod:`bigganctl.api.sweep` once per psi): a
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,14 +27,20 @@ from ..progress import Reporter
 from ..runtime import default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
+from .manifold import DISTANCES, K as PR_K, precision_recall
 from ..distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, InceptionFeatures
-from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
+from .capabilities import SPATIAL_HINT, kid_plan, kid_subset  # noqa: F401  (re-exported)
+from .ref_features import feature_count, is_adm_batch
 from .reference import Stats, check_comparable
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
 
-METRICS = ("fid", "is", "kid")
+METRICS = ("fid", "is", "kid", "sfid", "precision", "recall")
+#: Metrics ``all`` gives only where the reference supports them (otherwise null and a note).
+REF_OPTIONAL = ("kid", "sfid", "precision", "recall")
+_ALIASES = {"isc": "is", "inception": "is", "inception_score": "is", "prec": "precision", "rec": "recall"}
+_NAMES = "fid, is, kid, sfid, precision, recall, pr, all"
 DEFAULT_N = 50_000
 
 Note = Callable[[str], None]
@@ -46,15 +52,17 @@ def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     for m in items:
         for part in str(m).split(","):
             key = part.strip().lower()
-            key = {"isc": "is", "inception": "is", "inception_score": "is"}.get(key, key)
+            key = _ALIASES.get(key, key)
             if key == "all":
                 out.extend(METRICS)
+            elif key in ("pr", "prc"):
+                out.extend(("precision", "recall"))
             elif key in METRICS:
                 out.append(key)
             elif key:
-                raise UsageError(f"unknown metric {part.strip()!r} (fid, is, kid, all)", option="--metrics")
+                raise UsageError(f"unknown metric {part.strip()!r} ({_NAMES})", option="--metrics")
     if not out:
-        raise UsageError("no metric given (fid, is, kid, all)", option="--metrics")
+        raise UsageError(f"no metric given ({_NAMES})", option="--metrics")
     return tuple(m for m in METRICS if m in out)
 
 
@@ -66,11 +74,25 @@ def kid_if_available(metrics: str | Iterable[str]) -> bool:
     return "all" in keys and "kid" not in keys
 
 
+def optional_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
+    """The reference-dependent metrics that came with ``all`` and were not named themselves:
+    dropped (with a note) when the reference cannot give them."""
+    items = [metrics] if isinstance(metrics, str) else list(metrics)
+    keys = [part.strip().lower() for m in items for part in str(m).split(",")]
+    if "all" not in keys:
+        return ()
+    rest = [k for k in keys if k and k != "all"]
+    named = set(normalize_metrics(rest)) if rest else set()
+    return tuple(m for m in REF_OPTIONAL if m not in named)
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """Which metrics and how: IS splits (torch-fidelity's seeded shuffle, or ADM's contiguous
-    splits), KID subsets and subset size (None: ``min(1000, n, reference count)``);
-    ``kid_optional``: KID only if the reference can give features (``all``)."""
+    """Which metrics and how: IS splits (torch-fidelity's seeded shuffle into ``is_splits``,
+    contiguous without the shuffle, or ``is_adm``: ADM's consecutive blocks of 5000), KID
+    subsets and subset size (None: ``min(1000, n, reference count)``); ``kid_optional``: KID
+    only if the reference can give features (``all``); ``optional``: likewise for any of
+    ``REF_OPTIONAL``; ``pr_distances``: ``fp32`` or ADM's ``fp16`` (:mod:`.manifold`)."""
 
     metrics: tuple[str, ...]
     is_splits: int = S.IS_SPLITS
@@ -78,6 +100,9 @@ class Protocol:
     kid_subsets: int = S.KID_SUBSETS
     kid_subset_size: int | None = None
     kid_optional: bool = False
+    optional: tuple[str, ...] = ()
+    is_adm: bool = False
+    pr_distances: str = "fp32"
 
     def check(self) -> Protocol:
         if self.is_splits < 1:
@@ -86,23 +111,47 @@ class Protocol:
             raise UsageError(f"must be >= 1, got {self.kid_subsets}", option="--kid-subsets")
         if self.kid_subset_size is not None and self.kid_subset_size < 2:
             raise UsageError(f"must be >= 2, got {self.kid_subset_size}", option="--kid-subset-size")
+        if self.pr_distances not in DISTANCES:
+            raise UsageError(f"must be one of {', '.join(DISTANCES)}, got {self.pr_distances!r}",
+                             option="--pr-distances")
         return self
 
     @property
     def needs_ref(self) -> list[str]:
-        return [m for m in self.metrics if m in ("fid", "kid")]
+        return [m for m in self.metrics if m != "is"]
 
     @property
     def splits(self) -> int | None:
         return self.is_splits if "is" in self.metrics else None
 
+    @property
+    def is_rule(self) -> str | None:
+        """``adm`` (consecutive blocks of 5000), ``torch-fidelity`` (seeded shuffle) or
+        ``contiguous`` (``is_splits`` unshuffled splits); None without IS."""
+        if "is" not in self.metrics:
+            return None
+        return "adm" if self.is_adm else "torch-fidelity" if self.is_shuffle else "contiguous"
 
-def check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
+    def is_block(self) -> int | None:
+        return S.ADM_IS_BLOCK if self.is_adm and "is" in self.metrics else None
+
+    def is_optional(self, metric: str) -> bool:
+        return metric in self.optional or (metric == "kid" and self.kid_optional)
+
+    @property
+    def keeps_features(self) -> bool:
+        return any(m in self.metrics for m in ("kid", "precision", "recall"))
+
+
+def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False) -> None:
     if n < 1:
         raise UsageError(f"must be >= 1, got {n}", option="--n")
-    if ("fid" in wanted or "kid" in wanted) and n < 2:
-        raise UsageError(f"FID/KID need at least 2 samples (a covariance), got {n}", option="--n")
-    if "is" in wanted and n < is_splits:
+    if any(m in wanted for m in ("fid", "kid", "sfid")) and n < 2:
+        raise UsageError(f"FID/KID/sFID need at least 2 samples (a covariance), got {n}", option="--n")
+    if ("precision" in wanted or "recall" in wanted) and n < PR_K + 1:
+        raise UsageError(f"precision/recall need at least {PR_K + 1} samples (a k={PR_K} neighbourhood), got {n}",
+                         option="--n")
+    if "is" in wanted and not is_adm and n < is_splits:
         raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
                          option="--n")
 
@@ -115,35 +164,6 @@ def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str,
     for w in check_comparable(ref, extractor_id=extractor_id, resolution=resolution, force=force):
         if w not in seen:
             note(w)
-
-
-def kid_plan(ref: Stats | None, protocol: Protocol, note: Note) -> Protocol:
-    """KID needs reference features: stored, or computable from an ADM batch's images
-    (:mod:`.ref_features`). Without them KID asked for by name is refused; KID that came with
-    ``all`` is dropped with one note (the result's KID keys stay, null)."""
-    if ref is None or "kid" not in protocol.metrics or can_give_features(ref):
-        return protocol
-    if not protocol.kid_optional:
-        raise UsageError(f"{ref.label} holds no features; KID needs them", option="--ref", hint=NO_FEATURES_HINT)
-    note(f"KID not computed: {ref.label} holds no features (FID and IS only); for KID, {NO_FEATURES_HINT}")
-    return replace(protocol, metrics=tuple(m for m in protocol.metrics if m != "kid"))
-
-
-def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
-    limit = min(n, n_ref)
-    if requested is not None:
-        if requested > limit:
-            which = f"--n {n}" if n <= n_ref else f"the reference's {n_ref} features"
-            raise UsageError(f"{requested} is larger than {which}; KID draws subsets without replacement",
-                             option="--kid-subset-size", hint=f"use --kid-subset-size {limit} or more samples")
-        return requested
-    if limit < S.KID_SUBSET_SIZE:
-        if limit < 2:
-            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", option="--n")
-        note(f"KID subset size reduced from {S.KID_SUBSET_SIZE} to {limit} (only {n} samples, "
-             f"{n_ref} reference features); values are not comparable with subset size {S.KID_SUBSET_SIZE}")
-        return limit
-    return S.KID_SUBSET_SIZE
 
 
 def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
@@ -185,7 +205,7 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
     total = src.n if n is None else int(n)
     if total > src.n:
         raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", option="--n")
-    check_n(total, protocol.metrics, protocol.is_splits)
+    check_n(total, protocol.metrics, protocol.is_splits, protocol.is_adm)
     return total
 
 
@@ -203,6 +223,28 @@ class RunOptions:
     compile: str | None = None
 
 
+def numbers(acc: Any, ref: Stats | None, protocol: Protocol, kid_subset_size: int | None,
+            device: torch.device) -> dict[str, Any]:
+    """The metrics of the reduced accumulators (null where not computed)."""
+    wanted = protocol.metrics
+    out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None,
+                           "sfid": None, "precision": None, "recall": None}
+    if acc.fid is not None:
+        out["fid"] = fid(acc.fid, ref)
+    if acc.isc is not None:
+        out["is_mean"], out["is_std"] = acc.isc.result()
+    if acc.sfid is not None:
+        out["sfid"] = acc.sfid.frechet_distance(ref.mu_s, ref.sigma_s)
+    if "kid" in wanted:
+        out["kid_mean"], out["kid_std"] = S.kid(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
+                                                subsets=protocol.kid_subsets, subset_size=kid_subset_size)
+    if "precision" in wanted or "recall" in wanted:
+        pr = precision_recall(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
+                              distances=protocol.pr_distances, device=device)
+        out.update({m: getattr(pr, m) for m in ("precision", "recall") if m in wanted})
+    return out
+
+
 def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeatures, ref: Stats | None,
         protocol: Protocol, kid_subset_size: int | None, dist: Dist, device: torch.device,
         options: RunOptions = RunOptions(), progress: Reporter | None = None, warn: Note,
@@ -215,27 +257,20 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
     lo, hi = shard(total, d)
     key = {"v": CHECKPOINT_VERSION, "source": info["identity"], "n": total, "shard": [lo, hi],
            "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "fid": "fid" in wanted,
-           "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle),
-           "kid": "kid" in wanted, "batch_size": bs, "device": device.type}
+           "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle), "is_rule": protocol.is_rule,
+           "kid": protocol.keeps_features, "sfid": "sfid" in wanted, "batch_size": bs, "device": device.type}
     if options.compile:                   # compiled floats differ from eager's in the last bits
         key["compile"] = options.compile
     t_extract = time.time()
     acc, ckpt, resumed_from = extract_resumable(
         src, fx, key=key, kind="eval", n=total, shard=(lo, hi), dist=d, device=device, resume=options.resume,
-        need_fid="fid" in wanted, is_splits=protocol.splits, keep_features="kid" in wanted,
-        is_shuffle=protocol.is_shuffle, batch_size=bs, every=options.checkpoint_every,
+        need_fid="fid" in wanted, is_splits=protocol.splits, keep_features=protocol.keeps_features,
+        is_shuffle=protocol.is_shuffle, need_sfid="sfid" in wanted, is_block=protocol.is_block(), batch_size=bs, every=options.checkpoint_every,
         progress=progress if d.rank == 0 else None, desc=f"eval {'/'.join(wanted)}",
         note=warn if d.rank == 0 and progress else None)
     t_extract = time.time() - t_extract
 
-    out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}
-    if acc.fid is not None:
-        out["fid"] = fid(acc.fid, ref)
-    if acc.isc is not None:
-        out["is_mean"], out["is_std"] = acc.isc.result()
-    if "kid" in wanted:
-        out["kid_mean"], out["kid_std"] = S.kid(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
-                                                subsets=protocol.kid_subsets, subset_size=kid_subset_size)
+    out = numbers(acc, ref, protocol, kid_subset_size, device)
     ckpt.remove()
     seconds = time.time() - t0
     out.update(
@@ -244,8 +279,14 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
         images=info.get("images"), ref=None if ref is None else ref.label,
         ref_extractor=None if ref is None else ref.extractor_id,
         metrics=list(wanted), extractor=EXTRACTOR, extractor_id=fx.id, inception_weights_sha256=fx.sha256,
-        resolution=src.resolution, is_splits=protocol.splits,
-        is_shuffle=bool(protocol.is_shuffle) if "is" in wanted else None,
+        resolution=src.resolution,
+        is_splits=(acc.isc.splits if acc.isc is not None else None),
+        is_shuffle=bool(protocol.is_shuffle and not protocol.is_adm) if "is" in wanted else None,
+        is_rule=protocol.is_rule,
+        pr_k=PR_K if "precision" in wanted or "recall" in wanted else None,
+        pr_distances=protocol.pr_distances if "precision" in wanted or "recall" in wanted else None,
+        pr_reference_count=(int(len(ref.features)) if ref is not None and ref.features is not None
+                            and ("precision" in wanted or "recall" in wanted) else None),
         kid_subsets=protocol.kid_subsets if "kid" in wanted else None, kid_subset_size=kid_subset_size,
         dtype=info.get("dtype"), device=str(device), world_size=d.world, batch_size=bs,
         resumed_from=resumed_from if d.world == 1 else None, seconds=round(seconds, 3),
@@ -282,12 +323,21 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
                device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
 
 
-def check_gates(result: dict[str, Any], *, max_fid: float | None = None, min_is: float | None = None) -> None:
-    """Raise GateFailed (exit 3) when a quality gate is missed."""
+#: gate -> (result key, label, True for an upper bound)
+GATES = {"max_fid": ("fid", "FID", True), "min_is": ("is_mean", "IS", False), "max_sfid": ("sfid", "sFID", True),
+         "min_precision": ("precision", "precision", False), "min_recall": ("recall", "recall", False)}
+
+
+def check_gates(result: dict[str, Any], **gates: float | None) -> None:
+    """Raise GateFailed (exit 3) when a quality gate (``max_fid``, ``min_is``, ``max_sfid``,
+    ``min_precision``, ``min_recall``) is missed; a metric not computed (null) passes."""
     missed = []
-    if max_fid is not None and result.get("fid") is not None and not result["fid"] <= max_fid:
-        missed.append(f"FID {result['fid']:.4f} > --max-fid {max_fid:g}")
-    if min_is is not None and result.get("is_mean") is not None and not result["is_mean"] >= min_is:
-        missed.append(f"IS {result['is_mean']:.4f} < --min-is {min_is:g}")
+    for gate, bound in gates.items():
+        key, label, upper = GATES[gate]
+        v = result.get(key)
+        if bound is None or v is None:
+            continue
+        if not (v <= bound if upper else v >= bound):
+            missed.append(f"{label} {v:.4f} {'>' if upper else '<'} --{gate.replace('_', '-')} {bound:g}")
     if missed:
         raise GateFailed("quality gate missed: " + "; ".join(missed))

@@ -36,6 +36,12 @@ FEATURE_LAYER = "2048"              # pool_3: FID and KID
 LOGITS_LAYER = "logits_unbiased"    # 1008 logits without bias: IS
 FEATURE_DIM = 2048
 NUM_LOGITS = 1008
+#: sFID's layer: TF ``mixed_6/conv:0`` = torch-fidelity's ``Mixed_6d.branch1x1`` (after its ReLU),
+#: the first 7 of its 192 channels in NHWC order, flattened (ADM's evaluator).
+SPATIAL_LAYER = "mixed_6/conv"
+SPATIAL_MODULE = "Mixed_6d.branch1x1"
+SPATIAL_CHANNELS = 7
+SPATIAL_DIM = 17 * 17 * SPATIAL_CHANNELS     # 2023
 
 #: torch-fidelity's conversion of the official TF weights (sha256 starts with the tag).
 OFFICIAL_SHA256_PREFIX = "6726825d"
@@ -140,11 +146,20 @@ def weights_sha256(path: str | os.PathLike) -> str:
     return cached_sha256(path)
 
 
+def spatial_of(branch: torch.Tensor) -> torch.Tensor:
+    """``Mixed_6d.branch1x1``'s output [B, 192, 17, 17] -> sFID's features [B, 2023]: the first
+    7 channels in NHWC order, flattened (as TF's ``mixed_6/conv:0[..., :7]``; flattening NCHW
+    gives a different, much larger sFID)."""
+    return branch[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(branch.shape[0], -1).float()
+
+
 class InceptionFeatures:
-    """uint8 NCHW batches -> (``'2048'`` features, ``'logits_unbiased'``), fp32, on ``device``.
+    """uint8 NCHW batches -> (``'2048'`` features, ``'logits_unbiased'``), fp32, on ``device``;
+    :meth:`with_spatial` adds sFID's ``mixed_6/conv`` features from the same forward pass.
 
     >>> fx = InceptionFeatures("random_inception.pth", device="cpu")   # doctest: +SKIP
     >>> f, logits = fx(images_uint8)       # [B, 2048], [B, 1008]
+    >>> f, logits, s = fx.with_spatial(images_uint8)                  # doctest: +SKIP
     """
 
     def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu",
@@ -160,14 +175,30 @@ class InceptionFeatures:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
         self.compile = compile              # a mode (bigganctl.compiling) or None
+        self._tap: dict[str, torch.Tensor] = {}
+        self._last: torch.Tensor | None = None
+        self.net.get_submodule(SPATIAL_MODULE).register_forward_hook(self._keep_spatial)
         self._run = self.net if compile is None else compiled_module(self.net, compile)
+
+    def _keep_spatial(self, module, inputs, output) -> None:
+        self._tap["spatial"] = output[:, :SPATIAL_CHANNELS]      # a view: no copy unless asked for
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
-        feats, logits = self._run(images.to(self.device))
+        try:
+            feats, logits = self._run(images.to(self.device))
+        finally:
+            self._last = self._tap.pop("spatial", None)
         return feats.float(), logits.float()
+
+    @torch.inference_mode()
+    def with_spatial(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pool_3 [B, 2048], logits [B, 1008], sFID's features [B, 2023]) of one forward pass."""
+        feats, logits = self(images)
+        branch, self._last = self._last, None
+        return feats, logits, spatial_of(branch)
 
     def describe(self) -> dict[str, str]:
         return {"extractor": EXTRACTOR, "layer": FEATURE_LAYER, "id": self.id,
