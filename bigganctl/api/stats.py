@@ -10,8 +10,9 @@ from .._io import check_writable_target
 from ..compiling import resolve_compile
 from ..errors import UsageError
 from ..distributed import main_decides, session, shard
+from ..metrics.adm_batch import ADM_IMAGES, SUBSET_SEED, write_adm_batch
 from ..metrics.extract import CHECKPOINT_VERSION, extract_resumable
-from ..metrics.features import InceptionFeatures, resolve_weights
+from ..metrics.features import SPATIAL_DIM, SPATIAL_LAYER, SPATIAL_MODULE, InceptionFeatures, resolve_weights
 from ..metrics.ref_features import fill_features
 from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
 from ..metrics.sources import Preprocess, open_images
@@ -24,13 +25,17 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                   resize: int | None = None, center_crop: int | None = None, n: int | None = None,
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
-                  workers: int = 0, resume: bool = True, progress: Any = True, compile: Any = False) -> Stats:
+                  workers: int = 0, resume: bool = True, progress: Any = True, compile: Any = False,
+                  adm_batch: bool = False, adm_images: int = ADM_IMAGES, adm_seed: int = SUBSET_SEED) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
     ImageNet preparation (box-halving, bicubic, centre crop); see
     :mod:`bigganctl.metrics.sources`. ``keep_features`` stores the [N, 2048] features too
-    (needed for KID against it). ``workers``: processes that decode and resize a folder's
+    (needed for KID against it). sFID's ``mu_s``/``sigma_s`` are always recorded.
+    ``adm_batch``: write ``out`` as an ADM reference batch instead (``mu``, ``sigma``, ``mu_s``,
+    ``sigma_s`` and ``arr_0``, ``adm_images`` of the images drawn with ``adm_seed``;
+    :mod:`bigganctl.metrics.adm_batch`). ``workers``: processes that decode and resize a folder's
     images (0: in this process). ``resume``: continue from the checkpoint an interrupted
     run left. ``progress``: True (tqdm bars), False, or ``fn(done, total)``. ``compile``:
     True or a torch.compile mode, the Inception extractor runs compiled. Under torchrun
@@ -42,7 +47,7 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     return compute(source, out, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                    inception_weights=inception_weights, device=device, batch_size=batch_size,
                    overwrite=overwrite, workers=workers, resume=resume, progress=reporter(progress),
-                   compile=compile)
+                   compile=compile, adm_batch=adm_batch, adm_images=adm_images, adm_seed=adm_seed)
 
 
 def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
@@ -55,11 +60,16 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
             center_crop: int | None, n: int | None, keep_features: bool,
             inception_weights: str | os.PathLike | None, device: Any, batch_size: int | None,
             overwrite: bool, progress: Reporter | None, workers: int = 0, resume: bool = True,
-            compile: Any = False) -> Stats:
+            compile: Any = False, adm_batch: bool = False, adm_images: int = ADM_IMAGES,
+            adm_seed: int = SUBSET_SEED) -> Stats:
     """:func:`compute_stats` with a progress reporter (``bigganctl stats compute``)."""
     mode = resolve_compile(compile)
     if workers < 0:
         raise UsageError(f"must be >= 0, got {workers}", option="--workers")
+    if adm_batch and out is None:
+        raise UsageError("an ADM reference batch is a file: give --out FILE.npz", option="--adm-batch")
+    if adm_images < 1:
+        raise UsageError(f"must be >= 1, got {adm_images}", option="--adm-images")
     resolve_device(device)
     with session(device) as (d, dev):
         if out is not None:
@@ -78,15 +88,19 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
                "batch_size": bs, "device": dev.type, "compile": mode}
         acc, ckpt, _ = extract_resumable(src, fx, key=key, kind="stats", n=total, shard=(lo, hi), dist=d,
                                          device=dev, resume=resume, need_fid=True, is_splits=None,
-                                         keep_features=keep_features, batch_size=bs, progress=shown,
-                                         desc="stats")
+                                         keep_features=keep_features, need_sfid=True, batch_size=bs,
+                                         progress=shown, desc="stats")
         mu, sigma = acc.fid.mean_cov()
         meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
                           preprocessing=src.pre.describe(), source=str(Path(source).resolve()),
-                          has_features=keep_features, source_kind=src.kind)
-        stats = Stats(mu, sigma, acc.features() if keep_features else None, meta)
+                          has_features=keep_features, source_kind=src.kind, spatial_layer=SPATIAL_LAYER,
+                          spatial_module=SPATIAL_MODULE, spatial_dim=SPATIAL_DIM)
+        stats = Stats(mu, sigma, acc.features() if keep_features else None, meta, *acc.sfid.mean_cov())
         if out is not None and d.is_main:
-            write_stats(out, stats)
+            if adm_batch:
+                write_adm_batch(out, stats, src, k=adm_images, seed=adm_seed, batch_size=bs, progress=shown)
+            else:
+                write_stats(out, stats)
         ckpt.remove()
     return stats
 
