@@ -22,7 +22,8 @@ from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, write_stats
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "n", "seconds"]
+COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
+           "n", "seconds"]
 METRICS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")
 N = 10                       # the least the Inception Score's 10 splits allow
 TILE = 128 + 2               # biggan-deep-128 tiles plus the grid padding

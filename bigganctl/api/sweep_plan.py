@@ -17,7 +17,7 @@ from .. import __version__
 from .._io import sha256_file
 from ..errors import UsageError
 from ..metrics import maths as S
-from ..metrics.evaluation import Protocol, check_n, kid_if_available, normalize_metrics
+from ..metrics.evaluation import Protocol, check_n, kid_if_available, normalize_metrics, optional_metrics
 from ..metrics.features import extractor_id, resolve_weights, weights_sha256
 from ..metrics.reference import REFERENCES, unknown_ref
 from ..parsing import parse_float, parse_grid
@@ -118,7 +118,7 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
     if weights is not None and str(weights) != "random" and len(names) > 1:
         raise UsageError("a weights file belongs to one model; compare trained models as folders "
                          "(--model DIR) or use --weights random", option="--weights")
-    protocol = Protocol(wanted, kid_optional=kid_if_available(metrics))
+    protocol = Protocol(wanted, kid_optional=kid_if_available(metrics), optional=optional_metrics(metrics))
     if protocol.needs_ref and ref is None:
         raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: a "
                          "registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma", option="--ref")

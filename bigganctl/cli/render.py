@@ -138,6 +138,9 @@ class LiveTable:
             cols.append(("IS", lambda r: f"{fmt_number(r['is_mean'])} ± {fmt_number(r['is_std'])}"))
         if "kid" in self.metrics:
             cols.append(("KID", lambda r: f"{fmt_number(r['kid_mean'], 6)} ± {fmt_number(r['kid_std'], 6)}"))
+        for key, label in (("sfid", "sFID"), ("precision", "P"), ("recall", "R")):
+            if key in self.metrics:
+                cols.append((label, lambda r, key=key: fmt_number(r.get(key))))
         cols.append(("s", lambda r: f"{r['seconds']:.1f}"))
         return cols
 

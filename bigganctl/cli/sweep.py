@@ -64,10 +64,11 @@ SweepNOpt = Annotated[int, typer.Option(
     help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits). "
          "Under torchrun spell it --num-samples (or -n).")]
 MetricsOpt = Annotated[str, typer.Option(
-    "--metrics", metavar="fid,is,kid", rich_help_panel=METRIC_PANEL,
-    help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref; KID needs a reference "
-         "that gives features (see `eval kid --help`): with `all` and one that does not, the KID "
-         "column stays empty (a note says why), with `kid` named it is refused.")]
+    "--metrics", metavar="fid,is,kid,sfid,precision,recall", rich_help_panel=METRIC_PANEL,
+    help="Metrics per psi: any of fid, is, kid, sfid, precision, recall (pr: both; or all). All but IS need "
+         "--ref; KID and precision/recall need a reference that gives features (see `eval kid --help`), "
+         "sFID one with mu_s/sigma_s: with `all` and one that does not, the column stays empty (a note "
+         "says why), named it is refused. The plot shows precision and recall against psi.")]
 OutDirOpt = Annotated[Path, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT_PANEL,
     help="Folder for sweep.csv, sweep.json, sweep.png, strip.png, manifest.json (and the resume state).")]

@@ -1,24 +1,78 @@
-"""What a reference can give: KID and precision/recall need its features, sFID its
+"""The evaluation protocol (which metrics, how) and what a reference can give: KID and precision/recall need its features, sFID its
 ``mu_s``/``sigma_s``. A metric asked for by name that the reference cannot give is refused
 (exit 2); one that came with ``all`` is dropped with one note and stays null in the result.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 from collections.abc import Callable
 
 from ..errors import UsageError
 from . import maths as S
+from .manifold import DISTANCES
 from .features import SPATIAL_CHANNELS, SPATIAL_DIM, SPATIAL_LAYER
 from .ref_features import NO_FEATURES_HINT, can_give_features
 from .reference import Stats
 
-if TYPE_CHECKING:
-    from .evaluation import Protocol
-
 Note = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which metrics and how: IS splits (torch-fidelity's seeded shuffle into ``is_splits``,
+    contiguous without the shuffle, or ``is_adm``: ADM's consecutive blocks of 5000), KID
+    subsets and subset size (None: ``min(1000, n, reference count)``); ``kid_optional``: KID
+    only if the reference can give features (``all``); ``optional``: likewise for any of
+    ``REF_OPTIONAL``; ``pr_distances``: ``fp32`` or ADM's ``fp16`` (:mod:`.manifold`)."""
+
+    metrics: tuple[str, ...]
+    is_splits: int = S.IS_SPLITS
+    is_shuffle: bool = True
+    kid_subsets: int = S.KID_SUBSETS
+    kid_subset_size: int | None = None
+    kid_optional: bool = False
+    optional: tuple[str, ...] = ()
+    is_adm: bool = False
+    pr_distances: str = "fp32"
+
+    def check(self) -> Protocol:
+        if self.is_splits < 1:
+            raise UsageError(f"must be >= 1, got {self.is_splits}", option="--splits")
+        if self.kid_subsets < 1:
+            raise UsageError(f"must be >= 1, got {self.kid_subsets}", option="--kid-subsets")
+        if self.kid_subset_size is not None and self.kid_subset_size < 2:
+            raise UsageError(f"must be >= 2, got {self.kid_subset_size}", option="--kid-subset-size")
+        if self.pr_distances not in DISTANCES:
+            raise UsageError(f"must be one of {', '.join(DISTANCES)}, got {self.pr_distances!r}",
+                             option="--pr-distances")
+        return self
+
+    @property
+    def needs_ref(self) -> list[str]:
+        return [m for m in self.metrics if m != "is"]
+
+    @property
+    def splits(self) -> int | None:
+        return self.is_splits if "is" in self.metrics else None
+
+    @property
+    def is_rule(self) -> str | None:
+        """``adm`` (consecutive blocks of 5000), ``torch-fidelity`` (seeded shuffle) or
+        ``contiguous`` (``is_splits`` unshuffled splits); None without IS."""
+        if "is" not in self.metrics:
+            return None
+        return "adm" if self.is_adm else "torch-fidelity" if self.is_shuffle else "contiguous"
+
+    def is_block(self) -> int | None:
+        return S.ADM_IS_BLOCK if self.is_adm and "is" in self.metrics else None
+
+    def is_optional(self, metric: str) -> bool:
+        return metric in self.optional or (metric == "kid" and self.kid_optional)
+
+    @property
+    def keeps_features(self) -> bool:
+        return any(m in self.metrics for m in ("kid", "precision", "recall"))
 
 
 SPATIAL_HINT = ("use an ADM reference batch (imagenet-64|128|256|512, or an .npz with mu_s/sigma_s), or "

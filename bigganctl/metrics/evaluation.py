@@ -27,11 +27,11 @@ from ..progress import Reporter
 from ..runtime import default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
-from .manifold import DISTANCES, K as PR_K, precision_recall
+from .manifold import K as PR_K, precision_recall
 from ..distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, InceptionFeatures
-from .capabilities import SPATIAL_HINT, kid_plan, kid_subset  # noqa: F401  (re-exported)
+from .capabilities import SPATIAL_HINT, Protocol, kid_plan, kid_subset  # noqa: F401  (re-exported)
 from .ref_features import feature_count, is_adm_batch
 from .reference import Stats, check_comparable
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
@@ -84,63 +84,6 @@ def optional_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     rest = [k for k in keys if k and k != "all"]
     named = set(normalize_metrics(rest)) if rest else set()
     return tuple(m for m in REF_OPTIONAL if m not in named)
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """Which metrics and how: IS splits (torch-fidelity's seeded shuffle into ``is_splits``,
-    contiguous without the shuffle, or ``is_adm``: ADM's consecutive blocks of 5000), KID
-    subsets and subset size (None: ``min(1000, n, reference count)``); ``kid_optional``: KID
-    only if the reference can give features (``all``); ``optional``: likewise for any of
-    ``REF_OPTIONAL``; ``pr_distances``: ``fp32`` or ADM's ``fp16`` (:mod:`.manifold`)."""
-
-    metrics: tuple[str, ...]
-    is_splits: int = S.IS_SPLITS
-    is_shuffle: bool = True
-    kid_subsets: int = S.KID_SUBSETS
-    kid_subset_size: int | None = None
-    kid_optional: bool = False
-    optional: tuple[str, ...] = ()
-    is_adm: bool = False
-    pr_distances: str = "fp32"
-
-    def check(self) -> Protocol:
-        if self.is_splits < 1:
-            raise UsageError(f"must be >= 1, got {self.is_splits}", option="--splits")
-        if self.kid_subsets < 1:
-            raise UsageError(f"must be >= 1, got {self.kid_subsets}", option="--kid-subsets")
-        if self.kid_subset_size is not None and self.kid_subset_size < 2:
-            raise UsageError(f"must be >= 2, got {self.kid_subset_size}", option="--kid-subset-size")
-        if self.pr_distances not in DISTANCES:
-            raise UsageError(f"must be one of {', '.join(DISTANCES)}, got {self.pr_distances!r}",
-                             option="--pr-distances")
-        return self
-
-    @property
-    def needs_ref(self) -> list[str]:
-        return [m for m in self.metrics if m != "is"]
-
-    @property
-    def splits(self) -> int | None:
-        return self.is_splits if "is" in self.metrics else None
-
-    @property
-    def is_rule(self) -> str | None:
-        """``adm`` (consecutive blocks of 5000), ``torch-fidelity`` (seeded shuffle) or
-        ``contiguous`` (``is_splits`` unshuffled splits); None without IS."""
-        if "is" not in self.metrics:
-            return None
-        return "adm" if self.is_adm else "torch-fidelity" if self.is_shuffle else "contiguous"
-
-    def is_block(self) -> int | None:
-        return S.ADM_IS_BLOCK if self.is_adm and "is" in self.metrics else None
-
-    def is_optional(self, metric: str) -> bool:
-        return metric in self.optional or (metric == "kid" and self.kid_optional)
-
-    @property
-    def keeps_features(self) -> bool:
-        return any(m in self.metrics for m in ("kid", "precision", "recall"))
 
 
 def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False) -> None:
