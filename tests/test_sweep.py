@@ -167,7 +167,7 @@ def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
     def fake(**kw):
         calls.append(kw["psi"])
         return {"trunc_convention": "deepmind", "fid": 10 * kw["psi"], "is_mean": 2.0, "is_std": 0.1,
-                "kid_mean": None, "kid_std": None, "n": kw["n"], "seconds": 0.0}
+                "kid_mean": None, "kid_std": None, "sfid": None, "precision": None, "recall": None, "n": kw["n"], "seconds": 0.0}
 
     monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", fake)
     out = tmp_path / "S"
