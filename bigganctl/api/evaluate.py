@@ -177,7 +177,7 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
                          "a registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma",
                          option="--ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
     if n is not None:
-        check_n(int(n), protocol.metrics, protocol.is_splits, protocol.is_adm)
+        check_n(int(n), protocol.metrics, protocol.is_splits, protocol.is_adm, protocol.optional)
 
     # Reference statistics and the extractor's identity first: cheap, and fail fast.
     shown = progress if is_main() else None

@@ -105,7 +105,7 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
     grid = parse_psis(psis)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UsageError(f"must be a positive integer, got {n!r}", option="--n")
-    check_n(n, wanted, S.IS_SPLITS)
+    check_n(n, wanted, S.IS_SPLITS, optional=optional_metrics(metrics))
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError(f"must be an integer >= 0, got {seed!r}", option="--seed")
     if strip_columns < 0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -86,12 +86,15 @@ def optional_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(m for m in REF_OPTIONAL if m not in named)
 
 
-def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False) -> None:
+def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False,
+            optional: Sequence[str] = ()) -> None:
+    """Refuse an N the metrics cannot use (precision/recall that came with ``all``, in
+    ``optional``, are dropped later instead: :func:`run`)."""
     if n < 1:
         raise UsageError(f"must be >= 1, got {n}", option="--n")
     if any(m in wanted for m in ("fid", "kid", "sfid")) and n < 2:
         raise UsageError(f"FID/KID/sFID need at least 2 samples (a covariance), got {n}", option="--n")
-    if ("precision" in wanted or "recall" in wanted) and n < PR_K + 1:
+    if any(m in wanted and m not in optional for m in ("precision", "recall")) and n < PR_K + 1:
         raise UsageError(f"precision/recall need at least {PR_K + 1} samples (a k={PR_K} neighbourhood), got {n}",
                          option="--n")
     if "is" in wanted and not is_adm and n < is_splits:
@@ -148,7 +151,7 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
     total = src.n if n is None else int(n)
     if total > src.n:
         raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", option="--n")
-    check_n(total, protocol.metrics, protocol.is_splits, protocol.is_adm)
+    check_n(total, protocol.metrics, protocol.is_splits, protocol.is_adm, protocol.optional)
     return total
 
 
@@ -195,6 +198,12 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
     """Extract features of samples ``0..total-1`` of ``src`` (this rank's share), resuming a
     checkpoint, and return the result document (``warnings``: what was noted so far;
     ``t0``: when the evaluation started, for ``seconds``)."""
+    if total < PR_K + 1 and ("precision" in protocol.metrics or "recall" in protocol.metrics):
+        msg = f"precision/recall not computed: {total} samples, a k={PR_K} neighbourhood needs {PR_K + 1}"
+        warnings.append(msg)
+        if dist.is_main:
+            warn(msg)
+        protocol = replace(protocol, metrics=tuple(m for m in protocol.metrics if m not in ("precision", "recall")))
     wanted, d = protocol.metrics, dist
     bs = int(options.batch_size or default_batch_size(device, src.resolution if src.kind == "model" else None))
     lo, hi = shard(total, d)
