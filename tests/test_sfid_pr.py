@@ -261,3 +261,37 @@ def test_all_with_too_few_samples_for_pr_drops_them_with_a_note(plain):
     r = _cli("eval", "pr", "--images", plain / "S3.npz", "--ref", plain / "R.npz", "--force",
              "--inception-weights", inception_file(), "--device", "cpu")
     assert r.exit_code == 2 and "at least 4 samples" in r.stderr
+
+
+@pytest.mark.numerics
+def test_resumed_accumulators_give_the_same_sfid_and_features():
+    """A checkpoint's state (sFID sums, kept features, ADM IS splits) resumes to the numbers
+    of an uninterrupted run (the same batches: bit-identical float64 sums)."""
+    from bigganctl.metrics.extract import new_accumulators
+
+    g = torch.Generator().manual_seed(0)
+    spatial, feats, logits = torch.rand(9, 2023, generator=g), torch.rand(9, 2048, generator=g), \
+        torch.randn(9, 1008, generator=g)
+
+    def acc():
+        return new_accumulators(n_total=9, need_fid=True, is_splits=10, keep_features=True,
+                                device=torch.device("cpu"), need_sfid=True, is_block=5000)
+
+    def feed(a, lo, hi):
+        a.sfid.update(spatial[lo:hi])
+        a.fid.update(feats[lo:hi])
+        a.isc.update(logits[lo:hi], lo)
+        a.feats.append(feats[lo:hi])
+        a.done = hi
+
+    whole, first = acc(), acc()
+    feed(whole, 0, 4)
+    feed(whole, 4, 9)
+    feed(first, 0, 4)
+    resumed = acc()
+    resumed.load_state_dict(first.state_dict())
+    feed(resumed, 4, 9)
+    mu_s, sigma_s = np.full(2023, 0.5), np.eye(2023) * 0.1
+    assert resumed.sfid.frechet_distance(mu_s, sigma_s) == whole.sfid.frechet_distance(mu_s, sigma_s)
+    assert np.array_equal(resumed.features(), whole.features()) and resumed.isc.splits == 1
+    assert resumed.isc.result() == whole.isc.result()
