@@ -27,9 +27,10 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q --durations=15
 
 ## The numerics tests (parity, batch independence, reproducibility, slow ones too) on ATen's
-## portable kernels: another CPU's float rounding, reproduced here (docs/development.md).
+## portable kernels unless ATEN_CPU_CAPABILITY is set: another CPU's float rounding, reproduced
+## here. Other machines: MKL_CBWR=AVX2, ONEDNN_MAX_CPU_ISA=AVX2, OMP_NUM_THREADS=1|3 (docs/development.md).
 test-numerics: $(STAMP)
-	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -q -m numerics
+	ATEN_CPU_CAPABILITY=$${ATEN_CPU_CAPABILITY:-default} $(PY) -m pytest -q -m numerics
 
 ## Benchmarks against the reference implementations (docs/benchmarks.md).
 bench: $(STAMP)

@@ -136,7 +136,7 @@ def _setup(tmp: Path, args) -> dict:
     sys.path.insert(0, str(REPO))
     from bigganctl.metrics.features import extractor_id, weights_sha256
     from bigganctl.metrics.reference import Stats, write_stats
-    from bigganctl.metrics.testing import write_random_inception
+    from bigganctl.testing.inception import write_random_inception
     from bigganctl.models.config import DEEP_CONFIGS
 
     t0 = time.perf_counter()
@@ -155,7 +155,7 @@ def _setup(tmp: Path, args) -> dict:
     cfg = {"inception": str(inception), "ref_npz": str(ref_npz), "tf_cache": str(tf_cache), "tmp": str(tmp),
            "psi": args.psi, "batch": args.batch}
     if not args.skip_compare or args.mem_source == "model":
-        from bigganctl.formats import hf
+        from bigganctl.testing import hf
 
         folder = tmp / f"biggan-deep-{args.res}"
         hf.write_random_checkpoint(folder, DEEP_CONFIGS[args.res], 0)

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     sys.path.insert(0, str(REPO))
-    from bigganctl.formats import hf
+    from bigganctl.testing import hf
     from bigganctl.models.config import DEEP_CONFIGS
     from bigganctl.sampling import truncated_noise
 

@@ -77,7 +77,7 @@ def run_child(*args: str) -> dict:
 def eval_inputs(d: Path, n: int) -> tuple[str, str]:
     import numpy as np
 
-    from bigganctl.metrics.testing import write_random_inception
+    from bigganctl.testing.inception import write_random_inception
 
     rng = np.random.default_rng(0)
     npz = d / "s.npz"

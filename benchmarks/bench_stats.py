@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
-    from bigganctl.metrics.testing import write_random_inception
+    from bigganctl.testing.inception import write_random_inception
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-stats-"))
     try:

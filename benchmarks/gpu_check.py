@@ -33,7 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bigganctl.formats import hf  # noqa: E402
+from bigganctl.testing import hf  # noqa: E402
 from bigganctl.generate import iter_uint8  # noqa: E402
 from bigganctl.loader import load_generator  # noqa: E402
 from bigganctl.models.config import DEEP_CONFIGS  # noqa: E402
@@ -155,7 +155,7 @@ def end_to_end(folder: Path, tmp: Path) -> None:
 
     from bigganctl.api.evaluate import evaluate
     from bigganctl.api.stats import compute_stats
-    from bigganctl.metrics.testing import write_random_inception
+    from bigganctl.testing.inception import write_random_inception
 
     w = str(write_random_inception(tmp / "inception.pth"))
     G = load_generator(str(folder), device="cuda", dtype="fp32", progress=False)

@@ -25,9 +25,9 @@ def check_writable_target(path: str | os.PathLike, *, overwrite: bool, option: s
     """
     p = Path(path)
     if p.exists() and not overwrite:
-        raise UsageError(f"{p} exists; pass --overwrite to replace it", option=option)
+        raise UsageError(f"{p} exists; pass --overwrite to replace it", param=option)
     if p.exists() and p.is_dir():
-        raise UsageError(f"{p} is a directory", option=option)
+        raise UsageError(f"{p} is a directory", param=option)
     return p
 
 

@@ -46,7 +46,8 @@ def memo_path(path: Path, root: Path) -> Path:
         return root / "hashes" / f"{key}.json"
 
 
-def _stat_key(path: Path) -> dict[str, int]:
+def stat_key(path: Path) -> dict[str, int]:
+    """What says a file is unchanged without reading it: its size and modification time."""
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -66,7 +67,7 @@ def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True) 
     With ``compute=False`` only a remembered value is returned (None if there is none).
     """
     p = Path(path)
-    key = _stat_key(p)
+    key = stat_key(p)
     with contextlib.suppress(OSError, ValueError, KeyError):
         data = json.loads(memo_path(p, root).read_text())
         if data.get("size") == key["size"] and data.get("mtime_ns") == key["mtime_ns"]:
@@ -79,7 +80,7 @@ def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True) 
 
 
 def remember_sha256(p: Path, root: Path, digest: str, key: dict[str, int] | None = None) -> None:
-    _write_json_quietly(memo_path(p, root), {**(key or _stat_key(p)), "sha256": digest, "path": str(p)})
+    _write_json_quietly(memo_path(p, root), {**(key or stat_key(p)), "sha256": digest, "path": str(p)})
 
 
 # ---------------------------------------------------------------------------------------

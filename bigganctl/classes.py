@@ -109,12 +109,12 @@ def _indexes() -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
 
 def get_class(index: int) -> ClassInfo:
     """The class at ``index`` (0..999), or UsageError naming ``--class``."""
-    return _by_index(index, str(index), "--class")
+    return _by_index(index, str(index), "classes")
 
 
 def _by_index(index: int, spec: str, option: str) -> ClassInfo:
     if not 0 <= index < NUM_CLASSES:
-        raise UsageError(f"class index {spec} is out of range (0-{NUM_CLASSES - 1})", option=option)
+        raise UsageError(f"class index {spec} is out of range (0-{NUM_CLASSES - 1})", param=option)
     return all_classes()[index]
 
 
@@ -143,27 +143,27 @@ def suggest(query: str, n: int = 5) -> list[ClassInfo]:
     return out[:n]
 
 
-def resolve_class(spec: Any, *, option: str = "--class") -> ClassInfo:
+def resolve_class(spec: Any, *, option: str = "classes") -> ClassInfo:
     """One spec (int, index string, wnid, name or synonym) -> ClassInfo, or UsageError."""
     if isinstance(spec, ClassInfo):
         return _by_index(spec.index, str(spec.index), option)
     if isinstance(spec, bool):
-        raise UsageError(f"{spec!r} is not a class", option=option)
+        raise UsageError(f"{spec!r} is not a class", param=option)
     if not isinstance(spec, str):
         try:
             index = operator.index(spec)  # int, numpy integer, 0-d integer tensor
         except TypeError:
-            raise UsageError(f"{spec!r} is not a class index, WordNet id or name", option=option) from None
+            raise UsageError(f"{spec!r} is not a class index, WordNet id or name", param=option) from None
         return _by_index(index, str(index), option)
     text = normalize(spec)
     if not text:
-        raise UsageError("empty class name", option=option)
+        raise UsageError("empty class name", param=option)
     if _INT.fullmatch(text):
         return _by_index(int(text), text, option)
     by_wnid, by_name = _indexes()
     if _WNID.fullmatch(text):
         if text not in by_wnid:
-            raise UsageError(f"{spec.strip()} is not the WordNet id of an ImageNet-1k class", option=option)
+            raise UsageError(f"{spec.strip()} is not the WordNet id of an ImageNet-1k class", param=option)
         return all_classes()[by_wnid[text]]
     hits = by_name.get(text, ())
     if len(hits) == 1:
@@ -173,14 +173,14 @@ def resolve_class(spec: Any, *, option: str = "--class") -> ClassInfo:
         same_names = len({normalize(c.name) for c in cands}) < len(cands)
         listed = ", ".join(c.label(gloss=same_names) for c in cands)
         raise UsageError(f"{spec.strip()!r} is ambiguous: {listed}; pass the index or WordNet id",
-                         option=option)
+                         param=option)
     close = suggest(text)
     hint = f"; did you mean: {', '.join(f'{c.name} ({c.index})' for c in close)}?" if close else ""
     raise UsageError(f"unknown class {spec.strip()!r}{hint} (search: bigganctl classes QUERY)",
-                     option=option)
+                     param=option)
 
 
-def resolve_classes(specs: Any, *, option: str = "--class") -> list[ClassInfo]:
+def resolve_classes(specs: Any, *, option: str = "classes") -> list[ClassInfo]:
     """Resolve class specs, in order, keeping repeats (a repeated class gives a repeated row).
 
     ``specs`` is one spec or an iterable of them; strings may be comma-separated.
@@ -195,12 +195,12 @@ def resolve_classes(specs: Any, *, option: str = "--class") -> list[ClassInfo]:
         if isinstance(spec, str):
             parts = [p for p in spec.split(",") if p.strip()]
             if not parts:
-                raise UsageError("empty class name", option=option)
+                raise UsageError("empty class name", param=option)
             out.extend(resolve_class(p, option=option) for p in parts)
         else:
             out.append(resolve_class(spec, option=option))
     if not out:
-        raise UsageError("no class given", option=option)
+        raise UsageError("no class given", param=option)
     return out
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from .errors import UsageError
+from .types import Generator
 
 #: torch.compile modes: ``reduce-overhead`` and ``max-autotune`` use CUDA graphs on GPUs.
 MODES = ("default", "reduce-overhead", "max-autotune")
@@ -49,7 +50,7 @@ def resolve_compile(spec: Any) -> str | None:
     if s in ("1", "true", "yes", "on"):
         return "default"
     if s not in MODES:
-        raise UsageError(f"unknown compile mode {spec!r} ({', '.join(MODES)})", option="--compile-mode")
+        raise UsageError(f"unknown compile mode {spec!r} ({', '.join(MODES)})", param="compile")
     return s
 
 
@@ -143,7 +144,7 @@ class CompiledGenerator:
 _GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def compiled_generator(G: Any, mode: str | None) -> Any:
+def compiled_generator(G: Generator, mode: str | None) -> Any:
     """``G`` itself when ``mode`` is None, else the process's one compiled wrapper of G."""
     if mode is None:
         return G
@@ -155,7 +156,7 @@ def compiled_generator(G: Any, mode: str | None) -> Any:
     return per[mode]
 
 
-def eager(G: Any) -> torch.nn.Module:
+def eager(G: Generator) -> torch.nn.Module:
     """The plain module behind a possibly compiled generator."""
     return G.generator if isinstance(G, CompiledGenerator) else G
 

@@ -22,20 +22,29 @@ class BigGANCtlError(Exception):
 
 
 class UsageError(BigGANCtlError):
-    """Bad user input (an option value, an unknown class, conflicting options): exit 2.
+    """Bad user input (an argument value, an unknown class, conflicting arguments): exit 2.
 
-    ``option`` names the offending option (``--trunc``) so the one-line message can start
-    with it.
+    ``param`` names the offending Python parameter (``psi``, ``batch_size``), so the
+    one-line message reads ``psi: must be > 0``. The command line shows its own flag instead
+    (``--trunc: ...``; the one table is ``bigganctl.cli.options.PARAM_FLAGS``). A value that
+    already starts with ``-`` (a flag only the CLI has) is shown as it is. ``option`` is the
+    older name of ``param`` and still accepted.
     """
 
     exit_code = 2
 
-    def __init__(self, message: str, *, option: str | None = None, hint: str | None = None):
+    def __init__(self, message: str, *, param: str | None = None, option: str | None = None,
+                 hint: str | None = None):
         super().__init__(message, hint=hint)
-        self.option = option
+        self.param = param if param is not None else option
+
+    @property
+    def option(self) -> str | None:
+        """The older name of :attr:`param`."""
+        return self.param
 
     def __str__(self) -> str:
-        return f"{self.option}: {self.message}" if self.option else self.message
+        return f"{self.param}: {self.message}" if self.param else self.message
 
 
 class RuntimeFailure(BigGANCtlError):

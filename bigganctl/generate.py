@@ -8,13 +8,13 @@ everywhere.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
 
 from .interpolation import InterpPath, frame_conditions, waypoint_noise
 from .runtime import default_batch_size
 from .sampling import class_plan, truncated_noise
+from .types import Classes, Generator
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +111,7 @@ def iter_interp_tiles(G, path: InterpPath, psi: float, *, batch_size: int | None
             yield lo + i, chunk[i * m:(i + 1) * m]
 
 
-def strip_images(G, *, psis: Sequence[float], n: int, seed: int, classes: Any, columns: int,
+def strip_images(G: Generator, *, psis: Sequence[float], n: int, seed: int, classes: Classes, columns: int,
                  batch_size: int | None = None) -> torch.Tensor:
     """uint8 [len(psis) * columns, 3, R, R]: samples ``0..columns-1`` of the evaluation
     (seeds ``seed..``, the class plan's first classes) at each psi, psi-major."""

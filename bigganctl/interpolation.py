@@ -128,39 +128,39 @@ def make_path(classes: Sequence[int], seeds: Sequence[int], *, steps: int,
     classes = [int(c) for c in classes]
     seeds = [int(s) for s in seeds]
     if ease not in EASES:
-        raise UsageError(f"unknown easing {ease!r} (choose from {', '.join(EASES)})", option="--ease")
+        raise UsageError(f"unknown easing {ease!r} (choose from {', '.join(EASES)})", param="ease")
     if z_mode not in Z_MODES:
-        raise UsageError(f"unknown z mode {z_mode!r} (choose from {', '.join(Z_MODES)})", option="--z")
+        raise UsageError(f"unknown z mode {z_mode!r} (choose from {', '.join(Z_MODES)})", param="z")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS:
         raise UsageError(f"must be an integer in 2..{MAX_STEPS} (frames per segment), got {steps}",
-                         option="--steps")
+                         param="steps")
     if not seeds:
-        raise UsageError("no seeds given", option="--seeds")
+        raise UsageError("no seeds given", param="seeds")
     if any(s < 0 or s > MAX_SEED for s in seeds):
-        raise UsageError("seeds must be in 0..2**63-1", option="--seeds")
+        raise UsageError("seeds must be in 0..2**63-1", param="seeds")
     if not classes:
-        raise UsageError("give at least two classes (--class A --class B)", option="--class")
+        raise UsageError("give at least two classes (--class A --class B)", param="classes")
     if len(classes) == 1:
         if z_mode != "slerp" or len(seeds) < 2:
             raise UsageError(
                 "one class makes a still video; give two or more (--class A --class B), "
-                "or walk through seeds at one class with --z slerp --seeds 0-3", option="--class")
+                "or walk through seeds at one class with --z slerp --seeds 0-3", param="classes")
         return InterpPath((classes[0],) * len(seeds), (tuple(seeds),), steps, ease, loop, z_mode)
     k = len(classes)
     if z_mode == "slerp":
         if max(seeds) + k - 1 > MAX_SEED:
-            raise UsageError("seed + waypoint index exceeds 2**63-1", option="--seeds")
+            raise UsageError("seed + waypoint index exceeds 2**63-1", param="seeds")
         cols = tuple(tuple(s + i for i in range(k)) for s in seeds)
     else:
         cols = tuple((s,) * k for s in seeds)
     return InterpPath(tuple(classes), cols, steps, ease, loop, z_mode)
 
 
-def check_fps(fps: float, *, option: str = "--fps") -> float:
+def check_fps(fps: float, *, option: str = "fps") -> float:
     """Frames per second: finite, > 0, at most ``MAX_FPS``."""
     fps = float(fps)
     if not math.isfinite(fps) or fps <= 0 or fps > MAX_FPS:
-        raise UsageError(f"must be a number in (0, {MAX_FPS:g}], got {fps:g}", option=option)
+        raise UsageError(f"must be a number in (0, {MAX_FPS:g}], got {fps:g}", param=option)
     return fps
 
 

@@ -38,6 +38,7 @@ from collections.abc import Callable
 import torch
 
 from . import foldcache, hub
+from .checksums import stat_key
 from .errors import CheckpointError, UsageError
 from .formats.common import WEIGHT_PATTERNS, check_keys, find_weights_file
 from .models.config import BigGANConfig, BigGANDeepConfig
@@ -73,27 +74,27 @@ RANDOM_SEED = 0
 # ---------------------------------------------------------------------------------------
 # Tables
 
-def arch_class(arch: str) -> type:
-    """The Generator class of an architecture name (imported on first use)."""
+def _imported(table: dict[str, Any], name: str, what: str) -> Any:
+    """``table[name]``, a ``"module"`` or ``"module:attr"`` string imported on first use."""
     try:
-        entry = ARCHS[arch]
+        entry = table[name]
     except KeyError:
-        raise UsageError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})",
-                         option="--model") from None
+        raise UsageError(f"unknown {what} {name!r} (known: {', '.join(table)})", param="model") from None
     if isinstance(entry, str):
         mod, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(mod), attr)
+        entry = importlib.import_module(mod)
+        entry = getattr(entry, attr) if attr else entry
     return entry
+
+
+def arch_class(arch: str) -> type:
+    """The Generator class of an architecture name (imported on first use)."""
+    return _imported(ARCHS, arch, "architecture")
 
 
 def format_module(fmt: str) -> Any:
     """The adapter module of a checkpoint format name (imported on first use)."""
-    try:
-        entry = FORMATS[fmt]
-    except KeyError:
-        raise UsageError(f"unknown checkpoint format {fmt!r} (known: {', '.join(FORMATS)})",
-                         option="--model") from None
-    return importlib.import_module(entry) if isinstance(entry, str) else entry
+    return _imported(FORMATS, fmt, "checkpoint format")
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def resolve_spec(model: str | os.PathLike | ModelSpec) -> ModelSpec:
     if p.exists() or os.sep in name or name.endswith((".json", ".bin", ".pt", ".pth", ".safetensors")):
         raise UsageError(f"{name} is not a registered model or a folder with config.json "
                          f"(to load a weights file, pass --model NAME --weights {name})",
-                         option="--model")
+                         param="model")
     return get_spec(name)   # raises UsageError with suggestions
 
 
@@ -122,7 +123,7 @@ def spec_from_folder(folder: Path) -> ModelSpec:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise UsageError(f"{folder} has no config.json (a model folder needs config.json + weights)",
-                         option="--model")
+                         param="model")
     try:
         d = json.loads(cfg_path.read_text())
         if not isinstance(d, dict):
@@ -186,11 +187,11 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
             wfile = find_weights_file(folder)
             if wfile is None:
                 raise UsageError(f"{folder} has config.json but no weights file "
-                                 f"({', '.join(WEIGHT_PATTERNS)})", option="--model")
+                                 f"({', '.join(WEIGHT_PATTERNS)})", param="model")
             return "file", folder, wfile
         if not spec.files:
             raise UsageError(f"{spec.name} has no published weights; pass --weights PATH "
-                             f"(or --weights random)", option="--weights")
+                             f"(or --weights random)", param="weights")
         paths = hub.ensure_spec(spec, progress=progress)
         remote = _weights_remote(spec)
         wfile = hub.file_path(spec, remote) if remote else paths[-1]
@@ -199,12 +200,12 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
     p = Path(os.fspath(weights)).expanduser()
     if not p.exists():
         raise UsageError(f"no such file or folder: {p} (pass a weights file or folder, or `random`)",
-                         option="--weights")
+                         param="weights")
     if p.is_dir():
         wfile = find_weights_file(p)
         if wfile is None:
             raise UsageError(f"{p} contains no weights file ({', '.join(WEIGHT_PATTERNS)})",
-                             option="--weights")
+                             param="weights")
         return "file", p, wfile
     remote = _weights_remote(spec)
     if remote is not None and remote.member and _is_archive(p):
@@ -240,14 +241,14 @@ def _is_archive(p: Path) -> bool:
 
 
 def _stat_key(p: Path | None) -> tuple:
+    """A file's or a folder's (each visible file's) :func:`~bigganctl.checksums.stat_key`."""
     if p is None:
         return ()
     p = p.resolve()
     if p.is_dir():
-        return (str(p), tuple(sorted((c.name, c.stat().st_size, c.stat().st_mtime_ns)
+        return (str(p), tuple(sorted((c.name, *stat_key(c).values())
                                      for c in p.iterdir() if c.is_file() and not c.name.startswith("."))))
-    st = p.stat()
-    return (str(p), st.st_size, st.st_mtime_ns)
+    return (str(p), *stat_key(p).values())
 
 
 # ---------------------------------------------------------------------------------------
@@ -352,7 +353,7 @@ def _check_config(spec: ModelSpec, config: Any, target: Path) -> Any:
     else:
         detail = f"a {type(config).__name__}, expected a {type(spec.config).__name__}"
     raise UsageError(f"{target} is not a {spec.name} checkpoint: {detail}; pass the folder as "
-                     f"--model to use its own config", option="--weights")
+                     f"--model to use its own config", param="weights")
 
 
 def _build_loaded(cls: type, config: Any, state: dict[str, torch.Tensor], *, what: str) -> torch.nn.Module:

@@ -13,7 +13,7 @@ from .errors import UsageError
 MAX_SEED = 2**63 - 1
 
 
-def parse_range(text: str, *, option: str = "--seeds") -> list[int]:
+def parse_range(text: str, *, option: str = "seeds") -> list[int]:
     """Parse a list of non-negative integers and inclusive ranges, in the given order.
 
     >>> parse_range("0-3,7")
@@ -24,22 +24,22 @@ def parse_range(text: str, *, option: str = "--seeds") -> list[int]:
     out: list[int] = []
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or any(p == "" for p in parts):
-        raise UsageError(f"empty item in {text!r} (expected e.g. 0-15,20)", option=option)
+        raise UsageError(f"empty item in {text!r} (expected e.g. 0-15,20)", param=option)
     for p in parts:
         lo, sep, hi = p.partition("-")
         try:
             a = int(lo)
             b = int(hi) if sep else a
         except ValueError:
-            raise UsageError(f"{p!r} is not an integer or range like 0-15", option=option) from None
+            raise UsageError(f"{p!r} is not an integer or range like 0-15", param=option) from None
         if a < 0 or b < 0:
-            raise UsageError(f"{p!r}: values must be >= 0", option=option)
+            raise UsageError(f"{p!r}: values must be >= 0", param=option)
         if b < a:
-            raise UsageError(f"range {p!r} is empty (start > end)", option=option)
+            raise UsageError(f"range {p!r} is empty (start > end)", param=option)
         if b > MAX_SEED:
-            raise UsageError(f"{p!r}: values must be < 2**63", option=option)
+            raise UsageError(f"{p!r}: values must be < 2**63", param=option)
         if b - a > 10_000_000:
-            raise UsageError(f"range {p!r} is too long", option=option)
+            raise UsageError(f"range {p!r} is too long", param=option)
         out.extend(range(a, b + 1))
     return out
 
@@ -49,13 +49,13 @@ def parse_float(text: str, *, option: str) -> float:
     try:
         v = float(text)
     except (TypeError, ValueError):
-        raise UsageError(f"{text!r} is not a number", option=option) from None
+        raise UsageError(f"{text!r} is not a number", param=option) from None
     if not math.isfinite(v):
-        raise UsageError(f"{text!r} is not a finite number", option=option)
+        raise UsageError(f"{text!r} is not a finite number", param=option)
     return v
 
 
-def parse_grid(text: str, *, option: str = "--trunc") -> list[float]:
+def parse_grid(text: str, *, option: str = "psi") -> list[float]:
     """Parse a grid of floats: ``start:stop:step`` (stop inclusive, decimal-exact) and
     comma-separated values, combined in the given order; duplicates are dropped.
 
@@ -66,32 +66,32 @@ def parse_grid(text: str, *, option: str = "--trunc") -> list[float]:
     """
     items = [p.strip() for p in str(text).split(",")]
     if not items or all(p == "" for p in items):
-        raise UsageError("empty grid (expected e.g. 0.1:1.0:0.1 or 0.2,0.5,1.0)", option=option)
+        raise UsageError("empty grid (expected e.g. 0.1:1.0:0.1 or 0.2,0.5,1.0)", param=option)
     values: list[Decimal] = []
     for item in items:
         if item == "":
-            raise UsageError(f"empty item in {text!r}", option=option)
+            raise UsageError(f"empty item in {text!r}", param=option)
         fields = item.split(":")
         try:
             nums = [Decimal(f) for f in fields]
         except InvalidOperation:
-            raise UsageError(f"{item!r} is not a number or start:stop:step", option=option) from None
+            raise UsageError(f"{item!r} is not a number or start:stop:step", param=option) from None
         if any(not n.is_finite() for n in nums):
-            raise UsageError(f"{item!r} is not finite", option=option)
+            raise UsageError(f"{item!r} is not finite", param=option)
         if len(nums) == 1:
             values.append(nums[0])
         elif len(nums) == 3:
             start, stop, step = nums
             if step <= 0:
-                raise UsageError(f"{item!r}: step must be > 0", option=option)
+                raise UsageError(f"{item!r}: step must be > 0", param=option)
             if stop < start:
-                raise UsageError(f"{item!r}: stop is below start", option=option)
+                raise UsageError(f"{item!r}: stop is below start", param=option)
             count = int((stop - start) / step) + 1
             if count > 10_000:
-                raise UsageError(f"{item!r} has too many values", option=option)
+                raise UsageError(f"{item!r} has too many values", param=option)
             values.extend(start + i * step for i in range(count))
         else:
-            raise UsageError(f"{item!r}: expected start:stop:step", option=option)
+            raise UsageError(f"{item!r}: expected start:stop:step", param=option)
     out: list[float] = []
     for v in values:
         f = float(v)

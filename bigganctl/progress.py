@@ -10,15 +10,19 @@ A core loop reports through a *reporter*, or through nothing::
 context manager yielding ``step(done)``) or None/False for silence. The core never draws:
 the CLI passes a rich reporter (:func:`bigganctl.cli.render.rich_reporter`), the Python API a
 ``tqdm.auto`` one (:func:`bigganctl.api.common.tqdm_reporter`), and a plain callback
-``fn(done, total)`` becomes a reporter with :func:`from_callback`.
+``fn(done, total)`` becomes a reporter with :func:`from_callback`. Every reporter is marked
+with :func:`reporter`, so a public ``progress=`` argument (:data:`ProgressArg`: a reporter,
+``fn(done, total)``, True for tqdm bars, False/None) is told apart from a callback in one
+place (:func:`bigganctl.api.common.reporter`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
-from typing import Protocol
+from typing import Any, Protocol, Union
 
 #: ``step(done)``: ``done`` units of the task are finished.
 Step = Callable[[int], None]
@@ -29,6 +33,30 @@ Callback = Callable[[int, int], None]
 class Reporter(Protocol):
     def __call__(self, label: str, *, total: int | None, initial: int = 0,
                  unit: str = "it") -> ContextManager[Step]: ...
+
+
+#: What a public operation's ``progress=`` takes: a :class:`Reporter`, ``fn(done, total)``,
+#: True (tqdm bars) or False/None (silence).
+ProgressArg = Union[Reporter, Callback, bool, None]
+
+
+def reporter(fn: Any) -> Any:
+    """Mark ``fn`` as a :class:`Reporter` (not a ``fn(done, total)`` callback)."""
+    fn.is_reporter = True
+    return fn
+
+
+def is_reporter(progress: Any) -> bool:
+    """A reporter: marked with :func:`reporter`, or any callable whose ``total`` is
+    keyword-only (the :class:`Reporter` signature; a ``fn(done, total)`` callback takes it by
+    position)."""
+    if getattr(progress, "is_reporter", False):
+        return True
+    try:
+        param = inspect.signature(progress).parameters.get("total")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def _silent(done: int) -> None:
@@ -49,6 +77,7 @@ def task(progress: Reporter | None, label: str, *, total: int | None, initial: i
 def from_callback(fn: Callback) -> Reporter:
     """A reporter that calls ``fn(done, total)`` at every step."""
 
+    @reporter
     @contextlib.contextmanager
     def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
         yield lambda done: fn(done, total)

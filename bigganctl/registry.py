@@ -155,7 +155,7 @@ def get_spec(name: str) -> ModelSpec:
 
         close = difflib.get_close_matches(name, REGISTRY, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise UsageError(f"unknown model {name!r}{hint}; see `bigganctl models list`", option="--model") from None
+        raise UsageError(f"unknown model {name!r}{hint}; see `bigganctl models list`", param="model") from None
 
 
 # ---------------------------------------------------------------------------------------

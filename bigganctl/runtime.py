@@ -24,18 +24,18 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(s)
     except (RuntimeError, ValueError):
-        raise UsageError(f"unknown device {spec!r} (auto, cpu, cuda, cuda:N, mps)", option="--device") from None
+        raise UsageError(f"unknown device {spec!r} (auto, cpu, cuda, cuda:N, mps)", param="device") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError("CUDA is not available on this machine", option="--device")
+            raise UsageError("CUDA is not available on this machine", param="device")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"no CUDA device {dev.index} (found {torch.cuda.device_count()})", option="--device")
+            raise UsageError(f"no CUDA device {dev.index} (found {torch.cuda.device_count()})", param="device")
     elif dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise UsageError("MPS is not available on this machine", option="--device")
+            raise UsageError("MPS is not available on this machine", param="device")
     elif dev.type != "cpu":
-        raise UsageError(f"unsupported device {spec!r}", option="--device")
+        raise UsageError(f"unsupported device {spec!r}", param="device")
     return dev
 
 
@@ -43,12 +43,12 @@ def resolve_dtype(spec: str | torch.dtype = "fp32") -> torch.dtype:
     """``fp32`` | ``bf16`` | ``fp16`` (or a torch dtype) -> torch dtype."""
     if isinstance(spec, torch.dtype):
         if spec not in DTYPES.values():
-            raise UsageError(f"unsupported dtype {spec}", option="--dtype")
+            raise UsageError(f"unsupported dtype {spec}", param="dtype")
         return spec
     key = str(spec).strip().lower()
     key = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}.get(key, key)
     if key not in DTYPES:
-        raise UsageError(f"unknown dtype {spec!r} (fp32, bf16, fp16)", option="--dtype")
+        raise UsageError(f"unknown dtype {spec!r} (fp32, bf16, fp16)", param="dtype")
     return DTYPES[key]
 
 

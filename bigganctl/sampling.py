@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from .classes import resolve_classes
+from .checks import check_int
 from .errors import UsageError
 from .parsing import MAX_SEED, parse_range
+from .types import Classes
 
 #: ``sample`` without ``--n`` / ``--seeds``: this many seeds.
 DEFAULT_N = 8
@@ -31,24 +33,24 @@ CONVENTIONS = {
 }
 
 
-def check_psi(psi: Any, convention: str, *, option: str = "--trunc") -> float:
+def check_psi(psi: Any, convention: str, *, option: str = "psi") -> float:
     """THE psi check: a finite number > 0; DeepMind models take psi in (0, 1]. Returns it
     as a float (values a rounding error above 1 become 1)."""
     try:
         psi = float(psi)
     except (TypeError, ValueError):
-        raise UsageError(f"{psi!r} is not a number", option=option) from None
+        raise UsageError(f"{psi!r} is not a number", param=option) from None
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown truncation convention {convention!r}")
     if not math.isfinite(psi):
-        raise UsageError(f"{psi} is not a finite number", option=option)
+        raise UsageError(f"{psi} is not a finite number", param=option)
     if psi <= 0:
-        raise UsageError(f"psi must be > 0, got {psi:g}", option=option)
+        raise UsageError(f"psi must be > 0, got {psi:g}", param=option)
     if convention == "deepmind" and 1.0 < psi <= 1.0 + 1e-9:
         psi = 1.0  # float noise from grids such as np.arange(0.2, 1.1, 0.1)
     if convention == "deepmind" and psi > 1.0:
         raise UsageError(
-            f"psi must be in (0, 1] for this model (DeepMind convention), got {psi:g}", option=option)
+            f"psi must be in (0, 1] for this model (DeepMind convention), got {psi:g}", param=option)
     return psi
 
 
@@ -61,28 +63,27 @@ def resolve_seeds(n: int | None = None, seed: int = 0, seeds: Sequence[int] | st
     [2, 3]
     """
     if seeds is not None and n is not None:
-        raise UsageError("give either --n or --seeds, not both", option="--seeds")
+        raise UsageError("give either --n or --seeds, not both", param="seeds")
     if seeds is not None:
-        out = parse_range(seeds) if isinstance(seeds, str) else [_seed_int(s, "--seeds") for s in seeds]
+        out = parse_range(seeds) if isinstance(seeds, str) else [_seed_int(s, "seeds") for s in seeds]
         if not out:
-            raise UsageError("no seeds given", option="--seeds")
+            raise UsageError("no seeds given", param="seeds")
         return out
     n = DEFAULT_N if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UsageError(f"must be a positive integer, got {n!r}", option="--n")
-    s = _seed_int(seed, "--seed")
+    n = check_int(n, "n")
+    s = _seed_int(seed, "seed")
     if s + n - 1 > MAX_SEED:
-        raise UsageError("seeds must stay below 2**63", option="--seed")
+        raise UsageError("seeds must stay below 2**63", param="seed")
     return list(range(s, s + n))
 
 
 def _seed_int(value: Any, option: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise UsageError(f"seeds are integers in [0, 2**63), got {value!r}", option=option)
+        raise UsageError(f"seeds are integers in [0, 2**63), got {value!r}", param=option)
     return value
 
 
-def class_plan(classes: Any, n: int, num_classes: int, seed: int) -> tuple[torch.Tensor, Any]:
+def class_plan(classes: Classes, n: int, num_classes: int, seed: int) -> tuple[torch.Tensor, Any]:
     """Labels of the ``n`` samples and how to describe them.
 
     - ``"balanced"``: sample ``i`` is class ``i mod C`` (equal counts when C divides n).
@@ -99,17 +100,17 @@ def class_plan(classes: Any, n: int, num_classes: int, seed: int) -> tuple[torch
     idx = plan_key(classes)
     bad = [i for i in idx if not 0 <= i < num_classes]
     if bad:
-        raise UsageError(f"class {bad[0]} out of range for a {num_classes}-class model", option="--classes")
+        raise UsageError(f"class {bad[0]} out of range for a {num_classes}-class model", param="classes")
     plan = torch.tensor(idx, dtype=torch.long)
     return plan.repeat(math.ceil(n / len(idx)))[:n], idx
 
 
-def plan_key(classes: Any) -> Any:
+def plan_key(classes: Classes) -> Any:
     """What identifies a class plan without a model: ``balanced`` | ``random`` | the
     resolved class indices (UsageError naming ``--classes`` for unknown classes)."""
     if isinstance(classes, str) and classes.strip().lower() in ("balanced", "random"):
         return classes.strip().lower()
-    return [c.index for c in resolve_classes(classes, option="--classes")]
+    return [c.index for c in resolve_classes(classes, option="classes")]
 
 
 def _truncnorm_icdf(u: torch.Tensor, bound: float) -> torch.Tensor:

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from bigganctl.formats import hf
+from bigganctl.testing import hf as hf_writer
 from bigganctl.models.biggan_deep import BigGANDeep
 from bigganctl.sampling import truncated_noise
 
@@ -69,4 +70,4 @@ def patched_stats_checkpoint(src: Path, dst: Path, rows: dict[int, tuple[int, fl
             for r, (i, f) in rows.items():
                 row = t64[i] if f == 0.0 else t64[i] * (1.0 - f) + t64[i + 1] * f
                 t[r] = row.to(t.dtype)
-    return hf.write_checkpoint(dst, config, state)
+    return hf_writer.write_checkpoint(dst, config, state)

@@ -86,7 +86,7 @@ def write_weights(spec: ModelSpec, dest: Path) -> None:
     file is released in (``dest`` ends in .zip and the spec names the member)."""
     import importlib
 
-    fmt = importlib.import_module(f"bigganctl.formats.{spec.format}")
+    fmt = importlib.import_module(f"bigganctl.testing.{spec.format}")
     if spec.format == "hf":
         fmt.write_random_checkpoint(dest, spec.config)
         return
@@ -112,7 +112,7 @@ class StandIns:
     # --------------------------------------------------------------- the cache
     def inception(self) -> Path:
         if self._inception is None:
-            from bigganctl.metrics.testing import write_random_inception
+            from bigganctl.testing.inception import write_random_inception
 
             self._inception = write_random_inception(self.root / "inception-random.pth")
         return self._inception

@@ -36,17 +36,26 @@ def main() -> None:
                 threading.Event().wait()          # frozen here until the test kills us
 
     os.replace = replace
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads:        # as the test process has: torch caps the variable at the cores it sees
+        import torch
+
+        torch.set_num_threads(int(threads))
     sys.argv = ["bigganctl", *sys.argv[3:]]
     runpy.run_module("bigganctl", run_name="__main__", alter_sys=True)
 
 
 def run_to_killpoint(args, patterns, env, timeout: float = 300.0) -> int:
-    """Start ``bigganctl ARGS`` under this runner, wait (blocking reads, no polling) until it
+    """Start ``bigganctl ARGS`` under this runner with the test process's thread count (so the
+    killed run and the run that resumes it split work between threads alike), wait (blocking reads, no polling) until it
     is frozen after writing files matching ``patterns`` in order, SIGKILL it, and return its
     exit status (``-SIGKILL``). Fails if it ends before reaching that point."""
     import signal
     import subprocess
 
+    import torch
+
+    env = {**env, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     cmd = [sys.executable, __file__, ",".join(patterns), "--", *map(str, args)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     timer = threading.Timer(timeout, proc.kill)           # a hung run fails the test, not CI

@@ -24,7 +24,7 @@ def _tmp() -> Path:
 
 def inception_file(seed: int = 0) -> Path:
     """A random-weight inception-v3-compat file, written once per test process."""
-    from bigganctl.metrics.testing import write_random_inception
+    from bigganctl.testing.inception import write_random_inception
 
     p = _tmp() / f"inception-random-{seed}.pth"
     if not p.exists():

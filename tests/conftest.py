@@ -14,7 +14,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-torch.set_num_threads(2)
+#: Threads for torch's intra-op pool: OMP_NUM_THREADS when set, else 2 (CI's cores). Applied
+#: explicitly because torch caps the variable at the cores it sees: on a 2-core machine
+#: `OMP_NUM_THREADS=3 make test-numerics` really runs 3 threads, so MKL and oneDNN split
+#: work as on a machine with more cores (docs/development.md, "Numerics").
+THREADS = int(os.environ.get("OMP_NUM_THREADS") or 2)
+torch.set_num_threads(THREADS)
 
 
 #: Variables that change where bigganctl (and torch, Hugging Face tools) look for files or

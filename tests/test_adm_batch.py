@@ -86,8 +86,8 @@ def test_eval_all_against_a_written_adm_batch(made):
 
 def test_adm_batch_needs_out(tmp_path):
     from bigganctl.errors import UsageError
-    from bigganctl.api.stats import compute
+    from bigganctl.api.stats import compute_stats
 
-    with pytest.raises(UsageError, match="--out"):
-        compute(tmp_path, None, resize=None, center_crop=None, n=None, keep_features=False, inception_weights=None,
-                device="cpu", batch_size=None, overwrite=False, progress=None, adm_batch=True)
+    with pytest.raises(UsageError, match="--out") as e:
+        compute_stats(tmp_path, None, device="cpu", adm_batch=True)
+    assert e.value.param == "adm_batch"

@@ -20,6 +20,7 @@ from torch import nn
 
 from bigganctl.errors import CheckpointError
 from bigganctl.formats import ajbrock, ivclab, tutorial
+from bigganctl.testing import ajbrock as ajbrock_writer, ivclab as ivclab_writer, tutorial as tutorial_writer
 from bigganctl.models.biggan import BigGAN, stat_weights
 from bigganctl.models.config import (AUTHOR_CONFIG_128, TFHUB_CONFIGS, TUTORIAL_CONFIG_128,
                                      TUTORIAL_SEED_CONFIG_128, BigGANConfig)
@@ -329,8 +330,8 @@ def small_files(tmp_path_factory):
     root = tmp_path_factory.mktemp("biggan_small")
     out = {}
     for name, cfg in SMALL.items():
-        fmt = SMALL_FORMAT[name]
-        path = fmt.write_random_checkpoint(root / f"{name}.pth", cfg, seed=1)
+        writer = {ajbrock: ajbrock_writer, ivclab: ivclab_writer, tutorial: tutorial_writer}[SMALL_FORMAT[name]]
+        path = writer.write_random_checkpoint(root / f"{name}.pth", cfg, seed=1)
         out[name] = path
     return out
 
@@ -649,8 +650,8 @@ def test_ajbrock_release_zip(small_files, tmp_path):
 
 def test_ajbrock_output_bn_eps_is_fixed_by_the_reference():
     cfg = dataclasses.replace(SMALL["ajbrock"], bn_eps=1e-4)
-    assert ajbrock._file_config(cfg).output_bn_eps == 1e-5
-    assert ajbrock._file_config(SMALL["ajbrock"]).out_bn_eps is None
+    assert ajbrock.file_config(cfg).output_bn_eps == 1e-5
+    assert ajbrock.file_config(SMALL["ajbrock"]).out_bn_eps is None
 
 
 # ---------------------------------------------------------------------------------------

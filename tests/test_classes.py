@@ -50,7 +50,7 @@ def test_resolve_many_keeps_order_and_repeats():
 def test_resolve_rejects_with_option(spec, needle):
     with pytest.raises(UsageError) as e:
         resolve_classes(spec)
-    assert e.value.option == "--class" and needle in str(e.value)
+    assert e.value.param == "classes" and needle in str(e.value)
     assert "\n" not in str(e.value)
 
 
@@ -58,7 +58,7 @@ def test_unknown_name_suggests_the_closest():
     with pytest.raises(UsageError) as e:
         resolve_class("golden retreiver")
     msg = str(e.value)
-    assert msg.startswith("--class: unknown class 'golden retreiver'")
+    assert msg.startswith("classes: unknown class 'golden retreiver'")
     assert "did you mean: golden retriever (207)" in msg       # the best suggestion first
 
 

@@ -179,7 +179,6 @@ def test_extractor_mismatch_is_refused_unless_forced(cli, data, tmp_path):
 def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["OMP_NUM_THREADS"] = "2"
     return env
 
 

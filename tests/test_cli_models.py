@@ -126,7 +126,7 @@ def test_verify_missing_file_exits_1(cli):
 
 
 def test_bad_checkpoint_via_cli_names_the_key(cli, tmp_path):
-    from bigganctl.formats import hf
+    from bigganctl.testing import hf
 
     folder = tmp_path / "bad"
     hf.write_random_checkpoint(folder, REGISTRY["biggan-deep-128"].config, 0)

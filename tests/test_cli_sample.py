@@ -145,12 +145,6 @@ def _grid(path) -> np.ndarray:
     return np.array(Image.open(path)).astype(np.int16)
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> None:
-    d = np.abs(a - b)
-    assert d.max() <= 1 and (d > 0).sum() <= 1e-4 * d.size, \
-        f"max {d.max()}, {(d > 0).mean():.4%} of values differ (limit 0.01%)"
-
-
 BASE = ["sample", "--model", "biggan-deep-128", "--weights", "random", *ACCEPT, "--quiet"]
 
 
@@ -171,14 +165,15 @@ def test_acceptance_with_random_weights(cli, workdir):
 @pytest.mark.slow        # fast: tests/test_sample.py (same rules, tiny model) and BigGAN-deep's bit-exact batches
 @pytest.mark.numerics
 def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
-    """The issue's tolerance: the same pixels, at most one level apart in at most 0.01 %
-    of values, for --batch-size 1 vs 7, and --seeds 2-3 vs columns 2-3 of --n 4."""
+    """BigGAN-deep on the CPU: the same pixels bit for bit for --batch-size 1 vs 7 (one thread
+    count: docs/development.md, "Numerics", rule 1), and --seeds 2-3 vs columns 2-3 of --n 4.
+    (Before self-attention ran per sample, 11 of 393,216 values moved by one level.)"""
     for bs in ("1", "7"):
         assert cli(*BASE, "--out", f"bs{bs}.png", "--batch-size", bs).exit_code == 0
-    _close(_grid("bs1.png"), _grid("bs7.png"))
+    assert np.array_equal(_grid("bs1.png"), _grid("bs7.png"))
     seeds = [a for a in BASE if a not in ("--n", "4")] + ["--seeds", "2-3"]
     assert cli(*seeds, "--out", "cols.png").exit_code == 0
-    _close(_grid("bs7.png")[:, 2 * 130: 4 * 130 + 2], _grid("cols.png"))
+    assert np.array_equal(_grid("bs7.png")[:, 2 * 130: 4 * 130 + 2], _grid("cols.png"))
 
 
 def test_demo_offline_fails_fast_with_the_loader_message(tmp_path):

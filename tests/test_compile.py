@@ -70,7 +70,7 @@ def test_resolve_compile():
     assert compiling.resolve_compile("max-autotune") == "max-autotune"
     with pytest.raises(UsageError) as e:
         compiling.resolve_compile("fastest")
-    assert e.value.option == "--compile-mode"
+    assert e.value.param == "compile"
 
 
 def test_cache_dir_under_home_unless_set(monkeypatch, tmp_path):

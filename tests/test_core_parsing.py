@@ -20,7 +20,7 @@ def test_parse_range_examples():
 def test_parse_range_rejects(bad):
     with pytest.raises(UsageError) as e:
         parse_range(bad)
-    assert e.value.option == "--seeds"
+    assert e.value.param == "seeds"
 
 
 def test_parse_grid_decimal_exact():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from bigganctl import foldcache, loader
-from bigganctl.formats import hf
+from bigganctl.testing import hf
 
 from test_compile import TINY
 

@@ -84,23 +84,23 @@ def test_z_modes_lay_out_seeds():
 
 
 @pytest.mark.parametrize("kw,option", [
-    (dict(classes=[207], seeds=[0]), "--class"),
-    (dict(classes=[207], seeds=[0, 1]), "--class"),                    # seeds but z fixed
-    (dict(classes=[207], seeds=[0], z_mode="slerp"), "--class"),       # slerp but one seed
-    (dict(classes=[], seeds=[0]), "--class"),
-    (dict(classes=[1, 2], seeds=[0], steps=1), "--steps"),
-    (dict(classes=[1, 2], seeds=[0], steps=0), "--steps"),
-    (dict(classes=[1, 2], seeds=[0], steps=True), "--steps"),
-    (dict(classes=[1, 2], seeds=[0], ease="cubic"), "--ease"),
-    (dict(classes=[1, 2], seeds=[0], z_mode="lerp"), "--z"),
-    (dict(classes=[1, 2], seeds=[]), "--seeds"),
-    (dict(classes=[1, 2], seeds=[2**63 - 1], z_mode="slerp"), "--seeds"),
+    (dict(classes=[207], seeds=[0]), "classes"),
+    (dict(classes=[207], seeds=[0, 1]), "classes"),                    # seeds but z fixed
+    (dict(classes=[207], seeds=[0], z_mode="slerp"), "classes"),       # slerp but one seed
+    (dict(classes=[], seeds=[0]), "classes"),
+    (dict(classes=[1, 2], seeds=[0], steps=1), "steps"),
+    (dict(classes=[1, 2], seeds=[0], steps=0), "steps"),
+    (dict(classes=[1, 2], seeds=[0], steps=True), "steps"),
+    (dict(classes=[1, 2], seeds=[0], ease="cubic"), "ease"),
+    (dict(classes=[1, 2], seeds=[0], z_mode="lerp"), "z"),
+    (dict(classes=[1, 2], seeds=[]), "seeds"),
+    (dict(classes=[1, 2], seeds=[2**63 - 1], z_mode="slerp"), "seeds"),
 ])
 def test_make_path_rejects_bad_input(kw, option):
     kw.setdefault("steps", 4)
     with pytest.raises(UsageError) as e:
         make_path(kw.pop("classes"), kw.pop("seeds"), **kw)
-    assert e.value.option == option
+    assert e.value.param == option
 
 
 @pytest.mark.parametrize("fps", [0, -1, float("nan"), float("inf"), 1000])
@@ -322,9 +322,9 @@ def test_missing_mp4_backend_names_the_package(monkeypatch):
     check_video_options("v.gif", 12)                       # the Pillow formats still work
 
 
-@pytest.mark.parametrize("out,fps,option", [("v.avi2", 12, "--out"), ("v", 12, "--out"),
-                                            ("v.gif", 60, "--fps"), ("v.mp4", 0, "--fps")])
+@pytest.mark.parametrize("out,fps,option", [("v.avi2", 12, "out"), ("v", 12, "out"),
+                                            ("v.gif", 60, "fps"), ("v.mp4", 0, "fps")])
 def test_check_video_options_rejects(out, fps, option):
     with pytest.raises(UsageError) as e:
         check_video_options(out, fps)
-    assert e.value.option == option
+    assert e.value.param == option

@@ -101,7 +101,7 @@ def test_python_api_follows_the_same_rule(refs, kept):
     with pytest.raises(UsageError, match="holds no features") as e:
         bigganctl.evaluate(images=refs["A"], metrics=("fid", "is", "kid"), ref=kept["plain"],
                            inception_weights=inception_file(), device="cpu", progress=False)
-    assert e.value.option == "--ref"
+    assert e.value.param == "ref"
     notes: list[str] = []
     res = bigganctl.evaluate(images=refs["A"], metrics="all", ref=kept["plain"], n=4, is_splits=2,
                              inception_weights=inception_file(), device="cpu", progress=False, warn=notes.append)

@@ -151,16 +151,16 @@ def test_weights_file_loads_with_sha256(tmp_path):
 def test_unknown_model_and_missing_weights_are_usage_errors(tmp_path):
     with pytest.raises(UsageError) as e:
         loader.load_generator("biggan-deep-12", weights="random")
-    assert e.value.option == "--model" and "biggan-deep-128" in str(e.value)
+    assert e.value.param == "model" and "biggan-deep-128" in str(e.value)
     with pytest.raises(UsageError) as e:
         loader.load_generator("tiny-8", weights=tmp_path / "nope.pt")
-    assert e.value.option == "--weights" and "nope.pt" in str(e.value)
+    assert e.value.param == "weights" and "nope.pt" in str(e.value)
     with pytest.raises(UsageError) as e:
         loader.load_generator(tmp_path / "nofolder.bin", weights="random")
-    assert e.value.option == "--model"
+    assert e.value.param == "model"
     with pytest.raises(UsageError) as e:
         loader.load_generator("tiny-8", weights="random", device="tpu")
-    assert e.value.option == "--device"
+    assert e.value.param == "device"
 
 
 @pytest.mark.parametrize("damage, named", [
@@ -244,7 +244,7 @@ def test_registry_download_then_offline_cache(monkeypatch, tmp_path):
 def test_spec_without_files_asks_for_weights():
     with pytest.raises(UsageError) as e:
         loader.load_generator("biggan-tutorial-128")
-    assert e.value.option == "--weights"
+    assert e.value.param == "weights"
 
 
 # ---------------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ def test_malicious_pickle_refused_by_the_hf_format(tmp_path):
 
 
 def test_hf_folder_round_trip_and_config_mismatch(tmp_path):
-    from bigganctl.formats import hf
+    from bigganctl.testing import hf
 
     cfg = REGISTRY["biggan-deep-128"].config
     hf.write_random_checkpoint(tmp_path / "d128", cfg, 3)
@@ -301,7 +301,7 @@ def test_hf_folder_round_trip_and_config_mismatch(tmp_path):
     assert _state_hash(G2) == _state_hash(G)
     with pytest.raises(UsageError) as e:
         loader.load_generator("biggan-deep-256", weights=tmp_path / "d128", device="cpu")
-    assert e.value.option == "--weights" and "output_dim" in str(e.value)
+    assert e.value.param == "weights" and "output_dim" in str(e.value)
 
 
 def test_zip_with_member_is_unpacked_into_the_cache(tmp_path, monkeypatch):

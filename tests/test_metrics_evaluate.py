@@ -91,7 +91,7 @@ def test_class_plans():
     assert lst.tolist() == [3, 7, 3, 7, 3] and desc == [3, 7]
     with pytest.raises(UsageError) as e:
         class_plan([12], 5, 10, seed=0)
-    assert e.value.option == "--classes"
+    assert e.value.param == "classes"
 
 
 def test_metric_names():
@@ -107,18 +107,18 @@ def test_metric_names():
 
 
 @pytest.mark.parametrize("kw, option, match", [
-    (dict(n=0), "--n", ">= 1"),
-    (dict(n=1, metrics=("fid",)), "--n", "at least 2"),
-    (dict(n=9, metrics=("is",)), "--n", "10 splits"),
-    (dict(ref=None), "--ref", "needs reference statistics"),
-    (dict(metrics=("kid",)), "--ref", "holds no features"),
-    (dict(psi=1.5), "--trunc", r"\(0, 1\]"),
-    (dict(classes="nonsense-class-name"), "--classes", "unknown class"),
+    (dict(n=0), "n", "positive integer"),
+    (dict(n=1, metrics=("fid",)), "n", "at least 2"),
+    (dict(n=9, metrics=("is",)), "n", "10 splits"),
+    (dict(ref=None), "ref", "needs reference statistics"),
+    (dict(metrics=("kid",)), "ref", "holds no features"),
+    (dict(psi=1.5), "psi", r"\(0, 1\]"),
+    (dict(classes="nonsense-class-name"), "classes", "unknown class"),
 ])
 def test_bad_input_fails_before_any_work(ref_file, kw, option, match):
     with pytest.raises(UsageError, match=match) as e:
         _run(ref_file, **kw)
-    assert e.value.option == option
+    assert e.value.param == option
 
 
 def test_gates():

@@ -67,7 +67,7 @@ def test_weights_with_wrong_keys_are_refused(tmp_path):
 def test_weights_resolution_order(tmp_path, monkeypatch):
     with pytest.raises(UsageError) as e:
         resolve_weights(tmp_path / "nope.pth")
-    assert e.value.option == "--inception-weights"
+    assert e.value.param == "inception_weights"
     with pytest.raises(WeightsUnavailable) as e:           # offline, nothing cached (conftest)
         resolve_weights()
     assert "models pull inception" in str(e.value) + str(e.value.hint)

@@ -90,7 +90,7 @@ def test_files_without_mu_sigma_are_usage_errors(tmp_path):
     np.savez(tmp_path / "imgs.npz", arr_0=np.zeros((2, 8, 8, 3), np.uint8))
     with pytest.raises(UsageError, match="no mu/sigma.*stats compute") as e:
         read_stats(tmp_path / "imgs.npz")
-    assert e.value.option == "--ref"
+    assert e.value.param == "ref"
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(UsageError, match="not a readable"):
         read_stats(tmp_path / "junk.npz")
@@ -164,7 +164,7 @@ def test_folder_errors_name_the_problem(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="no images") as e:
         open_images(tmp_path / "empty")
-    assert e.value.option == "--images"
+    assert e.value.param == "images"
     mixed = tmp_path / "mixed"
     write_folder(mixed, smooth_images(1, 0, size=8))
     write_folder(mixed / "sub", smooth_images(1, 0, size=12))

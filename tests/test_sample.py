@@ -53,15 +53,15 @@ def test_resolve_seeds():
 
 
 @pytest.mark.parametrize("kw, option", [
-    (dict(n=0), "--n"), (dict(n=-2), "--n"), (dict(n=2.5), "--n"), (dict(n=True), "--n"),
-    (dict(seeds="5-2"), "--seeds"), (dict(seeds="x"), "--seeds"), (dict(seeds=[]), "--seeds"),
-    (dict(seeds=[-1]), "--seeds"), (dict(n=2, seeds="1"), "--seeds"), (dict(seed=-1), "--seed"),
-    (dict(n=2, seed=2**63 - 1), "--seed"),
+    (dict(n=0), "n"), (dict(n=-2), "n"), (dict(n=2.5), "n"), (dict(n=True), "n"),
+    (dict(seeds="5-2"), "seeds"), (dict(seeds="x"), "seeds"), (dict(seeds=[]), "seeds"),
+    (dict(seeds=[-1]), "seeds"), (dict(n=2, seeds="1"), "seeds"), (dict(seed=-1), "seed"),
+    (dict(n=2, seed=2**63 - 1), "seed"),
 ])
 def test_resolve_seeds_rejects(kw, option):
     with pytest.raises(UsageError) as e:
         resolve_seeds(**kw)
-    assert e.value.option == option
+    assert e.value.param == option
 
 
 # ------------------------------------------------------------------ sampling
@@ -126,7 +126,7 @@ def test_seed_subset_reproduces_grid_columns(G):
 def test_psi_checked_for_deepmind_models(G, psi):
     with pytest.raises(UsageError) as e:
         sample(G, classes=[1], n=1, psi=psi)
-    assert e.value.option == "--trunc"
+    assert e.value.param == "psi"
 
 
 def test_paper_convention_takes_thresholds_above_one():
@@ -141,14 +141,14 @@ def test_bad_arguments_fail_before_loading(monkeypatch):
 
     monkeypatch.setattr(mod, "open_generator", lambda *a, **k: pytest.fail("must not load"))
     cases = [
-        (dict(model="no-such-model"), "--model"), (dict(classes="crane"), "--class"),
-        (dict(psi=1.5), "--trunc"), (dict(n=0), "--n"), (dict(batch_size=0), "--batch-size"),
-        (dict(n=100_001), "--n"),
+        (dict(model="no-such-model"), "model"), (dict(classes="crane"), "classes"),
+        (dict(psi=1.5), "psi"), (dict(n=0), "n"), (dict(batch_size=0), "batch_size"),
+        (dict(n=100_001), "n"),
     ]
     for kw, option in cases:
         with pytest.raises(UsageError) as e:
             sample(**{"classes": [1], **kw})
-        assert e.value.option == option, kw
+        assert e.value.param == option, kw
 
 
 # ------------------------------------------------------------------ media
@@ -185,7 +185,7 @@ def test_write_image_by_extension(tmp_path, ext):
 def test_unknown_image_extension(name):
     with pytest.raises(UsageError) as e:
         image_format(name)
-    assert e.value.option == "--out" and name in str(e.value)
+    assert e.value.param == "out" and name in str(e.value)
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
@@ -230,23 +230,23 @@ def test_plan_checks_everything_before_work(tmp_path):
         with pytest.raises(exc) as e:
             plan_outputs(**{"out": tmp_path / "g.png", "images_dir": None, "npz": None, **kw, **more})
         if exc is UsageError:
-            assert e.value.option == option
+            assert e.value.param == option
         return str(e.value)
 
-    fails("--out", out=tmp_path / "g.bmpx")
-    fails("--npz", npz=tmp_path / "b.txt")
-    fails("--nrow", nrow=0)
-    fails("--out", grid=False)                     # --out and --no-grid
-    fails("--out", out=None, grid=False)           # nothing to write
+    fails("out", out=tmp_path / "g.bmpx")
+    fails("npz", npz=tmp_path / "b.txt")
+    fails("nrow", nrow=0)
+    fails("out", grid=False)                     # --out and --no-grid
+    fails("out", out=None, grid=False)           # nothing to write
     (tmp_path / "g.png.json").write_text("{}")     # even the manifest alone is kept
-    assert "--overwrite" in fails("--out")
+    assert "--overwrite" in fails("out")
     plan_outputs(out=tmp_path / "g.png", images_dir=None, npz=None, overwrite=True, **kw)
     (tmp_path / "imgs").mkdir()
     (tmp_path / "imgs" / "001_goldfish_seed0001.png").write_bytes(b"x")
-    fails("--images", images_dir=tmp_path / "imgs", out=tmp_path / "h.png")
+    fails("images", images_dir=tmp_path / "imgs", out=tmp_path / "h.png")
     (tmp_path / "afile").write_text("x")
     assert "not a folder" in fails(None, RuntimeFailure, out=tmp_path / "afile" / "sub" / "g.png")
-    fails("--images", images_dir=tmp_path / "afile", out=tmp_path / "h.png")
+    fails("images", images_dir=tmp_path / "afile", out=tmp_path / "h.png")
 
 
 def test_write_outputs(G, tmp_path):
@@ -318,4 +318,4 @@ def test_memory_bound_is_a_usage_error(G, monkeypatch):
     assert sample(G, classes=[1], n=5).images.shape[0] == 5
     with pytest.raises(UsageError) as e:
         sample(G, classes=[1], seeds="0-5")
-    assert e.value.option == "--seeds" and "split the seeds" in str(e.value)
+    assert e.value.param == "seeds" and "split the seeds" in str(e.value)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from _metrics_util import inception_file, smooth_images, write_folder
-from bigganctl.api.stats import compute
+from bigganctl.api.stats import compute_stats as compute
 from bigganctl.errors import UsageError
 from bigganctl.metrics.sources import FolderSource, Preprocess
 

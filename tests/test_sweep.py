@@ -184,8 +184,7 @@ def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
 
 def _env(home: Path) -> dict:
     env = dict(os.environ)
-    env.update(PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), OMP_NUM_THREADS="2",
-               BIGGANCTL_HOME=str(home), BIGGANCTL_OFFLINE="1")
+    env.update(PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), BIGGANCTL_HOME=str(home), BIGGANCTL_OFFLINE="1")
     return env
 
 

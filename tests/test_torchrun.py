@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from _metrics_util import inception_file, smooth_images, write_folder
-from bigganctl.formats import hf
+from bigganctl.testing import hf
 from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
 from bigganctl.models.config import BigGANDeepConfig

@@ -11,6 +11,7 @@ import torch
 import bigganctl
 from bigganctl import loader
 from bigganctl.formats import hf
+from bigganctl.testing import hf as hf_writer
 from bigganctl.formats.common import find_weights_file
 from bigganctl.models.config import BigGANDeepConfig
 
@@ -26,8 +27,8 @@ def _sha256(path) -> str:
 def both(tmp_path):
     """A folder holding model.safetensors and pytorch_model.bin with different weights."""
     folder = tmp_path / "both"
-    hf.write_random_checkpoint(folder, TINY, seed=1, safetensors=True)
-    hf.write_random_checkpoint(folder, TINY, seed=2)
+    hf_writer.write_random_checkpoint(folder, TINY, seed=1, safetensors=True)
+    hf_writer.write_random_checkpoint(folder, TINY, seed=2)
     files = {p.name: p for p in folder.iterdir() if p.name != "config.json"}
     assert set(files) == {"model.safetensors", "pytorch_model.bin"}
     assert _sha256(files["model.safetensors"]) != _sha256(files["pytorch_model.bin"])

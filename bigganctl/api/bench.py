@@ -22,6 +22,7 @@ from ..progress import Reporter
 from ..runtime import dtype_name, resolve_device, resolve_dtype
 from ..sampling import check_psi
 from .common import open_generator
+from ..types import Compile, Device, Dtype, Generator, Model
 
 
 def peak_rss_mb() -> float:
@@ -37,8 +38,8 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def generation_throughput(G: Any, *, n: int, batch_size: int | None = None, psi: float = 0.5,
-                          compile: Any = False, seed: int = 0) -> dict[str, Any]:
+def generation_throughput(G: Generator, *, n: int, batch_size: int | None = None, psi: float = 0.5,
+                          compile: Compile = False, seed: int = 0) -> dict[str, Any]:
     """Generate ``n`` images (random classes, seeds ``seed..seed+n-1``) and time it.
 
     Returns ``images_per_s``, ``seconds``, ``n``, ``batch_size``, ``warmup_s`` (first batch,
@@ -94,9 +95,9 @@ def projected_fid50k_s(gen_ips: float, fx_ips: float) -> float:
     return 50000 / gen_ips + 50000 / fx_ips
 
 
-def bench(model: Any = "biggan-deep-128", weights: str | None = "random", device: Any = "auto",
-          dtype: Any = "fp32", batch_size: int | None = None, n: int = 32, psi: float = 0.5,
-          compile: Any = False, progress: Reporter | None = None,
+def bench(model: Model = "biggan-deep-128", weights: str | None = "random", device: Device = "auto",
+          dtype: Dtype = "fp32", batch_size: int | None = None, n: int = 32, psi: float = 0.5,
+          compile: Compile = False, progress: Reporter | None = None,
           note: Callable[[str], None] | None = None, features: bool = True) -> dict[str, Any]:
     """``bigganctl bench``: load time, then :func:`generation_throughput` eager (and compiled
     with ``compile``), the extractor's rate likewise (``features``) and the projected FID-50k

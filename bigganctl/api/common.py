@@ -2,7 +2,8 @@
 
 Progress: the core reports through a :class:`~bigganctl.progress.Reporter`; here the
 public ``progress`` arguments become one: ``True`` draws ``tqdm.auto`` bars on stderr (so
-notebooks get widgets), a callable ``fn(done, total)`` is called, ``False`` is silent.
+notebooks get widgets), a reporter (the CLI's rich bars) is used as it is, a callable
+``fn(done, total)`` is called, ``False`` is silent.
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from ..compiling import CompiledGenerator, compiled_generator, resolve_compile
-from ..progress import Reporter, Step, from_callback
+from ..progress import ProgressArg, Reporter, Step, from_callback, is_reporter, reporter as mark_reporter
 from ..registry import get_spec
 from ..runtime import resolve_device, resolve_dtype
+from ..types import Compile, Device, Dtype, Model
 
 
 def tqdm_reporter(*, leave: bool = False) -> Reporter:
     """Bars on stderr (``tqdm.auto``: widgets in notebooks)."""
 
+    @mark_reporter
     @contextlib.contextmanager
     def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
         byte = unit == "B"
@@ -37,18 +39,21 @@ def tqdm_reporter(*, leave: bool = False) -> Reporter:
     return report
 
 
-def reporter(progress: Any) -> Reporter | None:
-    """The public ``progress`` argument as a reporter: True -> bars, a callable
-    ``fn(done, total)`` -> called, False/None -> silent."""
+def reporter(progress: ProgressArg) -> Reporter | None:
+    """THE reading of a public ``progress`` argument: True -> tqdm bars, a reporter (the
+    CLI's rich bars) -> itself, a callable ``fn(done, total)`` -> called, False/None ->
+    silent."""
     if progress is True:
         return tqdm_reporter()
+    if is_reporter(progress):
+        return progress
     if callable(progress):
         return from_callback(progress)
     return None
 
 
-def open_generator(model: Any, weights: str | None = None, device: Any = "auto", dtype: Any = "fp32", *,
-                   progress: Reporter | None = None, compile: Any = None) -> torch.nn.Module:
+def open_generator(model: Model, weights: str | None = None, device: Device = "auto", dtype: Dtype = "fp32", *,
+                   progress: Reporter | None = None, compile: Compile = None) -> torch.nn.Module:
     """THE model-resolution path of the operations: ``model`` itself if it is a loaded
     generator (``weights``, ``device``, ``dtype`` ignored), else
     :func:`bigganctl.loader.load_generator`; a bad ``device``, ``dtype`` or ``compile``
@@ -64,7 +69,7 @@ def open_generator(model: Any, weights: str | None = None, device: Any = "auto",
     return compiled_generator(G, mode)
 
 
-def model_truncation(model: Any) -> str | None:
+def model_truncation(model: Model) -> str | None:
     """The truncation convention of ``model`` (a Generator, a ModelSpec or a registered
     name), or None when only loading can tell (a folder). Unknown names fail here, before
     any work."""
@@ -75,7 +80,7 @@ def model_truncation(model: Any) -> str | None:
     return get_spec(str(model)).truncation
 
 
-def load_generator(model: Any = "biggan-deep-128", weights: str | os.PathLike | None = None,
+def load_generator(model: Model = "biggan-deep-128", weights: str | os.PathLike | None = None,
                    device: str | torch.device = "auto", dtype: str | torch.dtype = "fp32", *,
                    progress: bool = True) -> torch.nn.Module:
     """``bigganctl.load_generator``: :func:`bigganctl.loader.load_generator` with download

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ..compiling import resolve_compile
+from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
@@ -34,9 +35,10 @@ from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights,
 from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
 from ..metrics.sources import Preprocess, open_images
-from ..progress import Reporter
+from ..progress import ProgressArg, Reporter
 from ..runtime import default_batch_size, dtype_name, resolve_dtype
 from .common import open_generator, reporter
+from ..types import Classes, Compile, Device, Dtype, Model
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,10 @@ class Images:
     resize: int | None = None
     center_crop: int | None = None
 
-    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
+    def open(self, *, n: int | None, dtype: Dtype, device: torch.device, progress: Reporter | None,
              compile: str | None = None):
         src = open_images(self.path, Preprocess(resize=self.resize, center_crop=self.center_crop),
-                          option="--images")
+                          option="images")
         return src, images_info(src, self.path)
 
 
@@ -58,31 +60,31 @@ class Images:
 class Generated:
     """Evaluate ``n`` samples of a generator (a name, a folder or a loaded Generator)."""
 
-    model: Any = "biggan-deep-128"
+    model: Model = "biggan-deep-128"
     weights: str | None = None
     psi: float = 1.0
     seed: int = 0
-    classes: Any = "balanced"
+    classes: Classes = "balanced"
 
-    def open(self, *, n: int | None, dtype: Any, device: torch.device, progress: Reporter | None,
+    def open(self, *, n: int | None, dtype: Dtype, device: torch.device, progress: Reporter | None,
              compile: str | None = None):
         G = open_generator(self.model, self.weights, device, dtype, progress=progress, compile=compile)
         return generator_source(G, n=DEFAULT_N if n is None else int(n), psi=self.psi, seed=self.seed,
                                 classes=self.classes, dtype=dtype_name(resolve_dtype(dtype)))
 
 
-def subject(*, model: Any = None, weights: str | None = None, images: Any = None, resize: int | None = None,
+def subject(*, model: Model | None = None, weights: str | None = None, images: Any = None, resize: int | None = None,
             center_crop: int | None = None, psi: float = 1.0, seed: int = 0,
-            classes: Any = "balanced") -> Images | Generated:
+            classes: Classes = "balanced") -> Images | Generated:
     """What is evaluated, from ``evaluate()``'s (and ``bigganctl eval``'s) arguments."""
     if images is not None and model is not None:
-        raise UsageError("give either a model or --images, not both", option="--images")
+        raise UsageError("give either a model or --images, not both", param="images")
     if images is not None:
         return Images(images, resize, center_crop)
     if resize is not None or center_crop is not None:
-        return _NotImages("--resize" if resize is not None else "--center-crop")
+        return _NotImages("resize" if resize is not None else "center_crop")
     if weights is not None and isinstance(model, torch.nn.Module):
-        return _NotImages("--weights", "weights= only applies to a model name or folder")
+        return _NotImages("weights", "weights= only applies to a model name or folder")
     return Generated(model or "biggan-deep-128", weights, psi, seed, classes)
 
 
@@ -95,23 +97,23 @@ class _NotImages:
     message: str = "only applies to --images"
 
     def open(self, **kw: Any):
-        raise UsageError(self.message, option=self.option)
+        raise UsageError(self.message, param=self.option)
 
 
 def _warn_default(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr)
 
 
-def evaluate(model: Any = None, weights: str | None = None, images: str | os.PathLike | None = None,
+def evaluate(model: Model | None = None, weights: str | None = None, images: str | os.PathLike | None = None,
              metrics: str | Iterable[str] = ("fid", "is"), n: int | None = None, psi: float = 1.0, seed: int = 0,
-             classes: Any = "balanced", ref: str | os.PathLike | None = None,
+             classes: Classes = "balanced", ref: str | os.PathLike | None = None,
              inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
-             batch_size: int | None = None, resume: bool = True, progress: Any = True,
+             batch_size: int | None = None, resume: bool = True, progress: ProgressArg = True,
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
              is_splits: int | str = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
              kid_subset_size: int | None = None, pr_distances: str = "fp32",
              checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None,
-             compile: Any = False) -> dict[str, Any]:
+             compile: Compile = False) -> dict[str, Any]:
     """Evaluate a generator or a set of images; returns the ``--json`` document as a dict.
 
     ``n`` defaults to 50000 for a generator and to every image of ``images``. ``ref`` (a
@@ -127,7 +129,8 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
     ``"sfid"`` needs the reference's ``mu_s``/``sigma_s`` (ADM batches, ``stats compute``);
     ``"precision"``/``"recall"`` (or ``"pr"``) need reference features like KID, and
     ``pr_distances`` is ``"fp32"`` or ADM's ``"fp16"`` (docs/evaluation.md).
-    ``progress``: True (tqdm bars), False, or ``fn(done, total)`` after every batch.
+    ``progress``: True (tqdm bars), False, ``fn(done, total)`` after every batch, or a
+    reporter (``bigganctl eval`` passes its rich bars).
     ``compile``: True or a torch.compile mode (``default``, ``reduce-overhead``,
     ``max-autotune``) runs the generator and the extractor compiled.
     """
@@ -138,9 +141,9 @@ def evaluate(model: Any = None, weights: str | None = None, images: str | os.Pat
     protocol = Protocol(wanted, n_splits, is_adm=is_adm, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
                         kid_optional=kid_if_available(metrics), optional=optional_metrics(metrics),
                         is_shuffle=is_shuffle, pr_distances=pr_distances)
-    return evaluate_subject(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
-                            dtype=dtype, force=force, progress=reporter(progress), warn=warn,
-                            options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
+    return _evaluate(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
+                     dtype=dtype, force=force, progress=reporter(progress), warn=warn,
+                     options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
 
 
 def splits_rule(is_splits: int | str) -> tuple[int, bool]:
@@ -151,15 +154,16 @@ def splits_rule(is_splits: int | str) -> tuple[int, bool]:
         try:
             return int(is_splits), False
         except ValueError:
-            raise UsageError(f"expected a number of splits or 'adm', got {is_splits!r}", option="--splits") from None
-    return int(is_splits), False
+            raise UsageError(f"expected a number of splits or 'adm', got {is_splits!r}",
+                             param="is_splits") from None
+    return is_splits, False
 
 
-def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
+def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
                      ref: str | os.PathLike | None, inception_weights: str | os.PathLike | None,
-                     device: Any, dtype: Any, force: bool, progress: Reporter | None,
+                     device: Device, dtype: Dtype, force: bool, progress: Reporter | None,
                      warn: Callable[[str], None] | None, options: RunOptions = RunOptions()) -> dict[str, Any]:
-    """:func:`evaluate` with explicit inputs and a progress reporter (``bigganctl eval``)."""
+    """:func:`evaluate` once its arguments are explicit inputs."""
     t0 = time.time()
     warn = warn or _warn_default
     warnings: list[str] = []
@@ -169,13 +173,12 @@ def evaluate_subject(what: Images | Generated | _NotImages, protocol: Protocol, 
         if is_main():
             warn(msg)
 
-    if n is not None and int(n) < 1:
-        raise UsageError(f"must be >= 1, got {n}", option="--n")
+    n = check_int(n, "n", optional=True)
     protocol.check()
     if protocol.needs_ref and ref is None:
         raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: "
                          "a registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma",
-                         option="--ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
+                         param="ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
     if n is not None:
         check_n(int(n), protocol.metrics, protocol.is_splits, protocol.is_adm, protocol.optional)
 

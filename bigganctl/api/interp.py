@@ -20,6 +20,7 @@ import numpy as np
 
 from .._io import check_writable_target, write_json
 from ..classes import resolve_classes
+from ..checks import check_int
 from ..errors import UsageError
 from ..generate import iter_interp_tiles
 from ..interpolation import InterpPath, make_path, waypoint_captions
@@ -32,6 +33,7 @@ from ..progress import Reporter, Step, task
 from ..registry import REGISTRY
 from ..sampling import check_psi
 from .common import open_generator
+from ..types import Compile, Device, Dtype, Model
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,9 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
            seeds: str | None = None, steps: int = 24, fps: float = 24.0, psi: float = 1.0,
            z: str = "fixed", ease: str = "linear", loop: bool = False,
            frames: str | os.PathLike | None = None, caption: bool = False, nrow: int | None = None,
-           model: Any = "biggan-deep-128", weights: str | None = None, device: Any = "auto",
-           dtype: Any = "fp32", batch_size: int | None = None, overwrite: bool = False,
-           progress: Reporter | None = None, command: str | None = None, compile: Any = False) -> dict[str, Any]:
+           model: Model = "biggan-deep-128", weights: str | None = None, device: Device = "auto",
+           dtype: Dtype = "fp32", batch_size: int | None = None, overwrite: bool = False,
+           progress: Reporter | None = None, command: str | None = None, compile: Compile = False) -> dict[str, Any]:
     """Render the video ``bigganctl interp`` makes and write its manifest beside it.
 
     Everything given is checked before the model loads (UsageError naming the option).
@@ -87,15 +89,14 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
     Returns ``{"out", "manifest_path", "frames_dir", "manifest"}``.
     """
     check_video_options(out, fps)
-    check_writable_target(out, overwrite=overwrite, option="--out")
-    check_writable_target(manifest_path(out), overwrite=overwrite, option="--out")
+    check_writable_target(out, overwrite=overwrite, option="out")
+    check_writable_target(manifest_path(out), overwrite=overwrite, option="out")
     if frames is not None:
         check_frames_dir(frames, overwrite=overwrite)
     if seeds is not None and seed is not None:
-        raise UsageError("give --seed or --seeds, not both", option="--seeds")
-    seed_list = parse_range(seeds, option="--seeds") if seeds is not None else [seed or 0]
-    if nrow is not None and nrow < 1:
-        raise UsageError(f"must be >= 1, got {nrow}", option="--nrow")
+        raise UsageError("give --seed or --seeds, not both", param="seeds")
+    seed_list = parse_range(seeds, option="seeds") if seeds is not None else [seed or 0]
+    check_int(nrow, "nrow", optional=True)
     class_entries = [c.to_dict() for c in resolve_classes(list(classes))] if classes else []
     indices = [e["index"] for e in class_entries]
     path = make_path(indices, seed_list, steps=steps, ease=ease, z_mode=z, loop=loop)
@@ -105,7 +106,7 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
     G = open_generator(model, weights, device, dtype, progress=progress, compile=compile)
     psi = check_psi(psi, G.truncation)
     if any(i >= G.num_classes for i in indices):
-        raise UsageError(f"this model has {G.num_classes} classes", option="--class")
+        raise UsageError(f"this model has {G.num_classes} classes", param="classes")
 
     by_index = {e["index"]: e for e in class_entries}
     captions = waypoint_captions(path, [by_index[c]["name"] for c in path.classes]) if caption else None

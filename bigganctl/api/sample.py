@@ -23,6 +23,7 @@ import torch
 
 from .._io import write_json
 from ..classes import ClassInfo, resolve_classes
+from ..checks import check_int
 from ..errors import RuntimeFailure, UsageError
 from ..distributed import Dist, gather_rows, shard
 from ..generate import iter_uint8, model_device
@@ -32,6 +33,7 @@ from ..media.manifest import reproduce_command, sample_manifest
 from ..sampling import DEFAULT_N, check_psi, resolve_seeds
 from . import common
 from .common import model_truncation
+from ..types import Classes, Compile, Model
 
 __all__ = ["DEFAULT_N", "DEFAULT_CLASSES", "SampleResult", "sample", "resolve_seeds", "plan_outputs",
            "write_outputs", "default_out", "reproduce_command"]
@@ -61,11 +63,11 @@ class SampleResult:
         return make_grid(self.images, nrow or len(self.columns))
 
 
-def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: int | None = None,
+def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES, n: int | None = None,
            seed: int = 0, seeds: Sequence[int] | str | None = None, psi: float = 1.0,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
            batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
-           dist: Dist | None = None, compile: Any = False) -> SampleResult:
+           dist: Dist | None = None, compile: Compile = False) -> SampleResult:
     """Generate ``len(classes) x len(seeds)`` images, class-major.
 
     ``model`` is a registered name, a model folder, or an already loaded
@@ -82,26 +84,25 @@ def sample(model: Any = "biggan-deep-128", classes: Any = DEFAULT_CLASSES, n: in
     infos = resolve_classes(classes)
     cols = resolve_seeds(n, seed, seeds)
     total = len(infos) * len(cols)
-    count_option = "--seeds" if seeds is not None else "--n"
+    count_option = "seeds" if seeds is not None else "n"
     if total > MAX_SAMPLES:
         raise UsageError(f"{total} samples is more than {MAX_SAMPLES}; split the seeds over "
-                         "several runs (--seeds a-b)", option=count_option)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
-        raise UsageError(f"must be a positive integer, got {batch_size!r}", option="--batch-size")
+                         "several runs (--seeds a-b)", param=count_option)
+    check_int(batch_size, "batch_size", optional=True)
     convention = model_truncation(model)             # None for a folder: known once loaded
-    psi = check_psi(psi, convention or "paper")     # fails before any loading
+    if convention is not None:
+        psi = check_psi(psi, convention)             # fails before any loading
     G = common.open_generator(model, weights, device, dtype, compile=compile)
     if convention is None:
         psi = check_psi(psi, G.truncation)
     if G.num_classes < 1000:
-        raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", option="--model")
+        raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", param="model")
 
     need = total * 3 * G.resolution ** 2
     if need > MAX_IMAGE_BYTES:
         raise UsageError(f"{total} samples at {G.resolution} px need {need / 2**30:.1f} GiB in memory "
                          f"(limit {MAX_IMAGE_BYTES / 2**30:.0f}); split the seeds over several runs "
-                         "(--seeds a-b)", option=count_option)
+                         "(--seeds a-b)", param=count_option)
     labels = torch.tensor([c.index for c in infos for _ in cols], dtype=torch.long)
     per_sample = [s for _ in infos for s in cols]
     images = generate_images(G, labels, per_sample, psi, batch_size=batch_size, progress=progress,
@@ -163,27 +164,26 @@ def plan_outputs(*, out: str | Path | None, images_dir: str | Path | None, npz: 
                  grid: bool = True, overwrite: bool = False) -> SampleOutputs:
     """Validate every output before any work: extensions (exit 2), existing files unless
     ``overwrite`` (exit 2), folders that cannot be created (exit 1)."""
-    if nrow is not None and (isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1):
-        raise UsageError(f"must be a positive integer, got {nrow!r}", option="--nrow")
+    check_int(nrow, "nrow", optional=True)
     grid_path = Path(out) if grid and out is not None else None
     if out is not None and not grid:
-        raise UsageError("--out names the grid; drop it or drop --no-grid", option="--out")
+        raise UsageError("--out names the grid; drop it or drop --no-grid", param="out")
     if grid_path is not None:
-        image_format(grid_path, option="--out")
+        image_format(grid_path, option="out")
     npz_path = check_npz_path(npz) if npz is not None else None
     img_dir = Path(images_dir) if images_dir is not None else None
     if img_dir is not None and img_dir.exists() and not img_dir.is_dir():
-        raise UsageError(f"{img_dir} exists and is not a folder", option="--images")
+        raise UsageError(f"{img_dir} exists and is not a folder", param="images")
     if grid_path is None and npz_path is None and img_dir is None:
-        raise UsageError("nothing to write: --no-grid needs --images or --npz", option="--out")
+        raise UsageError("nothing to write: --no-grid needs --images or --npz", param="out")
     outputs = SampleOutputs(grid_path, img_dir, npz_path, nrow, list(classes), list(seeds), OutputPlan([]))
     targets: list[tuple[Path, str]] = []
-    for path, option in ((grid_path, "--out"), (npz_path, "--npz")):
+    for path, option in ((grid_path, "out"), (npz_path, "npz")):
         if path is not None:
             targets += [(path, option), (manifest_path(path), option)]
     if img_dir is not None:
-        targets += [(p, "--images") for p, *_ in outputs.per_sample_files()]
-        targets.append((img_dir / "manifest.json", "--images"))
+        targets += [(p, "images") for p, *_ in outputs.per_sample_files()]
+        targets.append((img_dir / "manifest.json", "images"))
     outputs.plan = OutputPlan.check(targets, overwrite=overwrite)
     return outputs
 

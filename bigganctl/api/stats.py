@@ -8,6 +8,7 @@ from typing import Any
 
 from .._io import check_writable_target
 from ..compiling import resolve_compile
+from ..checks import check_int
 from ..errors import UsageError
 from ..distributed import main_decides, session, shard
 from ..metrics.adm_batch import ADM_IMAGES, SUBSET_SEED, write_adm_batch
@@ -16,17 +17,19 @@ from ..metrics.features import SPATIAL_DIM, SPATIAL_LAYER, SPATIAL_MODULE, Incep
 from ..metrics.ref_features import fill_features
 from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
 from ..metrics.sources import Preprocess, open_images
-from ..progress import Reporter
+from ..progress import ProgressArg, Reporter
 from ..runtime import default_batch_size, resolve_device
 from .common import reporter
+from ..types import Compile, Device
 
 
 def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = None, *,
                   resize: int | None = None, center_crop: int | None = None, n: int | None = None,
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
-                  workers: int = 0, resume: bool = True, progress: Any = True, compile: Any = False,
-                  adm_batch: bool = False, adm_images: int = ADM_IMAGES, adm_seed: int = SUBSET_SEED) -> Stats:
+                  workers: int = 0, resume: bool = True, progress: ProgressArg = True,
+                  compile: Compile = False, adm_batch: bool = False, adm_images: int = ADM_IMAGES,
+                  adm_seed: int = SUBSET_SEED) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
@@ -37,49 +40,28 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     ``sigma_s`` and ``arr_0``, ``adm_images`` of the images drawn with ``adm_seed``;
     :mod:`bigganctl.metrics.adm_batch`). ``workers``: processes that decode and resize a folder's
     images (0: in this process). ``resume``: continue from the checkpoint an interrupted
-    run left. ``progress``: True (tqdm bars), False, or ``fn(done, total)``. ``compile``:
+    run left. ``progress``: True (tqdm bars), False, ``fn(done, total)`` or a reporter. ``compile``:
     True or a torch.compile mode, the Inception extractor runs compiled. Under torchrun
     each process reads its contiguous share and every process returns the statistics
     (rank 0 writes ``out``).
 
     >>> st = compute_stats("imagenet_val_128/", "val128.npz", center_crop=128)   # doctest: +SKIP
     """
-    return compute(source, out, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
-                   inception_weights=inception_weights, device=device, batch_size=batch_size,
-                   overwrite=overwrite, workers=workers, resume=resume, progress=reporter(progress),
-                   compile=compile, adm_batch=adm_batch, adm_images=adm_images, adm_seed=adm_seed)
-
-
-def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
-    check_writable_target(out, overwrite=overwrite, option="--out")
-    if Path(out).suffix.lower() != ".npz":
-        raise UsageError(f"{out}: statistics are written as .npz", option="--out")
-
-
-def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, resize: int | None,
-            center_crop: int | None, n: int | None, keep_features: bool,
-            inception_weights: str | os.PathLike | None, device: Any, batch_size: int | None,
-            overwrite: bool, progress: Reporter | None, workers: int = 0, resume: bool = True,
-            compile: Any = False, adm_batch: bool = False, adm_images: int = ADM_IMAGES,
-            adm_seed: int = SUBSET_SEED) -> Stats:
-    """:func:`compute_stats` with a progress reporter (``bigganctl stats compute``)."""
     mode = resolve_compile(compile)
-    if workers < 0:
-        raise UsageError(f"must be >= 0, got {workers}", option="--workers")
+    check_int(workers, "workers", minimum=0)
+    check_int(adm_images, "adm_images")
     if adm_batch and out is None:
-        raise UsageError("an ADM reference batch is a file: give --out FILE.npz", option="--adm-batch")
-    if adm_images < 1:
-        raise UsageError(f"must be >= 1, got {adm_images}", option="--adm-images")
+        raise UsageError("an ADM reference batch is a file: it needs out (--out FILE.npz)", param="adm_batch")
     resolve_device(device)
     with session(device) as (d, dev):
         if out is not None:
             main_decides(lambda: _check_out(out, overwrite), d, what="checking --out")
-        shown = progress if d.is_main else None
-        src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="SRC",
+        shown = reporter(progress) if d.is_main else None
+        src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="source",
                           workers=workers)
         total = src.n if n is None else int(n)
         if total < 2 or total > src.n:
-            raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", option="--n")
+            raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", param="n")
         fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev, compile=mode)
         bs = batch_size or default_batch_size(dev)
         lo, hi = shard(total, d)
@@ -105,7 +87,13 @@ def compute(source: str | os.PathLike, out: str | os.PathLike | None = None, *, 
     return stats
 
 
-def reference_features(name: str, *, inception_weights: str | os.PathLike | None, device: Any,
+def _check_out(out: str | os.PathLike, overwrite: bool) -> None:
+    check_writable_target(out, overwrite=overwrite, option="out")
+    if Path(out).suffix.lower() != ".npz":
+        raise UsageError(f"{out}: statistics are written as .npz", param="out")
+
+
+def reference_features(name: str, *, inception_weights: str | os.PathLike | None, device: Device,
                        batch_size: int | None, progress: Reporter | None) -> dict[str, Any]:
     """``stats pull NAME --features``: KID's features of a registered ADM reference, computed
     with these Inception weights and cached (:mod:`bigganctl.metrics.ref_features`)."""

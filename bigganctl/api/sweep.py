@@ -45,6 +45,7 @@ from ..metrics.evaluation import RunOptions
 from ..progress import Reporter
 from ..runtime import default_batch_size
 from .common import open_generator, tqdm_reporter
+from ..types import Classes, Compile, Device, Dtype
 from .sweep_plan import (DEFAULT_GRID, DEFAULT_METRICS, DEFAULT_N, DEFAULT_STRIP_COLUMNS, FILES, STATE_FILE,  # noqa: F401
                          STATE_VERSION, Plan, document, parse_psis, plan, public, resume_point, written_key)
 
@@ -64,14 +65,14 @@ def _stderr(msg: str) -> None:
 
 def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float] = DEFAULT_GRID,
           n: int = DEFAULT_N, ref: str | os.PathLike | None = None,
-          metrics: str | Iterable[str] = DEFAULT_METRICS, seed: int = 0, classes: Any = "balanced",
+          metrics: str | Iterable[str] = DEFAULT_METRICS, seed: int = 0, classes: Classes = "balanced",
           weights: str | None = None, out_dir: str | os.PathLike = "sweep",
           inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
           batch_size: int | None = None, resume: bool = True, overwrite: bool = False,
           strip_columns: int = DEFAULT_STRIP_COLUMNS, force: bool = False, checkpoint_every: int | None = None,
           on_row: OnRow | None = None, progress: bool | Progress = True,
           note: Callable[[str], None] | None = None, warn: Callable[[str], None] | None = None,
-          command: str | None = None, compile: Any = False) -> dict[str, Any]:
+          command: str | None = None, compile: Compile = False) -> dict[str, Any]:
     """Evaluate every (model, psi) on the same samples; write the outputs; return ``sweep.json``.
 
     ``models``: registered names or folders (default biggan-deep-128); ``weights`` applies
@@ -95,12 +96,12 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
                      command=command, compile=compile)
 
 
-def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Any,
-              weights: str | None, out_dir: Any, inception_weights: Any, device: Any, dtype: Any,
+def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Classes,
+              weights: str | None, out_dir: Any, inception_weights: Any, device: Device, dtype: Dtype,
               batch_size: int | None, resume: bool, overwrite: bool, strip_columns: int, force: bool,
               checkpoint_every: int | None, on_row: OnRow | None, reporters: Reporters,
               loading: Reporter | None, note: Callable[[str], None] | None,
-              warn: Callable[[str], None] | None, command: str | None, compile: Any = False) -> dict[str, Any]:
+              warn: Callable[[str], None] | None, command: str | None, compile: Compile = False) -> dict[str, Any]:
     """:func:`sweep` with explicit progress: ``reporters(model, psi)`` for each row's
     evaluation, ``loading`` for downloads (``bigganctl sweep``)."""
     options = RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile))

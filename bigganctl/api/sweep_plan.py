@@ -15,6 +15,7 @@ import torch
 
 from .. import __version__
 from .._io import sha256_file
+from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import Protocol, check_n, kid_if_available, normalize_metrics, optional_metrics
@@ -24,6 +25,7 @@ from ..parsing import parse_float, parse_grid
 from ..progress import Reporter
 from ..runtime import dtype_name, resolve_device, resolve_dtype
 from ..sampling import check_psi, plan_key
+from ..types import Classes, Device, Dtype
 
 DEFAULT_GRID = "0.1:1.0:0.1"
 DEFAULT_N = 10_000
@@ -37,7 +39,7 @@ FILES = {"csv": "sweep.csv", "json": "sweep.json", "plot": "sweep.png", "strip":
 
 # ----------------------------------------------------------------------------- inputs
 
-def parse_psis(psis: str | float | Iterable[float], *, option: str = "--trunc") -> list[float]:
+def parse_psis(psis: str | float | Iterable[float], *, option: str = "psi") -> list[float]:
     """A grid string (``0.1:1.0:0.1``, ``0.2,0.5,1.0``, combinations) or numbers -> floats."""
     if isinstance(psis, str):
         return parse_grid(psis, option=option)
@@ -48,7 +50,7 @@ def parse_psis(psis: str | float | Iterable[float], *, option: str = "--trunc") 
         if f not in out:
             out.append(f)
     if not out:
-        raise UsageError("empty grid (expected e.g. 0.1:1.0:0.1 or 0.2,0.5,1.0)", option=option)
+        raise UsageError("empty grid (expected e.g. 0.1:1.0:0.1 or 0.2,0.5,1.0)", param=option)
     return out
 
 
@@ -73,7 +75,7 @@ class Plan:
     protocol: Protocol
     n: int
     seed: int
-    classes: Any
+    classes: Classes
     ref: Any
     inception: Path
     device: torch.device
@@ -96,37 +98,32 @@ class Plan:
         return [(i, psi) for i in range(len(self.idents)) for psi in self.grid]
 
 
-def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Any, weights: str | None,
-         out_dir: Any, inception_weights: Any, device: Any, dtype: Any, batch_size: int | None,
+def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Classes, weights: str | None,
+         out_dir: Any, inception_weights: Any, device: Device, dtype: Dtype, batch_size: int | None,
          strip_columns: int, progress: Reporter | None) -> Plan:
     """Validate every input (UsageError naming the option) and fix the identity of
     everything that changes the numbers (the resume key)."""
     wanted = normalize_metrics(metrics)
     grid = parse_psis(psis)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UsageError(f"must be a positive integer, got {n!r}", option="--n")
     check_n(n, wanted, S.IS_SPLITS, optional=optional_metrics(metrics))
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"must be an integer >= 0, got {seed!r}", option="--seed")
-    if strip_columns < 0:
-        raise UsageError(f"must be >= 0, got {strip_columns}", option="--strip-columns")
-    if batch_size is not None and batch_size < 1:
-        raise UsageError(f"must be >= 1, got {batch_size}", option="--batch-size")
+    check_int(seed, "seed", minimum=0)
+    check_int(strip_columns, "strip_columns", minimum=0)
+    check_int(batch_size, "batch_size", optional=True)
     names = [models] if isinstance(models, (str, os.PathLike)) else list(models or ["biggan-deep-128"])
     if len(set(map(str, names))) != len(names):
-        raise UsageError("the same model is given twice", option="--model")
+        raise UsageError("the same model is given twice", param="models")
     if weights is not None and str(weights) != "random" and len(names) > 1:
         raise UsageError("a weights file belongs to one model; compare trained models as folders "
-                         "(--model DIR) or use --weights random", option="--weights")
+                         "(--model DIR) or use --weights random", param="weights")
     protocol = Protocol(wanted, kid_optional=kid_if_available(metrics), optional=optional_metrics(metrics))
     if protocol.needs_ref and ref is None:
         raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: a "
-                         "registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma", option="--ref")
+                         "registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma", param="ref")
     dev, dt = resolve_device(device), dtype_name(resolve_dtype(dtype))
     cls_key = plan_key(classes)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a folder", option="--out")
+        raise UsageError(f"{out} exists and is not a folder", param="out_dir")
 
     from ..loader import weights_identity
 
@@ -180,7 +177,7 @@ def earlier_state(p: Plan, *, resume: bool, overwrite: bool, note: Callable[[str
     state = _read_state(state_path) if state_path.is_file() else None
     if state is None and any((p.out / f).exists() for f in FILES.values()) and not overwrite:
         raise UsageError(f"{p.out} holds sweep outputs of another run (no {STATE_FILE}); "
-                         "pass --overwrite to replace them", option="--out")
+                         "pass --overwrite to replace them", param="out_dir")
     if state is not None and state.get("key") != p.key:
         warn(f"{p.out}: settings changed since the last sweep there "
              f"({_changed(state.get('key') or {}, p.key)}); starting fresh, the earlier rows are dropped")

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import typer
 from rich.markup import escape
 
-from ..errors import BigGANCtlError
+from ..errors import BigGANCtlError, UsageError
+from .options import cli_flag
 from .render import err
 
 app = typer.Typer(
@@ -39,8 +40,17 @@ def _debug() -> bool:
     return os.environ.get("BIGGANCTL_DEBUG", "") not in ("", "0")
 
 
-def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Map domain exceptions to a one-line message on stderr and the contract's exit code."""
+def message(e: BigGANCtlError, command: str | None = None) -> str:
+    """The one-line text of a domain exception, a parameter shown as the command's flag."""
+    if isinstance(e, UsageError) and e.param:
+        return f"{cli_flag(e.param, command)}: {e.message}"
+    return str(e)
+
+
+def guard(fn: Callable[..., Any], command: str | None = None) -> Callable[..., Any]:
+    """Map domain exceptions to a one-line message on stderr and the contract's exit code.
+    ``command`` (default: the module of ``fn``) picks the flag spelling (:func:`cli_flag`)."""
+    command = command or fn.__module__.rsplit(".", 1)[-1]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -51,7 +61,7 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except BigGANCtlError as e:
             if _debug():
                 raise
-            err.print(f"[bold red]error:[/bold red] {escape(str(e))}")
+            err.print(f"[bold red]error:[/bold red] {escape(message(e, command))}")
             if e.hint:
                 err.print(f"  {escape(e.hint)}")
             raise typer.Exit(e.exit_code) from None

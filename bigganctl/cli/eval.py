@@ -152,23 +152,20 @@ def _command(metrics: tuple[str, ...], doc: str, optional: tuple[str, ...] = ())
         json_: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        from ..api.evaluate import evaluate_subject, splits_rule, subject
-        from ..compiling import resolve_compile
-        from ..metrics.evaluation import Protocol, RunOptions, check_gates
+        from ..api.evaluate import evaluate
+        from ..metrics.evaluation import check_gates
         from ..distributed import is_main
 
         gates = _gates(metrics, max_fid=max_fid, min_is=min_is, max_sfid=max_sfid, min_precision=min_precision,
                        min_recall=min_recall)
-        n_splits, is_adm = splits_rule(splits)
-        what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
-                       psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes)
-        res = evaluate_subject(
-            what, Protocol(metrics, n_splits, is_shuffle, kid_subsets, kid_subset_size, "kid" in optional, optional,
-                           is_adm, pr_distances), n=n, ref=ref,
-            inception_weights=inception_weights, device=device, dtype=dtype, force=force,
-            progress=rich_reporter(quiet=quiet), warn=warn,
-            options=RunOptions(batch_size, resume, checkpoint_every,
-                               resolve_compile(compile_value(compile_, compile_mode))))
+        res = evaluate(
+            model=model, weights=weights, images=images, metrics="all" if optional else metrics, n=n,
+            psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes, ref=ref,
+            inception_weights=inception_weights, device=device, dtype=dtype, batch_size=batch_size,
+            resume=resume, progress=rich_reporter(quiet=quiet) or False, force=force, resize=resize,
+            center_crop=center_crop, is_splits=splits, is_shuffle=is_shuffle, kid_subsets=kid_subsets,
+            kid_subset_size=kid_subset_size, pr_distances=pr_distances, checkpoint_every=checkpoint_every,
+            warn=warn, compile=compile_value(compile_, compile_mode))
         if not is_main():
             return
         if json_:

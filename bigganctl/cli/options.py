@@ -34,7 +34,7 @@ DtypeOpt = Annotated[str, typer.Option(
     help="Generator precision (metric features are always computed in fp32).")]
 BatchSizeOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", "-b", min=1, metavar="N", rich_help_panel=SAMPLING_PANEL,
-    help="Upper bound on the batch; results never depend on it. Default: by device.")]
+    help="Upper bound on the batch; results do not depend on it (beyond float rounding: docs/cli.md). Default: by device.")]
 TruncOpt = Annotated[str, typer.Option(
     "--trunc", "-t", metavar="PSI", rich_help_panel=SAMPLING_PANEL,
     help="Truncation psi. DeepMind models: psi in (0, 1], z = psi*TruncNorm(-2, 2) plus "
@@ -103,3 +103,26 @@ CheckpointEveryOpt = Annotated[Optional[int], typer.Option(
 ForceOpt = Annotated[bool, typer.Option(
     "--force", rich_help_panel=METRIC_PANEL,
     help="Compare with reference statistics of another extractor or resolution anyway (warned).")]
+
+
+# ----------------------------------------------------------------------------- parameter -> flag
+
+#: The core names the Python parameter in a UsageError (``psi``); the CLI shows the flag
+#: that sets it. Listed: every parameter whose flag is not ``--`` + the name with ``-`` for
+#: ``_`` (``batch_size`` -> ``--batch-size`` needs no entry).
+PARAM_FLAGS = {
+    "psi": "--trunc", "psis": "--trunc", "models": "--model", "out_dir": "--out",
+    "images_dir": "--images", "is_splits": "--splits", "compile": "--compile-mode",
+    "source": "SRC", "classes": "--classes",
+}
+#: Commands that spell a parameter differently from PARAM_FLAGS.
+COMMAND_FLAGS = {"sample": {"classes": "--class"}, "interp": {"classes": "--class"}}
+
+
+def cli_flag(param: str, command: str | None = None) -> str:
+    """The flag (or argument) of the CLI that sets the Python parameter ``param``; a name that
+    already is a flag (``--no-grid``) or an argument (``SRC``) is returned as it is."""
+    if param.startswith("-") or param.isupper():
+        return param
+    return COMMAND_FLAGS.get(command or "", {}).get(param) or PARAM_FLAGS.get(param) or "--" + param.replace("_", "-")
+

@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..progress import Reporter, Step
+from ..progress import Reporter, Step, reporter as mark_reporter
 
 # soft_wrap: never hard-wrap messages, so an error stays one line whatever the terminal width.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -51,6 +51,7 @@ def rich_reporter(*, quiet: bool = False, transient: bool = True) -> Reporter | 
     if quiet:
         return None
 
+    @mark_reporter
     @contextlib.contextmanager
     def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
         from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -191,6 +192,7 @@ class LiveTable:
         if self.live is None:
             return rich_reporter()
 
+        @mark_reporter
         @contextlib.contextmanager
         def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
             def step(done: int) -> None:

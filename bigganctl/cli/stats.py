@@ -78,14 +78,14 @@ def compute_cmd(
 
       torchrun --nproc_per_node 4 -m bigganctl stats compute imagenet/train --center-crop 128 --workers 6 --out train128.npz
     """
-    from ..api.stats import compute
+    from ..api.stats import compute_stats
     from ..distributed import is_main
 
-    st = compute(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
-                 inception_weights=inception_weights, device=device, batch_size=batch_size,
-                 overwrite=overwrite, workers=workers, resume=resume, progress=rich_reporter(quiet=quiet),
-                 compile=compile_value(compile_, compile_mode), adm_batch=adm_batch, adm_images=adm_images,
-                 adm_seed=adm_seed)
+    st = compute_stats(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
+                       inception_weights=inception_weights, device=device, batch_size=batch_size,
+                       overwrite=overwrite, workers=workers, resume=resume,
+                       progress=rich_reporter(quiet=quiet) or False, compile=compile_value(compile_, compile_mode),
+                       adm_batch=adm_batch, adm_images=adm_images, adm_seed=adm_seed)
     if not is_main():
         return
     if json_:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import torch
 
-from .._io import atomic_path
 from ..errors import CheckpointError
 from ..models.config import BigGANConfig
 
@@ -82,25 +81,6 @@ def require(cfg: BigGANConfig, fmt: str, **wanted: Any) -> None:
 
 def f32(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(torch.float32).contiguous()
-
-
-def random_scale(g: torch.Generator) -> float:
-    """A raw weight's scale before spectral norm (what a trained file stores)."""
-    return float(0.5 + 3.5 * torch.rand((), generator=g, dtype=torch.float64))
-
-
-def random_internal_state(cfg: BigGANConfig, seed: int) -> StateDict:
-    from ..models.biggan import BigGAN
-
-    return BigGAN(cfg).random_init_(seed).state_dict()
-
-
-def save(path: str | Path, state: StateDict) -> Path:
-    """``torch.save`` a plain state dict atomically (temp file + rename)."""
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        torch.save(state, tmp)
-    return target
 
 
 def as_checkpoint_error(fn):

@@ -35,12 +35,12 @@ OUTPUT_BN_EPS = 1e-5
 RELEASE_MEMBER = "138k/G_ema.pth"
 
 
-def _check_config(cfg: BigGANConfig) -> None:
+def check_config(cfg: BigGANConfig) -> None:
     B.require(cfg, FORMAT, shortcut="always", out_kernel=3, sn_linear=True,
               cbn_affine_bn=False, n_stats=0)
 
 
-def _prefix(part: B.Part) -> str:
+def key_prefix(part: B.Part) -> str:
     name = part.internal.rsplit(".", 1)[-1]
     return {
         "embed": "shared",
@@ -64,10 +64,10 @@ def _sn_keys(p: str, shape: tuple[int, ...], bias: bool) -> dict[str, tuple[int,
 
 def expected_keys(cfg: BigGANConfig) -> dict[str, tuple[int, ...]]:
     """Every key of a ``G_ema.pth`` for ``cfg`` with its shape, in the file's order."""
-    _check_config(cfg)
+    check_config(cfg)
     keys: dict[str, tuple[int, ...]] = {}
     for part in B.layout(cfg):
-        p = _prefix(part)
+        p = key_prefix(part)
         if part.kind == "embed":
             keys[f"{p}.weight"] = part.shape
         elif part.kind in ("linear", "conv", "out_conv"):
@@ -112,7 +112,7 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
         return fold_sn(state[f"{p}.weight"], state[f"{p}.u0"], eps)
 
     for part in B.layout(cfg):
-        p, q = _prefix(part), part.internal
+        p, q = key_prefix(part), part.internal
         if part.kind == "embed":
             out[f"{q}.weight"] = B.f32(state[f"{p}.weight"])
         elif part.kind in ("linear", "conv", "out_conv"):
@@ -135,66 +135,17 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
     return out
 
 
-def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The internal layout -> a ``G_ema.pth`` state dict: raw weights at a random scale,
-    ``u0`` the converged left singular vector (:func:`~bigganctl.models.random_init.sn_estimate`),
-    ``sv0`` the sigma it gives."""
-    from ..models.random_init import sn_estimate
-
-    _check_config(cfg)
-    g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
-    out: dict[str, torch.Tensor] = {}
-
-    def sn(p: str, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
-        raw = (w * B.random_scale(g)).float()
-        u0, _, _, sigma = sn_estimate(raw.reshape(raw.shape[0], -1))
-        out[f"{p}.weight"] = raw
-        if bias is not None:
-            out[f"{p}.bias"] = bias.float()
-        out[f"{p}.u0"] = u0.float()[None]
-        out[f"{p}.sv0"] = torch.tensor([sigma], dtype=torch.float32)
-
-    for part in B.layout(cfg):
-        p, q = _prefix(part), part.internal
-        if part.kind == "embed":
-            out[f"{p}.weight"] = sd[f"{q}.weight"].float()
-        elif part.kind in ("linear", "conv", "out_conv"):
-            sn(p, sd[f"{q}.weight"], sd[f"{q}.bias"])
-        elif part.kind == "cbn":
-            out[f"{p}.stored_mean"] = sd[f"{q}.mean"][0].float()
-            out[f"{p}.stored_var"] = sd[f"{q}.var"][0].float()
-            sn(f"{p}.gain", sd[f"{q}.scale"])
-            sn(f"{p}.bias", sd[f"{q}.shift"])
-        elif part.kind == "attn":
-            out[f"{p}.gamma"] = sd[f"{q}.gamma"].float().reshape(())
-            for name in ("theta", "phi", "g", "o"):
-                sn(f"{p}.{name}", sd[f"{q}.{name}.weight"])
-        elif part.kind == "out_bn":
-            out[f"{p}.gain"] = sd[f"{q}.weight"].float()
-            out[f"{p}.bias"] = sd[f"{q}.bias"].float()
-            out[f"{p}.stored_mean"] = sd[f"{q}.mean"][0].float()
-            out[f"{p}.stored_var"] = sd[f"{q}.var"][0].float()
-    return out
-
-
-def _file_config(cfg: BigGANConfig) -> BigGANConfig:
+def file_config(cfg: BigGANConfig) -> BigGANConfig:
     """The config as ajbrock's code runs it: its output BN always uses eps 1e-5."""
     return B.replace(cfg, out_bn_eps=None if cfg.bn_eps == OUTPUT_BN_EPS else OUTPUT_BN_EPS)
 
 
 def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]:
     """Read a ``G_ema.pth`` (or the release zip holding ``138k/G_ema.pth``) strictly."""
-    cfg = _file_config(B.spec_config(spec, AUTHOR_CONFIG_128))
-    _check_config(cfg)
+    cfg = file_config(B.spec_config(spec, AUTHOR_CONFIG_128))
+    check_config(cfg)
     state = _load(Path(path), spec)
     return cfg, to_internal(state, cfg, what=B.spec_label(spec, path, FORMAT))
-
-
-def write_random_checkpoint(path: str | Path, cfg: BigGANConfig = AUTHOR_CONFIG_128,
-                            seed: int = 0) -> Path:
-    """Write a sane random ``G_ema.pth`` for ``cfg`` (plain state dict, torch.save)."""
-    _check_config(cfg)
-    return B.save(path, from_internal(B.random_internal_state(_file_config(cfg), seed), cfg, seed))
 
 
 # -- reading, including the release zip -------------------------------------------------

@@ -39,7 +39,7 @@ from .common import check_keys, load_state_dict_file, torch_sn_keys
 FORMAT = "ivclab"
 
 
-def _check_config(cfg: BigGANConfig) -> None:
+def check_config(cfg: BigGANConfig) -> None:
     B.require(cfg, FORMAT, shortcut="always", out_kernel=3, sn_linear=True, cbn_affine_bn=False)
     if cfg.n_stats < 1:
         raise ValueError("the ivclab format needs n_stats > 0 (standing statistics)")
@@ -51,7 +51,7 @@ def _block_name(i: int) -> str:
     return "gblock" if i == 0 else f"gblock_{i}"
 
 
-def _prefix(part: B.Part) -> str:
+def key_prefix(part: B.Part) -> str:
     name = part.internal.rsplit(".", 1)[-1]
     if part.kind in ("conv", "cbn"):
         sub = {"conv1": "conv0", "conv2": "conv1", "conv_sc": "conv_sc",
@@ -68,15 +68,15 @@ def _bn_keys(p: str, c: int, rows: int, affine: bool) -> dict[str, tuple[int, ..
     return keys
 
 
-_ATTN = {"theta": "theta", "phi": "phi", "g": "g", "o": "o_conv"}   # internal -> ivclab
+ATTN_KEYS = {"theta": "theta", "phi": "phi", "g": "g", "o": "o_conv"}   # internal -> ivclab
 
 
 def expected_keys(cfg: BigGANConfig) -> dict[str, tuple[int, ...]]:
     """Every key of a ``biggan*-release.pt`` for ``cfg`` with its shape, in the file's order."""
-    _check_config(cfg)
+    check_config(cfg)
     keys: dict[str, tuple[int, ...]] = {}
     for part in B.layout(cfg):
-        p = _prefix(part)
+        p = key_prefix(part)
         if part.kind == "embed":
             keys[f"{p}.weight"] = part.shape
         elif part.kind in ("linear", "conv", "out_conv"):
@@ -88,13 +88,13 @@ def expected_keys(cfg: BigGANConfig) -> dict[str, tuple[int, ...]]:
         elif part.kind == "attn":
             keys[f"{p}.gamma"] = (1,)
             for name, shape in B.attn_shapes(part.shape[0]).items():
-                keys.update(torch_sn_keys(f"{p}.{_ATTN[name]}", shape, bias=False))
+                keys.update(torch_sn_keys(f"{p}.{ATTN_KEYS[name]}", shape, bias=False))
         elif part.kind == "out_bn":
             keys.update(_bn_keys(p, part.shape[0], cfg.n_stats, affine=True))
     return keys
 
 
-def _matrix(w: torch.Tensor) -> torch.Tensor:
+def sn_matrix(w: torch.Tensor) -> torch.Tensor:
     """ivclab's ``reshape_weight_to_matrix``: 4-d weights flattened in (kh, kw, in) order."""
     if w.dim() == 4:
         return w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)
@@ -104,7 +104,7 @@ def _matrix(w: torch.Tensor) -> torch.Tensor:
 def fold_sn(weight_orig: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``weight_orig / sigma``, ``sigma = u . (W v)`` with ivclab's flattening (eval mode:
     no power iteration). Float64 inside, float32 out."""
-    sigma = float(torch.dot(u.double(), _matrix(weight_orig.double()) @ v.double()))
+    sigma = float(torch.dot(u.double(), sn_matrix(weight_orig.double()) @ v.double()))
     return weight_orig.float() / sigma
 
 
@@ -114,19 +114,9 @@ def _rows_to_internal(w: torch.Tensor, cfg: BigGANConfig) -> torch.Tensor:
     return w.reshape(hw, -1, *w.shape[1:]).transpose(0, 1).reshape(w.shape)
 
 
-def _rows_to_ivclab(w: torch.Tensor, cfg: BigGANConfig) -> torch.Tensor:
-    hw = cfg.bottom_width ** 2
-    return w.reshape(-1, hw, *w.shape[1:]).transpose(0, 1).reshape(w.shape)
-
-
 def _cols_to_internal(w: torch.Tensor, cfg: BigGANConfig) -> torch.Tensor:
     """Hyper-BN columns from ivclab's [z_chunk, class] to the internal [class, z_chunk]."""
     k = cfg.z_chunk_size
-    return torch.cat([w[:, k:], w[:, :k]], dim=1)
-
-
-def _cols_to_ivclab(w: torch.Tensor, cfg: BigGANConfig) -> torch.Tensor:
-    k = cfg.shared_dim
     return torch.cat([w[:, k:], w[:, :k]], dim=1)
 
 
@@ -139,7 +129,7 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
         return fold_sn(state[f"{p}.weight_orig"], state[f"{p}.weight_u"], state[f"{p}.weight_v"])
 
     for part in B.layout(cfg):
-        p, q = _prefix(part), part.internal
+        p, q = key_prefix(part), part.internal
         if part.kind == "embed":
             out[f"{q}.weight"] = B.f32(state[f"{p}.weight"])
         elif part.kind == "linear":
@@ -155,7 +145,7 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
             out[f"{q}.var"] = B.f32(state[f"{p}.crossreplicabn.standing_vars"])
         elif part.kind == "attn":
             out[f"{q}.gamma"] = B.f32(state[f"{p}.gamma"]).reshape(())
-            for name, theirs in _ATTN.items():
+            for name, theirs in ATTN_KEYS.items():
                 out[f"{q}.{name}.weight"] = sn(f"{p}.{theirs}")
         elif part.kind == "out_bn":
             out[f"{q}.weight"] = B.f32(state[f"{p}.weight"])
@@ -165,61 +155,11 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
     return out
 
 
-def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The internal layout -> a ``biggan*-release.pt`` state dict: raw weights at a random
-    scale with converged (u, v) in ivclab's flattening."""
-    from ..models.random_init import sn_estimate
-
-    _check_config(cfg)
-    g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
-    out: dict[str, torch.Tensor] = {}
-
-    def sn(p: str, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
-        raw = (w * B.random_scale(g)).float()
-        _, u, v, _ = sn_estimate(_matrix(raw))
-        if bias is not None:
-            out[f"{p}.bias"] = bias.float()
-        out.update({f"{p}.weight_orig": raw, f"{p}.weight_u": u.float(), f"{p}.weight_v": v.float()})
-
-    def bn_stats(p: str, mean: torch.Tensor, var: torch.Tensor) -> None:
-        out.update({f"{p}.running_mean": mean[-1].float().clone(), f"{p}.running_var": var[-1].float().clone(),
-                    f"{p}.num_batches_tracked": torch.tensor(0, dtype=torch.long),
-                    f"{p}.standing_means": mean.float(), f"{p}.standing_vars": var.float()})
-
-    for part in B.layout(cfg):
-        p, q = _prefix(part), part.internal
-        if part.kind == "embed":
-            out[f"{p}.weight"] = sd[f"{q}.weight"].float()
-        elif part.kind == "linear":
-            sn(p, _rows_to_ivclab(sd[f"{q}.weight"], cfg).contiguous(),
-               _rows_to_ivclab(sd[f"{q}.bias"], cfg).contiguous())
-        elif part.kind in ("conv", "out_conv"):
-            sn(p, sd[f"{q}.weight"], sd[f"{q}.bias"])
-        elif part.kind == "cbn":
-            bn_stats(f"{p}.crossreplicabn", sd[f"{q}.mean"], sd[f"{q}.var"])
-            sn(f"{p}.gamma", _cols_to_ivclab(sd[f"{q}.scale"], cfg))
-            sn(f"{p}.beta", _cols_to_ivclab(sd[f"{q}.shift"], cfg))
-        elif part.kind == "attn":
-            out[f"{p}.gamma"] = sd[f"{q}.gamma"].float().reshape(1)
-            for name, theirs in _ATTN.items():
-                sn(f"{p}.{theirs}", sd[f"{q}.{name}.weight"])
-        elif part.kind == "out_bn":
-            out[f"{p}.weight"] = sd[f"{q}.weight"].float()
-            out[f"{p}.bias"] = sd[f"{q}.bias"].float()
-            bn_stats(p, sd[f"{q}.mean"], sd[f"{q}.var"])
-    return out
-
-
 def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]:
     """Read a ``biggan{128,256,512}-release.pt`` strictly into the internal layout."""
     cfg = B.spec_config(spec, TFHUB_CONFIGS[128])
-    _check_config(cfg)
+    check_config(cfg)
     state = load_state_dict_file(path)
     return cfg, to_internal(state, cfg, what=B.spec_label(spec, path, FORMAT))
 
 
-def write_random_checkpoint(path: str | Path, cfg: BigGANConfig = TFHUB_CONFIGS[128],
-                            seed: int = 0) -> Path:
-    """Write a sane random ``biggan*-release.pt`` for ``cfg`` (plain state dict, torch.save)."""
-    _check_config(cfg)
-    return B.save(path, from_internal(B.random_internal_state(cfg, seed), cfg, seed))

@@ -43,11 +43,11 @@ def default_nesting(cfg: BigGANConfig) -> bool:
     return len(cfg.attn_blocks) == cfg.num_blocks
 
 
-def _check_config(cfg: BigGANConfig) -> None:
+def check_config(cfg: BigGANConfig) -> None:
     B.require(cfg, FORMAT, n_stats=0)
 
 
-def _parts(cfg: BigGANConfig) -> Iterator[B.Part]:
+def parts(cfg: BigGANConfig) -> Iterator[B.Part]:
     """Parts in the tutorial's registration order (conv_mixin after bn2)."""
     pending = None
     for part in B.layout(cfg):
@@ -62,7 +62,7 @@ def _parts(cfg: BigGANConfig) -> Iterator[B.Part]:
         yield pending
 
 
-def _prefix(part: B.Part, cfg: BigGANConfig, nested: bool) -> str:
+def key_prefix(part: B.Part, cfg: BigGANConfig, nested: bool) -> str:
     if part.kind in ("conv", "cbn", "attn"):
         i = part.block
         if nested:
@@ -84,11 +84,11 @@ def _bn_keys(p: str, c: int, affine: bool) -> dict[str, tuple[int, ...]]:
 
 def expected_keys(cfg: BigGANConfig, nested: bool | None = None) -> dict[str, tuple[int, ...]]:
     """Every key of a tutorial-layout state dict for ``cfg`` with its shape, in module order."""
-    _check_config(cfg)
+    check_config(cfg)
     nested = default_nesting(cfg) if nested is None else nested
     keys: dict[str, tuple[int, ...]] = {}
-    for part in _parts(cfg):
-        p = _prefix(part, cfg, nested)
+    for part in parts(cfg):
+        p = key_prefix(part, cfg, nested)
         if part.kind == "embed":
             keys[f"{p}.weight"] = part.shape
         elif part.kind == "linear":
@@ -128,8 +128,8 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, nested: bool 
         out[f"{q}.mean"] = B.f32(state[f"{p}.running_mean"])[None]
         out[f"{q}.var"] = B.f32(state[f"{p}.running_var"])[None]
 
-    for part in _parts(cfg):
-        p, q = _prefix(part, cfg, nested), part.internal
+    for part in parts(cfg):
+        p, q = key_prefix(part, cfg, nested), part.internal
         if part.kind == "embed":
             out[f"{q}.weight"] = B.f32(state[f"{p}.weight"])
         elif part.kind in ("linear", "conv", "out_conv"):
@@ -144,54 +144,6 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, nested: bool 
             out[f"{q}.gamma"] = B.f32(state[f"{p}.gamma"]).reshape(())
             for name in ("theta", "phi", "g", "o"):
                 out[f"{q}.{name}.weight"] = sn(f"{p}.{name}")
-        elif part.kind == "out_bn":
-            bn(p, q, affine=True)
-    return out
-
-
-def from_internal(sd: B.StateDict, cfg: BigGANConfig, seed: int = 0,
-                  nested: bool | None = None) -> dict[str, torch.Tensor]:
-    """The internal layout -> a tutorial-layout state dict: raw weights at a random scale
-    with converged (u, v), running statistics from the stored ones."""
-    from ..models.random_init import sn_estimate
-
-    _check_config(cfg)
-    nested = default_nesting(cfg) if nested is None else nested
-    g = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
-    out: dict[str, torch.Tensor] = {}
-
-    def sn(p: str, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
-        raw = (w * B.random_scale(g)).float()
-        _, u, v, _ = sn_estimate(raw.reshape(raw.shape[0], -1))
-        if bias is not None:
-            out[f"{p}.bias"] = bias.float()
-        out.update({f"{p}.weight_orig": raw, f"{p}.weight_u": u.float(), f"{p}.weight_v": v.float()})
-
-    def bn(p: str, q: str, affine: bool) -> None:
-        if affine:
-            out[f"{p}.weight"] = sd[f"{q}.weight"].float()
-            out[f"{p}.bias"] = sd[f"{q}.bias"].float()
-        out[f"{p}.running_mean"] = sd[f"{q}.mean"][0].float()
-        out[f"{p}.running_var"] = sd[f"{q}.var"][0].float()
-        out[f"{p}.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
-
-    for part in _parts(cfg):
-        p, q = _prefix(part, cfg, nested), part.internal
-        if part.kind == "embed":
-            out[f"{p}.weight"] = sd[f"{q}.weight"].float()
-        elif part.kind == "linear" and not cfg.sn_linear:
-            out[f"{p}.weight"] = sd[f"{q}.weight"].float()
-            out[f"{p}.bias"] = sd[f"{q}.bias"].float()
-        elif part.kind in ("linear", "conv", "out_conv"):
-            sn(p, sd[f"{q}.weight"], sd[f"{q}.bias"])
-        elif part.kind == "cbn":
-            bn(f"{p}.bn", q, cfg.cbn_affine_bn)
-            sn(f"{p}.class_scale_transform", sd[f"{q}.scale"])
-            sn(f"{p}.class_shift_transform", sd[f"{q}.shift"])
-        elif part.kind == "attn":
-            out[f"{p}.gamma"] = sd[f"{q}.gamma"].float().reshape(())
-            for name in ("theta", "phi", "g", "o"):
-                sn(f"{p}.{name}", sd[f"{q}.{name}.weight"])
         elif part.kind == "out_bn":
             bn(p, q, affine=True)
     return out
@@ -245,14 +197,9 @@ def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]
     """Read a tutorial-layout state dict strictly into the internal layout; the nesting and
     attention placement come from the file (see :func:`infer_layout`)."""
     base = B.spec_config(spec, TUTORIAL_CONFIG_128)
-    _check_config(base)
+    check_config(base)
     state = load_state_dict_file(path)
     cfg, nested = infer_layout(state, base)
     return cfg, to_internal(state, cfg, nested, what=B.spec_label(spec, path, FORMAT))
 
 
-def write_random_checkpoint(path: str | Path, cfg: BigGANConfig = TUTORIAL_CONFIG_128,
-                            seed: int = 0, nested: bool | None = None) -> Path:
-    """Write a sane random tutorial-layout state dict for ``cfg`` (torch.save)."""
-    _check_config(cfg)
-    return B.save(path, from_internal(B.random_internal_state(cfg, seed), cfg, seed, nested))

@@ -107,13 +107,13 @@ def _frame_names(n: int) -> Callable[[int], str]:
     return lambda i: f"frame_{i:0{width}d}.png"
 
 
-def check_frames_dir(path: str | os.PathLike, *, overwrite: bool, option: str = "--frames") -> Path:
+def check_frames_dir(path: str | os.PathLike, *, overwrite: bool, option: str = "frames") -> Path:
     """A folder for PNG frames: new, empty, or (with ``overwrite``) holding old frames."""
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise UsageError(f"{p} exists and is not a folder", option=option)
+        raise UsageError(f"{p} exists and is not a folder", param=option)
     if p.is_dir() and any(p.iterdir()) and not overwrite:
-        raise UsageError(f"{p} is not empty; pass --overwrite to replace its frames", option=option)
+        raise UsageError(f"{p} is not empty; pass --overwrite to replace its frames", param=option)
     return p
 
 

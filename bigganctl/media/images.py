@@ -20,6 +20,7 @@ from .._io import atomic_path, check_writable_target
 from ..classes import ClassInfo
 from ..errors import RuntimeFailure, UsageError
 from ..parsing import range_text
+from ..types import Model
 
 #: Image formats by extension (Pillow format names). WebP is written lossless so files
 #: hold exactly the generated pixels; JPEG is lossy (quality 95).
@@ -33,20 +34,20 @@ GRID_PADDING = 2
 GRID_PAD_VALUE = 0
 
 
-def image_format(path: str | os.PathLike, *, option: str = "--out") -> str:
+def image_format(path: str | os.PathLike, *, option: str = "out") -> str:
     """Pillow format for ``path`` by extension, or UsageError naming ``option``."""
     ext = Path(path).suffix.lower()
     if ext not in IMAGE_FORMATS:
         raise UsageError(
             f"cannot write {Path(path).name!r}: unknown image extension "
-            f"{ext or '(none)'!r} (use {', '.join(IMAGE_FORMATS)})", option=option)
+            f"{ext or '(none)'!r} (use {', '.join(IMAGE_FORMATS)})", param=option)
     return IMAGE_FORMATS[ext]
 
 
-def check_npz_path(path: str | os.PathLike, *, option: str = "--npz") -> Path:
+def check_npz_path(path: str | os.PathLike, *, option: str = "npz") -> Path:
     p = Path(path)
     if p.suffix.lower() != ".npz":
-        raise UsageError(f"{p.name!r} must end in .npz", option=option)
+        raise UsageError(f"{p.name!r} must end in .npz", param=option)
     return p
 
 
@@ -112,7 +113,7 @@ def sample_filename(class_index: int, class_slug: str, seed: int, ext: str = ".p
     return f"{class_index:03d}_{class_slug}_seed{seed:04d}{ext}"
 
 
-def default_sample_path(model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
+def default_sample_path(model: Model, classes: Sequence[ClassInfo], seeds: Sequence[int], psi: float) -> Path:
     """``samples/<model>_<class indices>_psi<psi>_seeds<range>.png``."""
     name = (Path(model).name if isinstance(model, (str, os.PathLike))
             else getattr(model, "name", None) or getattr(getattr(model, "spec", None), "name", None)
@@ -140,7 +141,7 @@ class OutputPlan:
             p = Path(path)
             key = p.resolve()
             if key in seen:
-                raise UsageError(f"{p} is also written by {seen[key]}", option=option)
+                raise UsageError(f"{p} is also written by {seen[key]}", param=option)
             seen[key] = option
             check_writable_target(p, overwrite=overwrite, option=option)
             _check_parent(p)

@@ -8,7 +8,6 @@ creation time) comes from the same helpers, so it reads the same everywhere.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
 import shlex
 from collections.abc import Sequence
@@ -19,10 +18,12 @@ import torch
 
 from .. import __version__
 from ..classes import ClassInfo
+from ..models.base import model_name
 from ..generate import model_device
 from ..parsing import range_text
 from ..runtime import dtype_name
 from ..sampling import CONVENTIONS
+from ..types import Generator, Model
 
 PIXELS = "uint8 = round((x + 1) * 127.5) clamped to [0, 255] (bigganctl.to_uint8)"
 NOISE = "truncated_noise([seed], z_dim, psi, truncation), per sample"
@@ -45,24 +46,14 @@ def versions(*packages: str) -> dict[str, str | None]:
     return out
 
 
-def precision(G: Any) -> tuple[str | None, str]:
+def precision(G: Generator) -> tuple[str | None, str]:
     """(dtype name, device) of a generator's parameters."""
     p = next(iter(G.parameters()), None)
     dtype = dtype_name(p.dtype) if p is not None and p.is_floating_point() else None
     return dtype, str(model_device(G))
 
 
-def model_name(G: Any, model: Any = None) -> str:
-    """The registered (or folder) name, else the name ``model`` was given by, else the class."""
-    spec = getattr(G, "spec", None)
-    if spec is not None and getattr(spec, "name", None):
-        return spec.name
-    if isinstance(model, (str, os.PathLike)):
-        return str(model)
-    return getattr(model, "name", None) or type(model if model is not None else G).__name__
-
-
-def sample_manifest(G: Any, model: Any, classes: Sequence[ClassInfo], seeds: Sequence[int],
+def sample_manifest(G: Generator, model: Model, classes: Sequence[ClassInfo], seeds: Sequence[int],
                     psi: float) -> dict[str, Any]:
     """Everything needed to regenerate ``sample``'s images (see docs/sampling.md)."""
     dtype, device = precision(G)
@@ -106,7 +97,7 @@ def reproduce_command(manifest: dict[str, Any], *, weights: str | None = None) -
     return shlex.join(args)
 
 
-def interp_manifest(G: Any, path: Any, info: Any, *, psi: float, classes: list[dict], captions: bool,
+def interp_manifest(G: Generator, path: Any, info: Any, *, psi: float, classes: list[dict], captions: bool,
                     nrow: int | None, frames_dir: str | None, video_format: str,
                     command: str | None = None) -> dict[str, Any]:
     """Everything needed to reproduce (and identify) a rendered video; ``path`` an

@@ -17,6 +17,7 @@ from ..errors import RuntimeFailure
 from ..generate import strip_images
 from ..sampling import class_plan
 from .images import GRID_PADDING, make_grid, write_image
+from ..types import Classes
 
 #: The columns of ``sweep.csv`` and of a sweep row (``model`` first when several models).
 COLUMNS = ("psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
@@ -84,7 +85,7 @@ def plot_sweep(path: Path, rows: Sequence[dict], *, metrics: Sequence[str], titl
 
 
 def write_strip(path: Path, gens: Sequence[Any], labels: Sequence[str], psis: Sequence[float], *, n: int,
-                seed: int, classes: Any, columns: int, batch_size: int | None) -> dict[str, Any]:
+                seed: int, classes: Classes, columns: int, batch_size: int | None) -> dict[str, Any]:
     """``strip.png``: one row per (model, psi), model-major; tiles of other resolutions are
     resized (antialiased bilinear) to the first model's."""
     res = int(gens[0].resolution)

@@ -275,7 +275,7 @@ FORMATS: dict[str, VideoFormat] = {
 }
 
 
-def video_format(path: str | os.PathLike, *, option: str = "--out") -> VideoFormat:
+def video_format(path: str | os.PathLike, *, option: str = "out") -> VideoFormat:
     """The format for a path's extension, or UsageError listing the known ones."""
     ext = Path(path).suffix.lower()
     try:
@@ -283,17 +283,17 @@ def video_format(path: str | os.PathLike, *, option: str = "--out") -> VideoForm
     except KeyError:
         shown = f"{ext!r}" if ext else "no extension"
         raise UsageError(f"{shown}: video format not supported (use {', '.join(FORMATS)})",
-                         option=option) from None
+                         param=option) from None
 
 
-def check_video_options(path: str | os.PathLike, fps: float, *, option: str = "--out") -> VideoFormat:
+def check_video_options(path: str | os.PathLike, fps: float, *, option: str = "out") -> VideoFormat:
     """Validate the output path's format and ``fps`` for it; check the backend exists
     (RuntimeFailure naming the package to install)."""
     fmt = video_format(path, option=option)
     fps = check_fps(fps)
     if fmt.max_fps is not None and fps > fmt.max_fps:
         raise UsageError(f"{fmt.ext} plays at most {fmt.max_fps:g} fps reliably (delays are whole "
-                         f"1/100 s), got {fps:g}", option="--fps")
+                         f"1/100 s), got {fps:g}", param="fps")
     fmt.check_backend()
     return fmt
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from collections.abc import Callable
 
+from ..checks import check_int
 from ..errors import UsageError
 from . import maths as S
 from .manifold import DISTANCES
@@ -37,15 +38,12 @@ class Protocol:
     pr_distances: str = "fp32"
 
     def check(self) -> Protocol:
-        if self.is_splits < 1:
-            raise UsageError(f"must be >= 1, got {self.is_splits}", option="--splits")
-        if self.kid_subsets < 1:
-            raise UsageError(f"must be >= 1, got {self.kid_subsets}", option="--kid-subsets")
-        if self.kid_subset_size is not None and self.kid_subset_size < 2:
-            raise UsageError(f"must be >= 2, got {self.kid_subset_size}", option="--kid-subset-size")
+        check_int(self.is_splits, "is_splits")
+        check_int(self.kid_subsets, "kid_subsets")
+        check_int(self.kid_subset_size, "kid_subset_size", minimum=2, optional=True)
         if self.pr_distances not in DISTANCES:
             raise UsageError(f"must be one of {', '.join(DISTANCES)}, got {self.pr_distances!r}",
-                             option="--pr-distances")
+                             param="pr_distances")
         return self
 
     @property
@@ -103,7 +101,7 @@ def kid_plan(ref: Stats | None, protocol: Protocol, note: Note) -> Protocol:
             continue
         hint = SPATIAL_HINT if names == ("sfid",) else NO_FEATURES_HINT
         if not all(protocol.is_optional(m) for m in asked):
-            raise UsageError(f"{why}; {label} needs them", option="--ref", hint=hint)
+            raise UsageError(f"{why}; {label} needs them", param="ref", hint=hint)
         note(f"{label} not computed: {why}; for {label}, {hint}")
         drop.update(asked)
     return replace(protocol, metrics=tuple(m for m in protocol.metrics if m not in drop)) if drop else protocol
@@ -115,11 +113,11 @@ def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
         if requested > limit:
             which = f"--n {n}" if n <= n_ref else f"the reference's {n_ref} features"
             raise UsageError(f"{requested} is larger than {which}; KID draws subsets without replacement",
-                             option="--kid-subset-size", hint=f"use --kid-subset-size {limit} or more samples")
+                             param="kid_subset_size", hint=f"use --kid-subset-size {limit} or more samples")
         return requested
     if limit < S.KID_SUBSET_SIZE:
         if limit < 2:
-            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", option="--n")
+            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", param="n")
         note(f"KID subset size reduced from {S.KID_SUBSET_SIZE} to {limit} (only {n} samples, "
              f"{n_ref} reference features); values are not comparable with subset size {S.KID_SUBSET_SIZE}")
         return limit

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..checks import check_int
 from ..errors import GateFailed, UsageError
 from ..progress import Reporter
 from ..runtime import default_batch_size
@@ -34,7 +35,9 @@ from .features import EXTRACTOR, InceptionFeatures
 from .capabilities import SPATIAL_HINT, Protocol, kid_plan, kid_subset  # noqa: F401  (re-exported)
 from .ref_features import feature_count, is_adm_batch
 from .reference import Stats, check_comparable
-from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype, model_name
+from ..models.base import model_name
+from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype
+from ..types import Classes
 
 METRICS = ("fid", "is", "kid", "sfid", "precision", "recall")
 #: Metrics ``all`` gives only where the reference supports them (otherwise null and a note).
@@ -60,9 +63,9 @@ def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
             elif key in METRICS:
                 out.append(key)
             elif key:
-                raise UsageError(f"unknown metric {part.strip()!r} ({_NAMES})", option="--metrics")
+                raise UsageError(f"unknown metric {part.strip()!r} ({_NAMES})", param="metrics")
     if not out:
-        raise UsageError(f"no metric given ({_NAMES})", option="--metrics")
+        raise UsageError(f"no metric given ({_NAMES})", param="metrics")
     return tuple(m for m in METRICS if m in out)
 
 
@@ -90,16 +93,15 @@ def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False,
             optional: Sequence[str] = ()) -> None:
     """Refuse an N the metrics cannot use (precision/recall that came with ``all``, in
     ``optional``, are dropped later instead: :func:`run`)."""
-    if n < 1:
-        raise UsageError(f"must be >= 1, got {n}", option="--n")
+    check_int(n, "n")
     if any(m in wanted for m in ("fid", "kid", "sfid")) and n < 2:
-        raise UsageError(f"FID/KID/sFID need at least 2 samples (a covariance), got {n}", option="--n")
+        raise UsageError(f"FID/KID/sFID need at least 2 samples (a covariance), got {n}", param="n")
     if any(m in wanted and m not in optional for m in ("precision", "recall")) and n < PR_K + 1:
         raise UsageError(f"precision/recall need at least {PR_K + 1} samples (a k={PR_K} neighbourhood), got {n}",
-                         option="--n")
+                         param="n")
     if "is" in wanted and not is_adm and n < is_splits:
         raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
-                         option="--n")
+                         param="n")
 
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
@@ -124,7 +126,7 @@ def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
 
 # ----------------------------------------------------------------------------- sources
 
-def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Any,
+def generator_source(G: torch.nn.Module, *, n: int, psi: float, seed: int, classes: Classes,
                      dtype: str) -> tuple[GeneratorSource, dict[str, Any]]:
     """(source, info) for ``n`` samples of a loaded generator; ``dtype``: the requested
     precision, reported for a generator without parameters."""
@@ -150,7 +152,7 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
     """How many samples of ``src`` to evaluate (``n``, or every image), checked."""
     total = src.n if n is None else int(n)
     if total > src.n:
-        raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", option="--n")
+        raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", param="n")
     check_n(total, protocol.metrics, protocol.is_splits, protocol.is_adm, protocol.optional)
     return total
 
@@ -250,7 +252,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
 
 
 def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats | None, protocol: Protocol,
-                       n: int, psi: float, seed: int, classes: Any, device: torch.device, dtype: str,
+                       n: int, psi: float, seed: int, classes: Classes, device: torch.device, dtype: str,
                        options: RunOptions = RunOptions(), force: bool = False,
                        progress: Reporter | None = None, warn: Note, dist: Dist = Dist()) -> dict[str, Any]:
     """One evaluation of a loaded generator with a loaded extractor and reference (a sweep's

@@ -136,7 +136,7 @@ def resolve_weights(path: str | os.PathLike | None = None, *, progress: Reporter
     if path is not None:
         p = Path(path).expanduser()
         if not p.is_file():
-            raise UsageError(f"{p} is not a file", option="--inception-weights")
+            raise UsageError(f"{p} is not a file", param="inception_weights")
         return p
     return _torch_hub_copy() or _ensure_cached(progress)
 

@@ -80,7 +80,7 @@ def _write(p: Path, feats: np.ndarray, ident: dict) -> None:
 
 def _compute(path: Path, fx: InceptionFeatures, *, batch_size: int, progress: Reporter | None,
              dist: Dist) -> np.ndarray:
-    src = NpzSource(path, option="--ref")
+    src = NpzSource(path, option="ref")
     lo, hi = shard(src.n, dist)
     acc = extract(src, fx, n=src.n, keep_features=True, is_splits=None, need_fid=False, batch_size=batch_size,
                   progress=progress if dist.rank == 0 else None, desc="reference features (KID, once)",
@@ -96,7 +96,7 @@ def fill_features(ref: Stats, fx: InceptionFeatures, *, batch_size: int, progres
     if ref.features is not None:
         return None
     if not is_adm_batch(ref):
-        raise UsageError(f"{ref.label} holds no features; KID needs them", option="--ref", hint=NO_FEATURES_HINT)
+        raise UsageError(f"{ref.label} holds no features; KID needs them", param="ref", hint=NO_FEATURES_HINT)
     path = Path(ref.meta["path"])
     ident = {"reference_sha256": hub.cached_sha256(path), "inception_weights_sha256": fx.sha256,
              "extractor_id": fx.id, "reference": path.name}

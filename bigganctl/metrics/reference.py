@@ -120,7 +120,7 @@ def unknown_ref(ref: str, option: str) -> UsageError:
     close = difflib.get_close_matches(ref, REFERENCES, n=2)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     return UsageError(f"{ref!r} is neither a registered reference ({', '.join(REFERENCES)}){hint} nor a file",
-                      option=option)
+                      param=option)
 
 
 def reference_path(name: str, *, progress: Reporter | None = None) -> Path:
@@ -137,7 +137,7 @@ def reference_path(name: str, *, progress: Reporter | None = None) -> Path:
                  f"here), or download {spec.file.urls[0]} by hand and pass --ref FILE.npz") from None
 
 
-def load_reference(ref: str | os.PathLike, *, option: str = "--ref", progress: Reporter | None = None) -> Stats:
+def load_reference(ref: str | os.PathLike, *, option: str = "ref", progress: Reporter | None = None) -> Stats:
     """A registered name or a statistics file -> :class:`Stats` (features only if stored)."""
     ref_s = str(ref)
     if ref_s in REFERENCES:
@@ -163,26 +163,26 @@ def _npz_header_shape(path: Path, key: str) -> tuple[int, ...] | None:
         return None
 
 
-def read_stats(path: str | os.PathLike, *, option: str = "--ref") -> Stats:
+def read_stats(path: str | os.PathLike, *, option: str = "ref") -> Stats:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{p} is a folder; compute its statistics first: bigganctl stats compute {p} "
-                         "--out ref.npz", option=option)
+                         "--out ref.npz", param=option)
     if p.suffix.lower() == ".pt":
         return _read_torch_fidelity(p, option)
     if p.suffix.lower() != ".npz":
-        raise UsageError(f"{p}: expected an .npz with mu/sigma (or a torch-fidelity .pt cache file)", option=option)
+        raise UsageError(f"{p}: expected an .npz with mu/sigma (or a torch-fidelity .pt cache file)", param=option)
     try:
         z = np.load(p, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise UsageError(f"{p} is not a readable .npz ({str(e)[:150]})", option=option) from None
+        raise UsageError(f"{p} is not a readable .npz ({str(e)[:150]})", param=option) from None
     with z:
         keys = set(z.files)
         if not {"mu", "sigma"} <= keys:
             what = " (it holds images: compute statistics with `bigganctl stats compute " \
                    f"{p} --out ref.npz`)" if "arr_0" in keys else ""
             raise UsageError(f"{p} has no mu/sigma (keys: {', '.join(sorted(keys)) or 'none'}){what}",
-                             option=option)
+                             param=option)
         mu, sigma = np.asarray(z["mu"]), np.asarray(z["sigma"])
         features = np.asarray(z["features"], dtype=np.float32) if "features" in keys else None
         spatial = (np.asarray(z["mu_s"]), np.asarray(z["sigma_s"])) if {"mu_s", "sigma_s"} <= keys else (None, None)
@@ -192,7 +192,7 @@ def read_stats(path: str | os.PathLike, *, option: str = "--ref") -> Stats:
         try:
             meta.update(json.loads(raw_meta))
         except ValueError:
-            raise UsageError(f"{p}: unreadable {META_KEY}", option=option) from None
+            raise UsageError(f"{p}: unreadable {META_KEY}", param=option) from None
         meta["path"] = str(p)          # the stored "source" stays: where the images came from
     elif "mu_s" in keys or "arr_0" in keys:
         shape = _npz_header_shape(p, "arr_0")
@@ -224,13 +224,13 @@ def _read_torch_fidelity(p: Path, option: str) -> Stats:
     m = re.search(r"-([a-z0-9.-]+?)-(stat-fid|features)-([A-Za-z0-9_]+)\.pt$", p.name)
     if not m:
         raise UsageError(f"{p}: not a torch-fidelity cache file (expected NAME-EXTRACTOR-stat-fid-LAYER.pt "
-                         "or NAME-EXTRACTOR-features-LAYER.pt)", option=option)
+                         "or NAME-EXTRACTOR-features-LAYER.pt)", param=option)
     extractor, kind, layer = m.groups()
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as e:
-        raise UsageError(f"{p}: unreadable ({str(e).splitlines()[0][:150]})", option=option) from None
+        raise UsageError(f"{p}: unreadable ({str(e).splitlines()[0][:150]})", param=option) from None
     meta = {"path": str(p), "source": str(p), "format": "torch-fidelity-cache", "layer": layer,
             "extractor_id": OFFICIAL_ID if extractor == EXTRACTOR else extractor,
             "assumed": extractor == EXTRACTOR,
@@ -239,14 +239,14 @@ def _read_torch_fidelity(p: Path, option: str) -> Stats:
     if kind == "features":
         feats = obj.numpy() if isinstance(obj, torch.Tensor) else np.asarray(obj)
         if feats.ndim != 2 or feats.shape[0] < 2:
-            raise UsageError(f"{p}: expected features [N, D] with N >= 2, got {list(feats.shape)}", option=option)
+            raise UsageError(f"{p}: expected features [N, D] with N >= 2, got {list(feats.shape)}", param=option)
         features = feats.astype(np.float32)
         mu, sigma = features.astype(np.float64).mean(0), np.cov(features.astype(np.float64), rowvar=False)
         meta["count"] = int(features.shape[0])
     elif isinstance(obj, dict) and "mu" in obj and "sigma" in obj:
         mu, sigma = np.asarray(obj["mu"]), np.asarray(obj["sigma"])
     else:
-        raise UsageError(f"{p} has no mu/sigma", option=option)
+        raise UsageError(f"{p} has no mu/sigma", param=option)
     return _checked(Stats(mu, sigma, features, meta), p, option)
 
 
@@ -254,11 +254,11 @@ def _checked(st: Stats, p: Path, option: str) -> Stats:
     mu, sigma = np.asarray(st.mu, np.float64), np.asarray(st.sigma, np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise UsageError(f"{p}: mu {list(mu.shape)} and sigma {list(sigma.shape)} do not fit together "
-                         "(expected [D] and [D, D])", option=option)
+                         "(expected [D] and [D, D])", param=option)
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise UsageError(f"{p}: mu/sigma contain NaN or infinite values", option=option)
+        raise UsageError(f"{p}: mu/sigma contain NaN or infinite values", param=option)
     if st.features is not None and (st.features.ndim != 2 or st.features.shape[1] != mu.shape[0]):
-        raise UsageError(f"{p}: features {list(st.features.shape)} do not match mu", option=option)
+        raise UsageError(f"{p}: features {list(st.features.shape)} do not match mu", param=option)
     st.mu, st.sigma = mu, sigma
     if st.has_spatial:
         mu_s, sigma_s = np.asarray(st.mu_s, np.float64), np.asarray(st.sigma_s, np.float64)
@@ -273,7 +273,7 @@ def _checked(st: Stats, p: Path, option: str) -> Stats:
 # ----------------------------------------------------------------------------- compatibility
 
 def check_comparable(ref: Stats, *, extractor_id: str, resolution: Any = None, force: bool = False,
-                     option: str = "--ref") -> list[str]:
+                     option: str = "ref") -> list[str]:
     """Refuse statistics that cannot be compared; return warnings for what is assumed/forced.
 
     A different feature dimension is always refused (there is nothing to compare). A
@@ -283,14 +283,14 @@ def check_comparable(ref: Stats, *, extractor_id: str, resolution: Any = None, f
     if ref.dim != FEATURE_DIM:
         raise UsageError(f"{ref.label} has {ref.dim}-dimensional features; {EXTRACTOR} layer "
                          f"{FEATURE_LAYER} has {FEATURE_DIM} (statistics of another layer or network)",
-                         option=option)
+                         param=option)
     if ref.extractor_id != extractor_id:
         msg = (f"{ref.label} was computed with extractor {ref.extractor_id}, this run uses {extractor_id}; "
                "distances between features of different networks are meaningless")
         if ref.extractor_id == TORCHVISION_ID:
             msg += " (BigGAN-PyTorch's moments use torchvision's Inception)"
         if not force:
-            raise UsageError(msg, option=option,
+            raise UsageError(msg, param=option,
                              hint="use statistics of the same Inception weights, or pass --force to compare anyway")
         warnings.append(f"forced: {msg}")
     elif ref.meta.get("assumed"):
@@ -299,7 +299,7 @@ def check_comparable(ref: Stats, *, extractor_id: str, resolution: Any = None, f
     if resolution is not None and ref_res is not None and ref_res != resolution:
         msg = f"{ref.label} is at resolution {ref_res}, the evaluated images at {resolution}"
         if not force:
-            raise UsageError(msg, option=option, hint="use the reference of the same resolution (e.g. "
+            raise UsageError(msg, param=option, hint="use the reference of the same resolution (e.g. "
                              f"imagenet-{resolution if isinstance(resolution, int) else 'R'}), or pass --force")
         warnings.append(f"forced: {msg}")
     return warnings

@@ -33,7 +33,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ..checks import check_int
 from ..errors import UsageError
+from ..models.base import model_name
 from ..generate import iter_uint8
 from ..runtime import dtype_name
 
@@ -47,10 +49,9 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         if self.resize is not None and self.center_crop is not None:
-            raise UsageError("choose one of --resize and --center-crop", option="--resize")
-        for opt, v in (("--resize", self.resize), ("--center-crop", self.center_crop)):
-            if v is not None and v < 1:
-                raise UsageError(f"must be >= 1, got {v}", option=opt)
+            raise UsageError("choose one of --resize and --center-crop", param="resize")
+        for opt, v in (("resize", self.resize), ("center_crop", self.center_crop)):
+            check_int(v, opt, optional=True)
 
     @property
     def size(self) -> int | None:
@@ -134,11 +135,6 @@ class GeneratorSource(ImageSource):
         return model_name(self.G)
 
 
-def model_name(G: torch.nn.Module) -> str:
-    """The registered (or folder) name a loaded generator carries, else its class name."""
-    return getattr(getattr(G, "spec", None), "name", None) or type(G).__name__
-
-
 def fingerprint(G: torch.nn.Module) -> str:
     """The weights' sha256, or (random / in-memory weights) a hash of the state dict."""
     info = getattr(G, "weights_info", None) or {}
@@ -171,7 +167,7 @@ def find_images(root: Path) -> list[Path]:
 class FolderSource(ImageSource):
     kind = "folder"
 
-    def __init__(self, root: str | os.PathLike, preprocess: Preprocess = Preprocess(), *, option: str = "--images",
+    def __init__(self, root: str | os.PathLike, preprocess: Preprocess = Preprocess(), *, option: str = "images",
                  workers: int = 0):
         from PIL import Image, UnidentifiedImageError
 
@@ -180,10 +176,10 @@ class FolderSource(ImageSource):
         self.pre = preprocess
         self.workers = int(workers)
         if not self.root.is_dir():
-            raise UsageError(f"{self.root} is not a folder", option=option)
+            raise UsageError(f"{self.root} is not a folder", param=option)
         self.files = find_images(self.root)
         if not self.files:
-            raise UsageError(f"no images ({', '.join(e[1:] for e in IMAGE_EXTS)}) found in {self.root}", option=option)
+            raise UsageError(f"no images ({', '.join(e[1:] for e in IMAGE_EXTS)}) found in {self.root}", param=option)
         self.n = len(self.files)
         sizes: dict[tuple[int, int], Path] = {}
         for f in self.files:          # headers only: cheap, and fails early on unreadable files
@@ -191,13 +187,13 @@ class FolderSource(ImageSource):
                 with Image.open(f) as im:
                     sizes.setdefault((im.size[1], im.size[0]), f)
             except (UnidentifiedImageError, OSError) as e:
-                raise UsageError(f"cannot read image {f}: {_reason(e)}", option=option) from None
+                raise UsageError(f"cannot read image {f}: {_reason(e)}", param=option) from None
         if self.pre.size:
             self.size = (self.pre.size, self.pre.size)
         elif len(sizes) > 1:
             ex = ", ".join(f"{w}x{h} ({p.name})" for (h, w), p in list(sizes.items())[:3])
             raise UsageError(f"images have {len(sizes)} different sizes ({ex}); pass --resize R or "
-                             "--center-crop R", option=option)
+                             "--center-crop R", param=option)
         else:
             self.size = next(iter(sizes))
 
@@ -209,10 +205,10 @@ class FolderSource(ImageSource):
                 img = self.pre.apply(im.convert("RGB"))
                 arr = np.asarray(img, dtype=np.uint8)
         except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise UsageError(f"cannot read image {f}: {_reason(e)}", option=self.option) from None
+            raise UsageError(f"cannot read image {f}: {_reason(e)}", param=self.option) from None
         if arr.shape[:2] != self.size:
             raise UsageError(f"{f} is {arr.shape[1]}x{arr.shape[0]}, the others "
-                             f"{self.size[1]}x{self.size[0]}", option=self.option)
+                             f"{self.size[1]}x{self.size[0]}", param=self.option)
         return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
     def batches(self, start, stop, batch_size):
@@ -277,25 +273,25 @@ class NpzSource(ImageSource):
     kind = "npz"
 
     def __init__(self, path: str | os.PathLike, preprocess: Preprocess = Preprocess(), *,
-                 option: str = "--images", key: str = "arr_0"):
+                 option: str = "images", key: str = "arr_0"):
         self.path = Path(path)
         self.option = option
         self.key = key
         self.pre = preprocess
         if not self.path.is_file():
-            raise UsageError(f"{self.path} does not exist", option=option)
+            raise UsageError(f"{self.path} does not exist", param=option)
         with self._open() as (shape, dtype, _fortran, _fh):
             pass
         if dtype != np.uint8:
-            raise UsageError(f"{self.path}: {key} must be uint8 images, got {dtype}", option=option)
+            raise UsageError(f"{self.path}: {key} must be uint8 images, got {dtype}", param=option)
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
             raise UsageError(f"{self.path}: {key} must be [N, H, W, 3] (or [N, 3, H, W]), got {list(shape)}",
-                             option=option)
+                             param=option)
         self.nhwc = shape[3] == 3
         self.shape = shape
         self.n = int(shape[0])
         if self.n == 0:
-            raise UsageError(f"{self.path}: {key} holds no images", option=option)
+            raise UsageError(f"{self.path}: {key} holds no images", param=option)
         native = (shape[1], shape[2]) if self.nhwc else (shape[2], shape[3])
         self.size = (self.pre.size, self.pre.size) if self.pre.size else native
 
@@ -309,15 +305,15 @@ class NpzSource(ImageSource):
                 name = f"{self.src.key}.npy"
                 if name not in self.zf.namelist():
                     raise UsageError(f"{self.src.path} has no {self.src.key!r} array (keys: "
-                                     f"{', '.join(n[:-4] for n in self.zf.namelist())})", option=self.src.option)
+                                     f"{', '.join(n[:-4] for n in self.zf.namelist())})", param=self.src.option)
                 self.fh = self.zf.open(name)
                 version = np.lib.format.read_magic(self.fh)
                 shape, fortran, dtype = (np.lib.format.read_array_header_1_0(self.fh) if version == (1, 0)
                                          else np.lib.format.read_array_header_2_0(self.fh))
             except (zipfile.BadZipFile, OSError, ValueError) as e:
-                raise UsageError(f"{self.src.path} is not a readable .npz ({e})", option=self.src.option) from None
+                raise UsageError(f"{self.src.path} is not a readable .npz ({e})", param=self.src.option) from None
             if fortran:
-                raise UsageError(f"{self.src.path}: Fortran-ordered arrays are not supported", option=self.src.option)
+                raise UsageError(f"{self.src.path}: Fortran-ordered arrays are not supported", param=self.src.option)
             return shape, dtype, fortran, self.fh
 
         def __exit__(self, *exc):
@@ -335,7 +331,7 @@ class NpzSource(ImageSource):
                 hi = min(lo + batch_size, stop)
                 buf = fh.read((hi - lo) * row)
                 if len(buf) != (hi - lo) * row:
-                    raise UsageError(f"{self.path}: {self.key} is truncated", option=self.option)
+                    raise UsageError(f"{self.path}: {self.key} is truncated", param=self.option)
                 arr = np.frombuffer(buf, dtype=np.uint8).reshape((hi - lo, *self.shape[1:]))
                 x = torch.from_numpy(arr.copy())
                 x = x.permute(0, 3, 1, 2) if self.nhwc else x
@@ -360,7 +356,7 @@ class NpzSource(ImageSource):
 
 
 def open_images(path: str | os.PathLike, preprocess: Preprocess = Preprocess(), *,
-                option: str = "--images", workers: int = 0) -> ImageSource:
+                option: str = "images", workers: int = 0) -> ImageSource:
     """A folder or an ``.npz`` of images (``workers``: decoding processes for a folder)."""
     p = Path(path)
     if p.is_dir():
@@ -368,8 +364,8 @@ def open_images(path: str | os.PathLike, preprocess: Preprocess = Preprocess(), 
     if p.suffix.lower() == ".npz":
         return NpzSource(p, preprocess, option=option)
     if not p.exists():
-        raise UsageError(f"{p} does not exist", option=option)
-    raise UsageError(f"{p} is neither a folder of images nor an .npz batch", option=option)
+        raise UsageError(f"{p} does not exist", param=option)
+    raise UsageError(f"{p} is neither a folder of images nor an .npz batch", param=option)
 
 
 def _reason(e: Exception) -> str:

@@ -8,6 +8,7 @@ float32 [B, 3, R, R] in [-1, 1] on G's device. Inputs may live anywhere; they ar
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import torch
@@ -77,3 +78,14 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
         z, yv, psi = self.inputs(z, y, psi)
         return self.synthesize(z, yv, psi).float()
+
+
+def model_name(G: Any, model: Any = None) -> str:
+    """THE name of a generator in outputs: the registered (or folder) name it carries, else
+    the name ``model`` was given by, else the class name."""
+    spec = getattr(G, "spec", None)
+    if spec is not None and getattr(spec, "name", None):
+        return spec.name
+    if isinstance(model, (str, os.PathLike)):
+        return str(model)
+    return getattr(model, "name", None) or type(model if model is not None else G).__name__

@@ -169,10 +169,10 @@ class BigGANDeep(Generator):
         g = self.generator
         per_sample = run_per_sample(z)                  # batch-size-invariant CPU GEMMs
         mean, rstd, mean_out, rstd_out = prepared
-        embed = rows(lambda t: F.linear(t, self.embeddings.weight), y, per_sample)
+        embed = rows(lambda t: F.linear(t, self.embeddings.weight), per_sample, y)
         cond = torch.cat((z, embed), dim=1)
         # Every conditional BN at once: a = (1 + scale(c)) * rstd, b = offset(c) - mean * a.
-        so = rows(lambda t: F.linear(t, self._cond_weight()), cond, per_sample)
+        so = rows(lambda t: F.linear(t, self._cond_weight()), per_sample, cond)
         n = mean.shape[0]
         a = (so[:, :n] + 1.0).mul_(rstd)
         b = torch.addcmul(so[:, n:], mean, a, value=-1.0)
@@ -180,7 +180,7 @@ class BigGANDeep(Generator):
         ab = iter(zip(a.split(sizes, dim=1), b.split(sizes, dim=1)))
 
         ch16 = 16 * self.config.channel_width
-        x = rows(lambda t: F.linear(t, g.gen_z.weight, g.gen_z.bias), cond, per_sample)
+        x = rows(lambda t: F.linear(t, g.gen_z.weight, g.gen_z.bias), per_sample, cond)
         # TF layout: the linear output is [B, 4, 4, C] (NHWC), permuted to NCHW.
         # Kept NHWC when the model's convolutions are (the CPU layout: see cpu_memory_format).
         fmt = torch.channels_last if is_nhwc(g.conv_to_rgb.weight) else torch.contiguous_format

@@ -31,11 +31,13 @@ def is_nhwc(x: torch.Tensor) -> bool:
     return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
-def rows(fn, x: torch.Tensor, per_sample: bool) -> torch.Tensor:
-    """``fn(x)``, or ``fn`` applied to each sample separately (batch-size-invariant bits)."""
-    if per_sample and x.shape[0] > 1:
-        return torch.cat([fn(x[i:i + 1]) for i in range(x.shape[0])])
-    return fn(x)
+def rows(fn, per_sample: bool, *xs: torch.Tensor) -> torch.Tensor:
+    """``fn(*xs)``, or ``fn`` applied to each sample of ``xs`` separately (batch-size-invariant
+    bits: the kernel sees the same shapes whatever the batch)."""
+    n = xs[0].shape[0]
+    if per_sample and n > 1:
+        return torch.cat([fn(*(x[i:i + 1] for x in xs)) for i in range(n)])
+    return fn(*xs)
 
 
 class Linear(nn.Module):
@@ -55,7 +57,7 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         per_sample = run_per_sample(x) and x.shape[-1] <= PER_SAMPLE_MAX_SIZE
-        return rows(lambda t: F.conv2d(t, self.weight, self.bias, padding=self.padding), x, per_sample)
+        return rows(lambda t: F.conv2d(t, self.weight, self.bias, padding=self.padding), per_sample, x)
 
     def up2x_forward(self, x: torch.Tensor) -> torch.Tensor:
         """``conv3x3(nearest_upsample_2x(x))`` without upsampling: each of the four output
@@ -65,7 +67,7 @@ class Conv(nn.Module):
         b, _, h, w = x.shape
         weight, bias = self._phase_weights()
         per_sample = run_per_sample(x) and w <= PER_SAMPLE_MAX_SIZE
-        y = rows(lambda t: F.conv2d(F.pad(t, (1, 1, 1, 1)), weight, bias), x, per_sample)
+        y = rows(lambda t: F.conv2d(F.pad(t, (1, 1, 1, 1)), weight, bias), per_sample, x)
         y = y.view(b, 2, 2, -1, h + 1, w + 1)                    # [B, a, b, O, H+1, W+1]
         o, nhwc = y.shape[3], is_nhwc(x)     # NHWC in -> interleave into an NHWC buffer
         buf = x.new_empty(b, h, 2, w, 2, o) if nhwc else x.new_empty(b, o, h, 2, w, 2)
@@ -175,9 +177,16 @@ class SelfAttn(nn.Module):
         theta = self.snconv1x1_theta(x).flatten(2)                          # [B, C/8, HW]
         phi = F.max_pool2d(self.snconv1x1_phi(x), 2).flatten(2)             # [B, C/8, HW/4]
         g = F.max_pool2d(self.snconv1x1_g(x), 2).flatten(2)                 # [B, C/2, HW/4]
-        attn = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)  # [B, HW, HW/4]
-        o = torch.bmm(g, attn.transpose(1, 2)).view(b, -1, h, w)            # [B, C/2, H, W]
+        # MKL's batched GEMM splits a batch between threads by its size: one sample at a time
+        # on the CPU, like every other batch-shape-sensitive kernel here.
+        o = rows(attend, run_per_sample(x), theta, phi, g).view(b, -1, h, w)  # [B, C/2, H, W]
         return torch.addcmul(x, self.gamma, self.snconv1x1_o_conv(o))
+
+
+def attend(theta: torch.Tensor, phi: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """``g softmax(theta^T phi)^T``: [B, C/8, HW], [B, C/8, HW/4], [B, C/2, HW/4] -> [B, C/2, HW]."""
+    attn = torch.softmax(torch.bmm(theta.transpose(1, 2), phi), dim=-1)      # [B, HW, HW/4]
+    return torch.bmm(g, attn.transpose(1, 2))
 
 
 class Trunk(nn.Module):

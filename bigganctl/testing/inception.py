@@ -1,4 +1,4 @@
-"""Test and benchmark helpers: a random-weight Inception file in the real format.
+"""A random-weight Inception file in the real format, for tests and benchmarks.
 
 The official weights cannot be downloaded everywhere (CI, air-gapped machines); tests and
 benchmarks build a file with the exact 566-key state dict of torch-fidelity's
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .features import build_extractor
+from ..metrics.features import build_extractor
 
 
 def random_inception_state(seed: int = 0, logit_scale: float = 128.0) -> dict[str, torch.Tensor]:
