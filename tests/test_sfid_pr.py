@@ -205,6 +205,14 @@ def test_pipeline_pr_and_is_match_independent_ones(e2e):
     # measured: equal under all four kernel sets below; one point's share allowed (features
     # differ from torch-fidelity's in the last bits, so a point at a radius may change side)
     assert abs(e2e["res"]["precision"] - p) <= 1 / N_S and abs(e2e["res"]["recall"] - r) <= 1 / N_R
+    # torch-fidelity's prc on its inception-v3-compat layer-2048 features, neighbourhood 3
+    # (features_1 = generated, features_2 = real)
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    tf = prc_features_to_metric(torch.from_numpy(f_s).float(), torch.from_numpy(f_r).float(), prc_neighborhood=3,
+                                prc_batch_size=10000, save_cpu_ram=False, verbose=False)
+    assert abs(e2e["res"]["precision"] - tf["precision"]) <= 1 / N_S
+    assert abs(e2e["res"]["recall"] - tf["recall"]) <= 1 / N_R
     # measured rel diff <= 3.6e-8 (ATEN_CPU_CAPABILITY=default|avx2, OMP_NUM_THREADS=1|3, MKL_CBWR=AVX2)
     assert e2e["res"]["is_mean"] == pytest.approx(adm_is(lg_s), rel=1e-6)
 
