@@ -8,7 +8,11 @@
   psi compiles once). Batches smaller than the largest one seen are padded to it and the
   padding dropped, so the last partial batch reuses the compiled graph instead of
   recompiling (``dynamic=False``: one static shape). The wrapper passes every other
-  attribute through to the generator. One wrapper per (generator, mode) per process.
+  attribute through to the generator. One wrapper per (generator, mode), held by the
+  generator itself: ``del G`` frees the wrapper and its compiled code with it.
+- Every wrapper compiles its own code object (:func:`_own_code`): dynamo keeps its cache
+  and counts recompiles per code object, so instances, dtypes and modes do not share one
+  recompile limit (8) and a long process never falls back to eager silently.
 - :func:`compiled_module` does the same for any ``module(x)`` (the Inception extractor).
 - :func:`enable_cache` points inductor's on-disk caches (FX graph cache, kernels) at
   ``$BIGGANCTL_HOME/compile`` unless ``TORCHINDUCTOR_CACHE_DIR`` is set, so a second
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import weakref
 from typing import Any
 
 import torch
@@ -84,7 +87,23 @@ def enable_cache() -> str:
 BACKEND = "inductor"
 
 
+def _own_code(fn: Any) -> Any:
+    """``fn`` behind a function whose code object belongs to this call alone.
+
+    Dynamo attaches its compiled entries (and the recompile limit) to the code object of
+    the frame it compiles. ``torch.compile(G.core)`` would share ``core``'s code with every
+    other generator of the class (guards on ``self`` by type): two dtypes or eight
+    instances would use up one limit. A fresh code object per wrapper keeps them apart and
+    lets the entries be freed with the wrapper."""
+    def call(*args: Any) -> Any:
+        return fn(*args)
+
+    call.__code__ = call.__code__.replace()          # an equal but distinct code object
+    return call
+
+
 def _compile(fn: Any, mode: str) -> Any:
+    fn = _own_code(fn)
     enable_cache()
     if not torch.cuda.is_available():    # inductor's C++ build warns about CUDA_HOME on CPUs
         logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
@@ -108,6 +127,13 @@ class _Padded:
         self.mode = mode
         self.rows = 0
 
+    def limit_rows(self, rows: int) -> None:
+        """Pad to ``rows`` from now on (after an out-of-memory back-off: one recompile)."""
+        self.rows = rows
+
+    def __call__(self, x: torch.Tensor) -> Any:
+        return self.run(x)
+
     def run(self, *batch: torch.Tensor, extra: Any = ()) -> Any:
         n = batch[0].shape[0]
         self.rows = max(self.rows, n)
@@ -127,11 +153,13 @@ class CompiledGenerator:
         self._padded = _Padded(G.core, mode)
 
     def __getattr__(self, name: str) -> Any:
+        if "generator" not in self.__dict__:         # during copy/unpickling
+            raise AttributeError(name)
         return getattr(self.__dict__["generator"], name)
 
     def limit_rows(self, rows: int) -> None:
         """Pad to ``rows`` from now on (after an out-of-memory back-off: one recompile)."""
-        self._padded.rows = rows
+        self._padded.limit_rows(rows)
 
     def __call__(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
         G = self.generator
@@ -141,16 +169,30 @@ class CompiledGenerator:
     forward = __call__
 
 
-_GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class _Wrappers(dict):
+    """G's compiled wrappers by mode, kept in G's ``__dict__`` (a reference cycle the garbage
+    collector frees with G; a global weak-key map whose values hold their keys never
+    would). Copies and pickles of G start without any."""
+
+    def __deepcopy__(self, memo: dict) -> _Wrappers:
+        return _Wrappers()
+
+    def __reduce__(self) -> tuple:
+        return (_Wrappers, ())
+
+
+_ATTR = "_bigganctl_compiled"
 
 
 def compiled_generator(G: Generator, mode: str | None) -> Any:
-    """``G`` itself when ``mode`` is None, else the process's one compiled wrapper of G."""
+    """``G`` itself when ``mode`` is None, else G's one compiled wrapper for ``mode``."""
     if mode is None:
         return G
     if isinstance(G, CompiledGenerator):
         G = G.generator
-    per = _GENERATORS.setdefault(G, {})
+    per = G.__dict__.get(_ATTR)
+    if per is None:
+        per = G.__dict__[_ATTR] = _Wrappers()
     if mode not in per:
         per[mode] = CompiledGenerator(G, mode)
     return per[mode]
@@ -161,7 +203,23 @@ def eager(G: Generator) -> torch.nn.Module:
     return G.generator if isinstance(G, CompiledGenerator) else G
 
 
-def compiled_module(net: torch.nn.Module, mode: str) -> Any:
-    """``net(x)`` compiled, with batches padded to the largest seen (no recompiles)."""
-    padded = _Padded(net, mode)
-    return lambda x: padded.run(x)
+def compiled_module(net: torch.nn.Module, mode: str) -> _Padded:
+    """``net(x)`` compiled, with batches padded to the largest seen (no recompiles); the
+    result has ``limit_rows`` for the out-of-memory back-off."""
+    return _Padded(net, mode)
+
+
+def compile_counters() -> dict[str, int]:
+    """Dynamo / inductor counters of this process: graphs, recompiles, graph breaks, frames
+    that hit the recompile limit (they run eager) and CUDA graphs inductor skipped
+    (``reduce-overhead`` then runs without them)."""
+    from torch._dynamo.utils import counters
+
+    def total(group: str) -> int:
+        return int(sum(counters[group].values())) if group in counters else 0
+
+    unimpl = counters["unimplemented"] if "unimplemented" in counters else {}
+    return {"unique_graphs": int(counters["stats"]["unique_graphs"]) if "stats" in counters else 0,
+            "recompiles": total("recompiles"), "graph_breaks": total("graph_break"),
+            "recompile_limit_hits": int(sum(v for k, v in unimpl.items() if "limit" in str(k).lower())),
+            "cudagraph_skips": int(counters["inductor"]["cudagraph_skips"]) if "inductor" in counters else 0}

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .errors import BigGANCtlError, RuntimeFailure
+from .errors import BigGANCtlError, RuntimeFailure, UsageError
 from .runtime import resolve_device
 
 T = TypeVar("T")
@@ -73,9 +73,7 @@ def init_distributed(device_spec: str | torch.device) -> tuple[Dist, torch.devic
         return d, resolve_device(device_spec)
     import torch.distributed as dist
 
-    spec = str(device_spec or "auto").lower()
-    use_cuda = torch.cuda.is_available() and spec in ("auto", "cuda")
-    device = torch.device("cuda", d.local_rank % torch.cuda.device_count()) if use_cuda else resolve_device(spec)
+    device = _rank_device(device_spec, d)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     owns = False
@@ -83,6 +81,27 @@ def init_distributed(device_spec: str | torch.device) -> tuple[Dist, torch.devic
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         owns = True
     return Dist(d.rank, d.world, d.local_rank, owns), device
+
+
+def _rank_device(device_spec: str | torch.device, d: Dist) -> torch.device:
+    """This process's device under torchrun: ``cuda:LOCAL_RANK`` for ``auto``/``cuda``.
+
+    ``cuda:N`` would put every process on GPU N, and more processes than GPUs would share
+    some: NCCL then fails with "duplicate GPU". Both are usage errors (exit 2), checked
+    before any process group exists."""
+    spec = str(device_spec or "auto").strip().lower()
+    if spec.startswith("cuda:"):
+        raise UsageError(f"--device {spec} under torchrun would put every process on one GPU; pass "
+                         "--device cuda (process i takes cuda:LOCAL_RANK) and pick the GPUs with "
+                         "CUDA_VISIBLE_DEVICES", option="--device")
+    if not (torch.cuda.is_available() and spec in ("auto", "cuda")):
+        return resolve_device(spec)
+    count = torch.cuda.device_count()
+    if d.local_rank >= count:
+        raise UsageError(f"torchrun started more processes on this machine than it has CUDA devices "
+                         f"(local rank {d.local_rank}, {count} GPU(s)); pass --nproc-per-node {count} "
+                         "or less", option="--device")
+    return torch.device("cuda", d.local_rank)
 
 
 def teardown(d: Dist) -> None:
@@ -194,6 +213,18 @@ def broadcast_object(obj: Any, d: Dist, *, what: str = "a broadcast") -> Any:
     with collective(what):
         dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather_objects(obj: Any, d: Dist, *, what: str = "a gather") -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+    if not d.active:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * d.world
+    with collective(what):
+        dist.all_gather_object(out, obj)
+    return out
 
 
 def main_decides(fn: Callable[[], T], d: Dist, *, what: str) -> T:

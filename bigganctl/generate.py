@@ -69,29 +69,33 @@ def iter_uint8(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *,
     lo = start
     while lo < n:
         x = generate_backoff(G, labels, seeds, psi, z, lo, min(n, lo + bs[0]), bs)
-        yield lo, (to_uint8(x) if on_device else to_uint8(x).cpu())
+        yield lo, (x if on_device else x.cpu())
         lo += x.shape[0]
 
 
 def generate_backoff(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, z: torch.Tensor | None,
                      lo: int, hi: int, bs: list[int]) -> torch.Tensor:
-    """Samples ``lo..hi-1`` (or fewer: the first ``bs[0]`` after a back-off). On
-    ``torch.cuda.OutOfMemoryError`` ``bs[0]`` is halved (down to 1) and the batch retried;
-    noise is per sample, so the images are the ones an unconstrained run makes."""
+    """uint8 samples ``lo..hi-1`` on G's device (or fewer: the first ``bs[0]`` after a
+    back-off). On ``torch.cuda.OutOfMemoryError`` in the generator or the 8-bit conversion
+    ``bs[0]`` is halved (down to 1) and the batch retried; noise is per sample, so the
+    images are the ones an unconstrained run makes."""
     while True:
         hi = min(hi, lo + bs[0])
         try:
             zb = None if z is None else z[lo:hi]
-            return generate_batch(G, labels[lo:hi], seeds[lo:hi], psi, z=zb)
+            x = generate_batch(G, labels[lo:hi], seeds[lo:hi], psi, z=zb)
+            return to_uint8(x)
         except torch.cuda.OutOfMemoryError:
             if bs[0] <= 1:
                 raise
-            bs[0] = max(1, (hi - lo) // 2)
-            limit = getattr(G, "limit_rows", None)     # a compiled generator pads to its shape
-            if limit is not None:
-                limit(bs[0])
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        # outside the handler: the traceback no longer holds the batch's tensors
+        x = None
+        bs[0] = max(1, (hi - lo) // 2)
+        limit = getattr(G, "limit_rows", None)     # a compiled generator pads to its shape
+        if limit is not None:
+            limit(bs[0])
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def iter_interp_tiles(G, path: InterpPath, psi: float, *, batch_size: int | None = None

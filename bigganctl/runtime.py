@@ -86,3 +86,16 @@ def cuda_batch_size(device: torch.device, resolution: int, *, limit: int = 512) 
     while bs * 2 <= min(fit, limit):
         bs *= 2
     return bs
+
+
+def to_device(t: torch.Tensor, device: torch.device | str, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``t`` on ``device`` (and in ``dtype``). From the CPU to a CUDA device the copy goes
+    through pinned memory with ``non_blocking=True``, so the host prepares the next batch
+    (per-sample noise) while the GPU works; elsewhere this is ``t.to(device, dtype)``.
+    The dtype conversion happens after the copy, on the device."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        if not t.is_pinned():
+            t = t.pin_memory()
+        t = t.to(device, non_blocking=True)
+    return t.to(device=device, dtype=dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,53 @@ def plan_key(classes: Classes) -> Any:
     if isinstance(classes, str) and classes.strip().lower() in ("balanced", "random"):
         return classes.strip().lower()
     return [c.index for c in resolve_classes(classes, option="classes")]
+
+
+#: The class plans ``sample --classes`` shares with ``eval`` and ``sweep``.
+EVAL_PLANS = ("balanced", "random")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which image ``i`` is: class ``labels[i]``, noise seed ``seeds[i]``.
+
+    ``kind``: ``grid`` (classes x seeds, class-major, rows share their noise) or an
+    evaluation plan, ``balanced`` | ``random`` (sample ``i`` has seed ``seed + i`` and the
+    ``i``-th class of :func:`class_plan`: the samples ``eval`` measures)."""
+
+    kind: str
+    labels: torch.Tensor
+    seeds: list[int]
+    seed: int | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def describe(self, num_classes: int) -> dict[str, Any]:
+        if self.kind == "grid":
+            return {"kind": "grid", "rule": "class-major: image i has classes[i // len(seeds)], seeds[i % len(seeds)]"}
+        rule = (f"image i: seed {self.seed}+i, class i mod {num_classes}" if self.kind == "balanced" else
+                f"image i: seed {self.seed}+i, class numpy.random.default_rng({self.seed}).integers(0, "
+                f"{num_classes}, n)[i]")
+        return {"kind": self.kind, "classes": self.kind, "seed": self.seed, "n": self.n, "rule": rule}
+
+
+def grid_plan(classes: Sequence[int], seeds: Sequence[int]) -> Plan:
+    """``len(classes) x len(seeds)`` images, class-major."""
+    labels = torch.tensor([c for c in classes for _ in seeds], dtype=torch.long)
+    return Plan("grid", labels, [s for _ in classes for s in seeds])
+
+
+def eval_plan(kind: str, n: int, seed: int, num_classes: int) -> Plan:
+    """``n`` samples as ``eval --classes KIND --seed SEED --n N`` generates them."""
+    kind = kind.strip().lower()
+    if kind not in EVAL_PLANS:
+        raise UsageError(f"unknown plan {kind!r} (balanced, random)", param="--classes")
+    if int(seed) + n - 1 > MAX_SEED:
+        raise UsageError("seeds must stay below 2**63", param="seed")
+    labels, _ = class_plan(kind, n, num_classes, seed)
+    return Plan(kind, labels, list(range(int(seed), int(seed) + n)), int(seed))
 
 
 def _truncnorm_icdf(u: torch.Tensor, bound: float) -> torch.Tensor:

@@ -172,6 +172,8 @@ class StandIns:
             write_weights(REGISTRY[_option(argv, "--model", "-m") or "biggan-deep-128"], p)
         elif kind == "ref":
             write_adm_batch(p, res)
+        elif kind == "result":
+            write_result(p)
         elif p.suffix == ".npz":
             write_image_batch(p, res)
         else:
@@ -241,8 +243,56 @@ def _inputs(argv: list[str]) -> list[tuple[str, str]]:
             out.append(("ref", tok))
         elif opt == "--images" and argv[0] == "eval":
             out.append(("images", tok))
+    if argv[0] == "compare":
+        out += [("result", tok) for tok in _positionals(argv[1:], {"--tol", "--noise", "--summary"})]
     if argv[:2] == ["stats", "compute"] and len(argv) > 2:
         out.append(("images", argv[2]))
     if argv[:2] == ["stats", "info"] and len(argv) > 2 and argv[2] not in REFERENCES:
         out.append(("ref", argv[2]))
     return out
+
+
+def _positionals(args: list[str], valued: set[str]) -> list[str]:
+    out, skip = [], False
+    for tok in args:
+        if skip:
+            skip = False
+        elif tok in valued:
+            skip = True
+        elif not tok.startswith("-"):
+            out.append(tok)
+    return out
+
+
+def write_result(p: Path) -> Path:
+    """A result file for ``compare``: examples/ci's committed eval or bench document (by the
+    name: ``*bench*``), or a sweep (a folder, or a ``.csv``) made from the eval's numbers."""
+    import json
+    import shutil
+
+    from bigganctl.media.plot import write_csv
+
+    baseline = Path(__file__).resolve().parents[1] / "examples" / "ci" / "baseline"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.suffix == ".json":
+        shutil.copyfile(baseline / ("bench.json" if "bench" in p.name else "eval.json"), p)
+        return p
+    ev = json.loads((baseline / "eval.json").read_text())
+    rows = [{"psi": psi, "convention": ev["trunc_convention"], "fid": ev["fid"] * psi, "is_mean": ev["is_mean"],
+             "is_std": ev["is_std"], "kid_mean": None, "kid_std": None, "n": ev["n"], "seconds": ev["seconds"]}
+            for psi in (0.5, 1.0)]
+    if p.suffix == ".csv":
+        write_csv(p, rows, multi=False)
+        return p
+    p.mkdir(parents=True, exist_ok=True)
+    doc = {"kind": "bigganctl.sweep", "psis": [0.5, 1.0], "rows": rows,
+           "models": [{"model": ev["model"], "weights": ev["weights"], "convention": ev["trunc_convention"],
+                       "resolution": ev["resolution"]}],
+           "settings": {"n": ev["n"], "seed": 0, "seeds": f"0-{ev['n'] - 1}", "classes": ev["classes"],
+                        "metrics": ["fid", "is"], "ref": ev["ref"], "extractor_id": ev["extractor_id"],
+                        "inception_weights_sha256": ev["inception_weights_sha256"], "dtype": ev["dtype"],
+                        "device": ev["device"], "is_splits": ev["is_splits"], "strip_columns": 0},
+           "files": {"csv": "sweep.csv", "json": "sweep.json", "plot": "sweep.png", "manifest": "manifest.json"},
+           "version": ev["version"], "metric_version": ev.get("metric_version", 1)}
+    (p / "sweep.json").write_text(json.dumps(doc, indent=2))
+    return p

@@ -72,6 +72,26 @@ def _models_live_for_the_session():
     kept.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _json_outputs_match_their_schemas():
+    """Every in-process ``bigganctl ... --json`` run of the suite (whichever CliRunner runs it)
+    is checked against the command's schema in docs/schema/ (tests/_schemas.py)."""
+    from typer.testing import CliRunner
+
+    from _schemas import check_output
+
+    original = CliRunner.invoke
+
+    def invoke(self, app, args=None, *a, **kw):
+        r = original(self, app, args, *a, **kw)
+        check_output(list(args) if isinstance(args, (list, tuple)) else None, r.exit_code, r.stdout)
+        return r
+
+    CliRunner.invoke = invoke
+    yield
+    CliRunner.invoke = original
+
+
 @dataclass
 class CliResult:
     exit_code: int

@@ -706,3 +706,19 @@ def test_psi_cache_follows_dtype_and_reload(small_models):
     m.load_state_dict(BigGAN(cfg).random_init_(11).state_dict())
     with torch.no_grad():
         assert (m(z, y, 0.3) - ref).abs().max() > 1e-2      # no stale statistics
+
+
+def test_bf16_model_keeps_float32_statistics(small_models):
+    """Casting to bf16 leaves the standing statistics float32; the per-psi (mean, 1/std)
+    are computed from them and rounded once, to the model's dtype."""
+    import copy
+
+    _, model, _ = small_models["ivclab"]
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    assert half.linear.weight.dtype == torch.bfloat16
+    assert {bn.mean.dtype for bn in half._bns()} == {bn.var.dtype for bn in half._bns()} == {torch.float32}
+    for (m16, s16), (m32, s32) in zip(half._stats(0.404), model._stats(0.404)):
+        assert m16.dtype == torch.bfloat16 and torch.equal(m16, m32.to(torch.bfloat16))
+        assert torch.equal(s16, s32.to(torch.bfloat16))
+    z = torch.randn(2, model.z_dim)
+    assert torch.isfinite(half(z, torch.tensor([1, 2]), 0.5)).all()

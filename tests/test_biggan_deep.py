@@ -199,6 +199,30 @@ def test_bn_stats_cache_follows_buffer_changes_and_dtype(ckpt):
     assert len(model._stats_cache) <= BigGANDeep._CACHE_SIZE
 
 
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_half_models_keep_float32_bn_statistics(ckpt, dtype):
+    """The loader's cast leaves the statistics float32: the float64 maths reads them
+    unrounded, and an fp16 variance above 65504 stays finite."""
+    from bigganctl import loader
+
+    loader.clear_cache()
+    G = loader.load_generator(str(ckpt("tiny")), device="cpu", dtype=dtype)
+    loader.clear_cache()
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    assert G.generator.gen_z.weight.dtype == half
+    assert {b.running_means.dtype for b in G.batch_norms()} == {torch.float32}
+    assert {b.running_vars.dtype for b in G.batch_norms()} == {torch.float32}
+    ref = load_ours(ckpt("tiny"))
+    assert all(torch.equal(a.running_vars, b.running_vars) for a, b in zip(G.batch_norms(), ref.batch_norms()))
+    z, y, _ = inputs(2, 0.5)
+    G.generator.bn.running_vars[25] += 1e5                   # beyond fp16's range
+    ref.generator.bn.running_vars[25] += 1e5
+    assert torch.equal(G.bn_stats(0.5)[3], ref.bn_stats(0.5)[3].to(half))   # rounded once, at the end
+    out = G(z, y, 0.5)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert G.to(torch.float32).generator.bn.running_vars.dtype == torch.float32
+
+
 # ----------------------------------------------------------------------------- HF format
 
 def _keys_file() -> dict[str, tuple[int, ...]]:

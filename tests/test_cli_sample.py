@@ -108,7 +108,8 @@ def test_cli_outputs_and_json(cli, workdir, tiny):
     r = cli("sample", *ACCEPT, "--out", "out/g.png", "--npz", "b.npz", "--images", "imgs", "--json")
     assert r.exit_code == 0, r.stderr
     doc = r.json()
-    assert set(doc) == {"outputs", "manifest"}
+    assert set(doc) == {"outputs", "manifest", "count", "bytes", "seconds", "resumed_from", "images_per_second"}
+    assert doc["count"] == 12 and doc["bytes"]["npz"] == Path("b.npz").stat().st_size
     assert doc["outputs"]["grid"] == os.path.join("out", "g.png")
     assert Image.open("out/g.png").size == (4 * 18 + 2, 3 * 18 + 2)
     m = json.loads(Path("out/g.png.json").read_text())

@@ -151,3 +151,115 @@ def test_cuda_batch_size_from_free_memory(monkeypatch):
     free["bytes"] = 2 * 2**30
     assert 1 <= runtime.default_batch_size("cuda", 512) < runtime.default_batch_size("cuda", 128) <= big
     assert runtime.default_batch_size("cpu", 128) == 8                         # unchanged
+
+
+# ----------------------------------------------------------------------------- long processes
+
+def test_instances_and_dtypes_have_their_own_recompile_limit(capture_only):
+    """Dynamo counts recompiles per code object: with one shared ``core`` code, the bf16
+    copy would hit the limit (here 1) and run eager without a word."""
+    a = BigGANDeep(TINY).random_init_(3).eval().requires_grad_(False)
+    b = BigGANDeep(TINY).random_init_(4).eval().requires_grad_(False)
+    c = copy.deepcopy(a).to(torch.bfloat16)
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for G in (a, b, c):
+            _images(compiling.compiled_generator(G, "default"))
+    got = compiling.compile_counters()
+    assert got["recompile_limit_hits"] == 0 and counters["frames"]["ok"] == 3, dict(counters["frames"])
+    assert got["unique_graphs"] == 3
+
+
+def test_del_frees_the_generator_and_its_compiled_wrapper(capture_only):
+    import gc
+    import weakref
+
+    G = BigGANDeep(TINY).random_init_(5).eval().requires_grad_(False)
+    C = compiling.compiled_generator(G, "default")
+    _images(C)
+    assert compiling.compiled_generator(G, "default") is C
+    assert not copy.deepcopy(G).__dict__[compiling._ATTR]     # a copy starts without wrappers
+    refs = weakref.ref(G), weakref.ref(C)
+    del G, C
+    gc.collect()
+    assert refs[0]() is None and refs[1]() is None
+
+
+@pytest.mark.numerics
+def test_out_of_memory_in_the_uint8_conversion_backs_off_too(tiny, monkeypatch):
+    import bigganctl.generate as gen
+
+    want = _images(tiny, batch_size=8)
+    sizes = []
+
+    def to_uint8(x):
+        sizes.append(x.shape[0])
+        if x.shape[0] > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(x)
+
+    real = gen.to_uint8
+    monkeypatch.setattr(gen, "to_uint8", to_uint8)
+    assert torch.equal(_images(tiny, batch_size=8), want)   # per-sample kernels on the CPU
+    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2
+
+
+class _FakeHost:
+    """Records how a CPU tensor is moved to a CUDA device (no GPU needed)."""
+
+    def __init__(self):
+        self.device, self.calls = torch.device("cpu"), []
+
+    def is_pinned(self):
+        return False
+
+    def pin_memory(self):
+        self.calls.append("pin")
+        return self
+
+    def to(self, *args, **kw):
+        self.calls.append((args, kw))
+        return self
+
+
+def test_host_to_cuda_copies_are_pinned_and_non_blocking():
+    t = _FakeHost()
+    runtime.to_device(t, "cuda", torch.bfloat16)
+    assert t.calls[0] == "pin" and t.calls[1] == ((torch.device("cuda"),), {"non_blocking": True})
+    assert t.calls[2] == ((), {"device": torch.device("cuda"), "dtype": torch.bfloat16})
+    x = torch.ones(2)
+    assert runtime.to_device(x, "cpu") is x                 # the CPU path: no copy
+
+
+def test_bench_times_whole_batches_of_the_automatic_size(tiny, monkeypatch):
+    """On CUDA the automatic batch may be 512 while ``--n`` is 32: the timed images are
+    whole batches (rounded up), never one padded partial batch."""
+    from bigganctl.api import bench
+
+    monkeypatch.setattr(bench, "batch_size_for", lambda G, batch_size: batch_size or 16)
+    G = _OOMAbove(tiny, limit=10**9)                   # records the batch sizes
+    res = bench.generation_throughput(G, n=5)
+    assert (res["n"], res["batch_size"]) == (16, 16) and G.sizes == [16, 16]
+    assert res["images_per_s"] == pytest.approx(16 / res["seconds"])
+    G.sizes.clear()
+    res = bench.generation_throughput(G, n=9, batch_size=4)
+    assert res["n"] == 12 and G.sizes == [4, 4, 4, 4]
+
+
+def test_cuda_graph_modes_warm_up_outside_the_timed_window(tiny, capture_only, monkeypatch):
+    """reduce-overhead records its graph on the second call: three untimed batches (warm-up,
+    recording, first replay) before the clock starts; the skip counter is reported."""
+    from bigganctl.api import bench
+
+    calls = []
+    real = bench.iter_uint8
+
+    def counting(G, labels, seeds, psi, **kw):
+        calls.append(len(seeds))
+        return real(G, labels, seeds, psi, **kw)
+
+    monkeypatch.setattr(bench, "iter_uint8", counting)
+    res = bench.generation_throughput(tiny, n=4, batch_size=2, compile="reduce-overhead")
+    assert calls == [6, 4] and res["n"] == 4 and res["cudagraph_skips"] == 0
+    calls.clear()
+    bench.generation_throughput(tiny, n=4, batch_size=2)
+    assert calls == [2, 4]

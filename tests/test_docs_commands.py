@@ -32,7 +32,7 @@ def _id(cmd: DocCommand) -> str:
 
 def _cheap(cmd: DocCommand) -> bool:
     """Runs in about a second: no generator, no Inception, no full-size weights written."""
-    return cmd.argv[:1] == ("classes",) or cmd.argv[:2] in (
+    return cmd.argv[:1] in (("classes",), ("compare",)) or cmd.argv[:2] in (
         ("models", "list"), ("models", "info"), ("stats", "list"), ("stats", "pull"), ("stats", "info"))
 
 

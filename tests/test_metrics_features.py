@@ -87,3 +87,58 @@ def test_cli_offline_without_inception_weights_exits_1(cli, tmp_path):
     assert "models pull inception" in r.stderr and "Traceback" not in r.stderr
     r = cli("eval", "is", "--images", tmp_path / "imgs", "--inception-weights", tmp_path / "missing.pth")
     assert r.exit_code == 2 and "--inception-weights" in r.stderr
+
+
+# ----------------------------------------------------------------------------- GPU-path behaviour on the CPU
+
+class _FakeNet:
+    """Per-row 'features' that record the TF32 flags and run out of memory above ``limit``."""
+
+    def __init__(self, limit: int = 10**9):
+        self.limit, self.sizes, self.flags = limit, [], []
+
+    def __call__(self, x):
+        self.sizes.append(x.shape[0])
+        self.flags.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        if x.shape[0] > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        f = x.float().mean(dim=(2, 3)).repeat(1, 4)
+        return f, f[:, :5] * 2
+
+
+def _fx(net) -> InceptionFeatures:
+    fx = object.__new__(InceptionFeatures)           # no weights file: only the call path
+    fx.device, fx._run, fx.rows = torch.device("cpu"), net, None
+    return fx
+
+
+@pytest.fixture
+def tf32_flags():
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_tf32_is_off_inside_the_extractor_and_restored_after(tf32_flags):
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    net = _FakeNet()
+    _fx(net)(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    assert net.flags == [(False, False)]
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    _fx(net)(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    assert torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+
+
+def test_out_of_memory_in_the_extractor_splits_the_batch():
+    x = torch.randint(0, 256, (8, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    want = _fx(_FakeNet())(x)
+    net = _FakeNet(limit=3)
+    fx = _fx(net)
+    got = fx(x)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert net.sizes[:3] == [8, 4, 2] and fx.rows == 2         # and the next batch starts at 2
+    fx(x[:5])
+    assert max(net.sizes[-3:]) == 2
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        _fx(_FakeNet(limit=0))(x[:2])

@@ -143,7 +143,7 @@ def test_bad_arguments_fail_before_loading(monkeypatch):
     cases = [
         (dict(model="no-such-model"), "model"), (dict(classes="crane"), "classes"),
         (dict(psi=1.5), "psi"), (dict(n=0), "n"), (dict(batch_size=0), "batch_size"),
-        (dict(n=100_001), "n"),
+        (dict(classes="balanced", seeds="1-3"), "seeds"),
     ]
     for kw, option in cases:
         with pytest.raises(UsageError) as e:
@@ -311,11 +311,15 @@ def test_invoked_command(monkeypatch, argv0, expected):
     assert invoked_command() == expected
 
 
-def test_memory_bound_is_a_usage_error(G, monkeypatch):
-    import bigganctl.api.sample as mod
+def test_the_evaluation_plans_in_memory(G):
+    """classes="balanced" | "random": eval's samples (seed S+i, the i-th class of the plan)."""
+    from bigganctl.sampling import class_plan
 
-    monkeypatch.setattr(mod, "MAX_IMAGE_BYTES", 5 * 3 * 16 * 16)
-    assert sample(G, classes=[1], n=5).images.shape[0] == 5
-    with pytest.raises(UsageError) as e:
-        sample(G, classes=[1], seeds="0-5")
-    assert e.value.param == "seeds" and "split the seeds" in str(e.value)
+    res = sample(G, classes="random", n=5, seed=7, psi=0.5)
+    assert res.seeds == [7, 8, 9, 10, 11] and res.classes == []
+    assert res.labels.tolist() == class_plan("random", 5, 1000, 7)[0].tolist()
+    assert res.manifest["plan"]["kind"] == "random" and res.manifest["seeds"] == "7-11"
+    one = sample(G, classes=[int(res.labels[2])], seeds=[9], psi=0.5)
+    diff = (one.images[0].int() - res.images[2].int()).abs()       # another batch: the uint8 rule
+    assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+    assert sample(G, classes="balanced", n=3).labels.tolist() == [0, 1, 2]

@@ -1,7 +1,7 @@
 """torchrun (2 CPU processes, gloo) gives the results of one process: `sample` (npz bytes,
 image files, grid), `stats compute` (mu/sigma to float64 round-off, the same features),
 `sweep` (rows equal to `eval all` at the same world size), `eval`; a process that fails ends
-the job with no output left. One torchrun job runs every command (tests/_torchrun_cli.py):
+the job with no output under a final name (`sample` leaves its resumable part file and state). One torchrun job runs every command (tests/_torchrun_cli.py):
 starting torch and the process group is most of a small run's cost. Separate
 `torchrun -m bigganctl` jobs (eval in test_cli_eval.py, the documented spelling here) are in
 the slow tier."""
@@ -80,6 +80,8 @@ def commands(w, out: Path) -> dict[str, list]:
     return {
         "sample": ["sample", *model, "--class", "1,207", "--num-samples", "5", "--trunc", "0.5",
                    "--out", out / "grid.png", "--npz", out / "s.npz", "--images", out / "imgs", "--quiet"],
+        "sample plan": ["sample", *model, "--classes", "random", "--seed", "2", "--num-samples", str(N),
+                        "--trunc", "0.5", "--npz", out / "p.npz", "--images", out / "pimgs", "--no-grid", "--quiet"],
         "stats": ["stats", "compute", w["images"], "--out", out / "st.npz", "--keep-features", "--batch-size", "3",
                   "--quiet", *inc],
         "sweep": sweep,
@@ -111,7 +113,7 @@ def one(world):
 
 @pytest.fixture(scope="module")
 def two(world):
-    """One torchrun job: the four commands, then `sample` again with rank 1 failing while it
+    """One torchrun job: the commands, then `sample` again with rank 1 failing while it
     generates (the job's last command: it ends the job)."""
     out = world["dir"] / "two"
     cmds = commands(world, out)
@@ -135,6 +137,12 @@ def test_sample_files_are_the_files_of_one_process(one, two):
         if f.endswith(".png"):
             assert (a / "imgs" / f).read_bytes() == (b / "imgs" / f).read_bytes(), f
     assert docs["sample"].count("npz:") == 1                    # rank 0 alone prints
+    # an evaluation plan, each rank writing its rows of the .npz and its files straight to disk
+    assert (a / "p.npz").read_bytes() == (b / "p.npz").read_bytes()
+    pngs = sorted(p.name for p in (a / "pimgs").glob("*.png"))
+    assert len(pngs) == N and pngs == sorted(p.name for p in (b / "pimgs").glob("*.png"))
+    for f in pngs:
+        assert (a / "pimgs" / f).read_bytes() == (b / "pimgs" / f).read_bytes(), f
     assert not [p for p in b.rglob(".*") if p.name != ".sweep-state.json"]   # no temporary files left
 
 
@@ -179,15 +187,41 @@ def test_eval_matches_one_process(one, two):
     assert (b["precision"], b["recall"]) == (a["precision"], a["recall"]) and b["pr_reference_count"] == N
 
 
-def test_a_failing_process_ends_the_job_and_leaves_no_output(world, two):
-    """Rank 1 raises in the middle of generating: torchrun exits non-zero, nothing is written."""
+def test_a_failing_process_ends_the_job_and_leaves_no_output(world, one, two):
+    """Rank 1 raises in the middle of generating: torchrun exits non-zero, no output carries
+    its final name, and what rank 0 finished is on disk with a state record a re-run trusts."""
+    from bigganctl.api import export_state as st
+    from bigganctl.media import npz_stream
+
     r = two[2]
     assert r.returncode != 0
     assert "injected failure" in r.stderr
-    # rank 0 stops with a one-line message: its peer vanished mid-gather, or torchrun's SIGTERM came first
-    assert "another process of the job failed during the gather" in r.stderr or "interrupted" in r.stderr
+    # rank 0 stops with a one-line message: its peer vanished at the end of the shares, or torchrun's SIGTERM came first
+    assert "another process of the job failed during collecting the shares" in r.stderr or "interrupted" in r.stderr
     failed = world["dir"] / "failed"
-    assert not failed.exists() or not any(failed.rglob("*")), sorted(failed.rglob("*"))
+    final = [p for p in failed.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.relative_to(failed).parts)]
+    assert final == [], final
+    job = st.read_record(failed / ".s.npz.part.json")             # written before any rank generates
+    assert job is not None and job["key"]["world"] == 2 and (failed / ".s.npz.part").is_file()
+    rec = st.read_record(failed / ".s.npz.part.rank0.json")       # digest checked; absent if SIGTERM came first
+    if rec is not None:
+        lay = npz_stream.NpzLayout(10, 8, 8)                         # 2 classes x 5 seeds at 8 px
+        assert rec["shard"] == [0, 5] and 0 < rec["done"] <= 5
+        part, whole = (failed / ".s.npz.part").read_bytes(), (one[0] / "s.npz").read_bytes()
+        rows = slice(lay.data, lay.data + rec["done"] * lay.row)
+        assert part[rows] == whole[rows]                             # rank 0's rows, as one process wrote them
+
+
+@pytest.mark.slow        # a second torchrun job: the failed `sample` above, re-run, resumes
+@pytest.mark.numerics
+def test_the_failed_sample_resumes_to_the_files_of_one_process(world, one, two):
+    failed = world["dir"] / "failed"
+    r = torchrun(commands(world, failed)["sample"], env=child_env())
+    assert r.returncode == 0, r.stderr[-4000:]
+    a = one[0]
+    assert (failed / "s.npz").read_bytes() == (a / "s.npz").read_bytes()
+    assert (failed / "grid.png").read_bytes() == (a / "grid.png").read_bytes()
+    assert not [p for p in failed.rglob(".*")]
 
 
 @pytest.mark.slow        # the same behaviour as the one-job test above, as separate documented launches
@@ -206,3 +240,35 @@ def test_documented_launch_spelling(world, one, tmp_path):
     assert (tmp_path / "s.npz").read_bytes() == (a / "s.npz").read_bytes()
     r = torchrun([*args[:k], "--n", *args[k + 1:], "--overwrite"], env=child_env(), module=True)
     assert r.returncode == 2 and "ambiguous option: --n" in r.stderr
+
+
+# ----------------------------------------------------------------------------- devices (no GPU needed)
+
+@pytest.fixture
+def fake_two_ranks(monkeypatch):
+    """torchrun's environment for rank 1 of 2 on a machine that claims one CUDA device."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "cuda"])
+def test_one_gpu_for_several_ranks_is_a_usage_error(cli, fake_two_ranks, tmp_path, device):
+    """``cuda:N`` puts every rank on GPU N; two ranks on one GPU share it: both would end in
+    NCCL's "duplicate GPU" error. Refused (exit 2) before any process group is formed."""
+    r = cli("sample", "--weights", "random", "--device", device, "--out", str(tmp_path / "a.png"))
+    assert r.exit_code == 2, (r.exit_code, r.stderr)
+    assert "--device" in r.stderr and ("--nproc-per-node 1" in r.stderr or "CUDA_VISIBLE_DEVICES" in r.stderr)
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_each_rank_takes_its_local_gpu(monkeypatch):
+    from bigganctl.distributed import Dist, _rank_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert _rank_device("cuda", Dist(5, 8, 2)) == torch.device("cuda", 2)
+    assert _rank_device("auto", Dist(3, 8, 3)) == torch.device("cuda", 3)
+    assert _rank_device("cpu", Dist(3, 8, 3)) == torch.device("cpu")

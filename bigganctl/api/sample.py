@@ -29,8 +29,8 @@ from ..distributed import Dist, gather_rows, shard
 from ..generate import iter_uint8, model_device
 from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sample_path, image_format,
                             make_grid, manifest_path, sample_filename, write_image, write_npz)
-from ..media.manifest import reproduce_command, sample_manifest
-from ..sampling import DEFAULT_N, check_psi, resolve_seeds
+from ..media.manifest import plan_manifest, reproduce_command, sample_manifest
+from ..sampling import DEFAULT_N, EVAL_PLANS, check_psi, eval_plan, grid_plan, resolve_seeds
 from . import common
 from .common import model_truncation
 from ..types import Classes, Compile, Model
@@ -40,9 +40,6 @@ __all__ = ["DEFAULT_N", "DEFAULT_CLASSES", "SampleResult", "sample", "resolve_se
 
 #: Used when no class is given: golden retriever, goldfish, volcano, cheeseburger.
 DEFAULT_CLASSES = (207, 1, 980, 933)
-MAX_SAMPLES = 100_000
-#: The images are held in memory (uint8) before they are written.
-MAX_IMAGE_BYTES = 16 * 2**30
 
 default_out = default_sample_path
 
@@ -68,7 +65,7 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
            batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
            dist: Dist | None = None, compile: Compile = False) -> SampleResult:
-    """Generate ``len(classes) x len(seeds)`` images, class-major.
+    """Generate ``len(classes) x len(seeds)`` images, class-major, in memory.
 
     ``model`` is a registered name, a model folder, or an already loaded
     :class:`bigganctl.models.base.Generator` (then ``weights``, ``device`` and ``dtype`` are
@@ -77,17 +74,20 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
     is called after every batch. ``compile``: True or a torch.compile mode (``default``,
     ``reduce-overhead``, ``max-autotune``): the generator runs compiled.
 
+    ``classes="balanced"`` or ``"random"``: the evaluation plans instead of a grid, ``n``
+    samples as ``eval`` generates them (sample ``i``: seed ``seed + i``, the ``i``-th class
+    of :func:`bigganctl.sampling.class_plan`). For many samples write them to disk instead
+    (``bigganctl sample --npz``, constant memory).
+
     Under torchrun, pass ``dist`` (:func:`bigganctl.distributed.session`): each process
     generates its contiguous share and rank 0 receives every image; the other ranks get a
     result without images (``images`` has 0 rows).
     """
-    infos = resolve_classes(classes)
+    is_plan = isinstance(classes, str) and classes.strip().lower() in EVAL_PLANS
+    if is_plan and seeds is not None:
+        raise UsageError("the evaluation plans take n and seed, not seeds", param="seeds")
+    infos = [] if is_plan else resolve_classes(classes)
     cols = resolve_seeds(n, seed, seeds)
-    total = len(infos) * len(cols)
-    count_option = "seeds" if seeds is not None else "n"
-    if total > MAX_SAMPLES:
-        raise UsageError(f"{total} samples is more than {MAX_SAMPLES}; split the seeds over "
-                         "several runs (--seeds a-b)", param=count_option)
     check_int(batch_size, "batch_size", optional=True)
     convention = model_truncation(model)             # None for a folder: known once loaded
     if convention is not None:
@@ -97,18 +97,13 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
         psi = check_psi(psi, G.truncation)
     if G.num_classes < 1000:
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", param="model")
-
-    need = total * 3 * G.resolution ** 2
-    if need > MAX_IMAGE_BYTES:
-        raise UsageError(f"{total} samples at {G.resolution} px need {need / 2**30:.1f} GiB in memory "
-                         f"(limit {MAX_IMAGE_BYTES / 2**30:.0f}); split the seeds over several runs "
-                         "(--seeds a-b)", param=count_option)
-    labels = torch.tensor([c.index for c in infos for _ in cols], dtype=torch.long)
-    per_sample = [s for _ in infos for s in cols]
-    images = generate_images(G, labels, per_sample, psi, batch_size=batch_size, progress=progress,
+    plan = (eval_plan(classes, len(cols), seed, G.num_classes) if is_plan
+            else grid_plan([c.index for c in infos], cols))
+    images = generate_images(G, plan.labels, plan.seeds, psi, batch_size=batch_size, progress=progress,
                              dist=dist or Dist())
-    manifest = sample_manifest(G, model, infos, cols, psi)
-    return SampleResult(images, labels, per_sample, infos, cols, manifest)
+    manifest = plan_manifest(G, model, plan, psi) if is_plan else sample_manifest(G, model, infos, cols, psi)
+    columns = cols if not is_plan else cols[:max(1, math.isqrt(len(cols) - 1) + 1)]
+    return SampleResult(images, plan.labels, list(plan.seeds), infos, columns, manifest)
 
 
 def generate_images(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *, batch_size: int | None,
@@ -161,9 +156,11 @@ class SampleOutputs:
 
 def plan_outputs(*, out: str | Path | None, images_dir: str | Path | None, npz: str | Path | None,
                  classes: Sequence[ClassInfo], seeds: Sequence[int], nrow: int | None = None,
-                 grid: bool = True, overwrite: bool = False) -> SampleOutputs:
+                 grid: bool = True, overwrite: bool = False,
+                 files: Sequence[str | None] | None = None) -> SampleOutputs:
     """Validate every output before any work: extensions (exit 2), existing files unless
-    ``overwrite`` (exit 2), folders that cannot be created (exit 1)."""
+    ``overwrite`` (exit 2), folders that cannot be created (exit 1). ``files``: the
+    ``--images`` file names when they are not the grid's (an evaluation plan's)."""
     check_int(nrow, "nrow", optional=True)
     grid_path = Path(out) if grid and out is not None else None
     if out is not None and not grid:
@@ -182,7 +179,8 @@ def plan_outputs(*, out: str | Path | None, images_dir: str | Path | None, npz: 
         if path is not None:
             targets += [(path, option), (manifest_path(path), option)]
     if img_dir is not None:
-        targets += [(p, "images") for p, *_ in outputs.per_sample_files()]
+        names = [p.name for p, *_ in outputs.per_sample_files()] if files is None else [f for f in files if f]
+        targets += [(img_dir / f, "images") for f in names]
         targets.append((img_dir / "manifest.json", "images"))
     outputs.plan = OutputPlan.check(targets, overwrite=overwrite)
     return outputs

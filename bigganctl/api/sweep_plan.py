@@ -18,7 +18,8 @@ from .._io import sha256_file
 from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
-from ..metrics.evaluation import Protocol, check_n, kid_if_available, normalize_metrics, optional_metrics
+from ..metrics.evaluation import (METRIC_VERSION, Protocol, check_n, kid_if_available, normalize_metrics,
+                                  optional_metrics)
 from ..metrics.features import extractor_id, resolve_weights, weights_sha256
 from ..metrics.reference import REFERENCES, unknown_ref
 from ..parsing import parse_float, parse_grid
@@ -195,7 +196,7 @@ def document(p: Plan, rows_done: dict[str, dict]) -> dict[str, Any]:
             "models": [{"model": p.labels[i], "weights": p.idents[i]["sha256"],
                         "convention": p.idents[i]["truncation"], "resolution": p.idents[i]["resolution"]}
                        for i in range(len(p.idents))],
-            "settings": p.settings, "files": p.files, "version": __version__}
+            "settings": p.settings, "files": p.files, "version": __version__, "metric_version": METRIC_VERSION}
 
 
 def public(p: Plan, row: dict) -> dict:

@@ -32,7 +32,7 @@ app = typer.Typer(
 
 # Command modules in --help order; each defines ``register(app)``.
 _COMMAND_MODULES = [
-    "sample", "eval", "sweep", "interp", "stats", "models", "classes", "bench",
+    "sample", "eval", "sweep", "interp", "stats", "models", "classes", "bench", "compare",
 ]
 
 

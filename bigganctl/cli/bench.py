@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from .options import (DEFAULT_MODEL, N_FLAGS, BatchSizeOpt, CompileModeOpt, CompileOpt, DeviceOpt, DtypeOpt,
-                      JsonOpt, ModelOpt, QuietOpt, WeightsOpt, compile_value)
+                      JsonOpt, ModelOpt, QuietOpt, SummaryOpt, WeightsOpt, compile_value)
 from .render import emit_json, note, rich_reporter
 
 
@@ -18,7 +18,7 @@ def bench(
     dtype: DtypeOpt = "fp32",
     batch_size: BatchSizeOpt = None,
     n: Annotated[int, typer.Option(*N_FLAGS, min=1, metavar="N",
-                                   help="Images to time (after one untimed warm-up batch).")] = 32,
+                                   help="Images to time, rounded up to whole batches (after an untimed warm-up).")] = 32,
     trunc: Annotated[float, typer.Option("--trunc", "-t", metavar="PSI",
                                          help="Truncation psi used while timing.")] = 0.5,
     compile_: CompileOpt = False,
@@ -26,7 +26,12 @@ def bench(
     features: Annotated[bool, typer.Option("--features/--no-features",
                                            help="Also time the Inception extractor (random weights) and "
                                                 "project the FID-50k time.")] = True,
+    min_images_per_s: Annotated[Optional[float], typer.Option(
+        "--min-images-per-s", metavar="X", min=0,
+        help="Throughput gate: exit 3 (after printing the result) if generation runs below X images/s "
+             "(the compiled run with --compile).")] = None,
     json_: JsonOpt = False,
+    summary: SummaryOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Measure model load time and generation throughput (images/s) on this machine.
@@ -34,7 +39,8 @@ def bench(
     Uses random weights by default (`--weights random`, no download needed; speed depends
     on the architecture, not on the weight values); `--weights PATH` times a given
     checkpoint, including its load time. Timing covers noise, generator and the uint8
-    conversion, after an untimed warm-up batch. For a side-by-side comparison with
+    conversion, after an untimed warm-up batch (three with the CUDA-graph compile modes),
+    in whole batches: `--n` is rounded up to a multiple of the batch size. For a side-by-side comparison with
     pytorch-pretrained-biggan run `benchmarks/bench_generate.py`.
 
     Examples:
@@ -44,17 +50,39 @@ def bench(
       bigganctl bench --model biggan-deep-256 --n 64 --batch-size 16 --device cuda --dtype bf16
 
       bigganctl bench --compile --json
+
+      bigganctl bench --weights random --n 16 --min-images-per-s 0.5 --summary summary.md
+
+    Exit codes: 0 ok; 1 runtime failure; 2 bad input; 3 --min-images-per-s missed (the result is still printed).
+    The JSON records the machine under `system` (CPU model, ISA, threads, device name, torch), so
+    `bigganctl compare` refuses to compare runs of different machines (docs/ci.md).
     """
     from ..api.bench import bench as measure
 
     doc = measure(model, weights, device, dtype, batch_size=batch_size, n=n, psi=trunc,
                   compile=compile_value(compile_, compile_mode), features=features,
                   progress=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet))
+    gates = [] if min_images_per_s is None else [
+        (f"{doc['images_per_s']:.2f} images/s ≥ --min-images-per-s {min_images_per_s:g}",
+         bool(doc["images_per_s"] >= min_images_per_s))]
     if json_:
         emit_json(doc)
-        return
+    else:
+        _render(doc, n, features)
+    if summary is not None:
+        from .. import summary as md
+
+        md.append(summary, md.bench_section(doc, gates, "bigganctl bench"))
+    if not all(ok for _, ok in gates):
+        from ..errors import GateFailed
+
+        raise GateFailed(f"throughput gate missed: {doc['images_per_s']:.2f} images/s < --min-images-per-s "
+                         f"{min_images_per_s:g}")
+
+
+def _render(doc: dict, n: int, features: bool) -> None:
     runs = doc["runs"]
-    lines = [f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}  {n} images",
+    lines = [f"{doc['model']}  {doc['device']} {doc['dtype']}  batch {doc['batch_size']}  {doc['n']} images",
              f"  load        {doc['load_s']:8.2f} s",
              f"  {'':10}{'images/s':>10}{'warm-up s':>11}" + (f"{'features/s':>12}{'FID-50k':>10}" if features else "")]
     for kind, r in runs.items():
@@ -65,6 +93,9 @@ def bench(
     if "compiled" in runs:
         lines.append(f"  compiled / eager: {runs['compiled']['images_per_s'] / runs['eager']['images_per_s']:.2f}x")
     lines.append(f"  peak RSS    {doc['peak_rss_mb']:8.0f} MiB")
+    system = doc.get("system") or {}
+    lines.append(f"  machine     {system.get('device_name')} ({system.get('isa')}), {doc['threads']} threads, "
+                 f"torch {doc['torch']}")
     typer.echo("\n".join(lines))
 
 

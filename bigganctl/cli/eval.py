@@ -28,6 +28,7 @@ from .options import (
     RefOpt,
     ResumeOpt,
     SeedOpt,
+    SummaryOpt,
     TruncOpt,
     WeightsOpt,
     compile_value,
@@ -150,6 +151,7 @@ def _command(metrics: tuple[str, ...], doc: str, optional: tuple[str, ...] = ())
         checkpoint_every: CheckpointEveryOpt = None,
         force: ForceOpt = False,
         json_: JsonOpt = False,
+        summary: SummaryOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
         from ..api.evaluate import evaluate
@@ -172,6 +174,11 @@ def _command(metrics: tuple[str, ...], doc: str, optional: tuple[str, ...] = ())
             emit_json(res)
         else:
             render_eval(res)
+        if summary is not None:
+            from .. import summary as md
+
+            name = "all" if optional else "pr" if metrics == ("precision", "recall") else metrics[0]
+            md.append(summary, md.eval_section(res, md.eval_gates(res, **gates), f"bigganctl eval {name}"))
         check_gates(res, **gates)
 
     command.__doc__ = doc

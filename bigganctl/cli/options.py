@@ -53,6 +53,10 @@ JsonOpt = Annotated[bool, typer.Option(
     "--json", rich_help_panel=OUTPUT_PANEL, help="Print exactly one JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", rich_help_panel=OUTPUT_PANEL, help="No progress output on stderr.")]
+SummaryOpt = Annotated[Optional[Path], typer.Option(
+    "--summary", metavar="FILE", rich_help_panel=OUTPUT_PANEL,
+    help="Append a Markdown section (the numbers, gate verdicts, key protocol fields) to FILE; "
+         "--summary \"$GITHUB_STEP_SUMMARY\" shows it on the GitHub Actions run page (docs/ci.md).")]
 OverwriteOpt = Annotated[bool, typer.Option(
     "--overwrite", rich_help_panel=OUTPUT_PANEL, help="Replace existing output files.")]
 CompileOpt = Annotated[bool, typer.Option(

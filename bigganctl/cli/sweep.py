@@ -29,6 +29,7 @@ from .options import (
     RefOpt,
     ResumeOpt,
     SeedOpt,
+    SummaryOpt,
     WeightsOpt,
     compile_value,
 )
@@ -99,6 +100,7 @@ def sweep(
     force: ForceOpt = False,
     overwrite: OverwriteOpt = False,
     json_: JsonOpt = False,
+    summary: SummaryOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     from ..api.sweep import parse_psis, run_sweep
@@ -125,6 +127,10 @@ def sweep(
         emit_json(doc)
     elif not quiet:
         note(f"wrote {', '.join(str(out / f) for f in doc['files'].values())}")
+    if summary is not None:
+        from .. import summary as md
+
+        md.append(summary, md.sweep_section(doc, out, "bigganctl sweep"))
 
 
 def register(app: typer.Typer) -> None:

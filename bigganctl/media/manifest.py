@@ -79,6 +79,36 @@ def sample_manifest(G: Generator, model: Model, classes: Sequence[ClassInfo], se
     }
 
 
+def plan_manifest(G: Any, model: Any, plan: Any, psi: float) -> dict[str, Any]:
+    """The manifest of an evaluation plan (``sample --classes balanced|random``): the plan,
+    its seed rule and psi; the samples ``eval`` measures with the same settings."""
+    dtype, device = precision(G)
+    desc = plan.describe(int(G.num_classes))
+    return {
+        "kind": "bigganctl.sample",
+        "model": model_name(G, model),
+        "resolution": int(G.resolution),
+        "z_dim": int(G.z_dim),
+        "weights": dict(getattr(G, "weights_info", None) or {"source": "instance", "sha256": None}),
+        "psi": psi,
+        "truncation": G.truncation,
+        "truncation_rule": CONVENTIONS[G.truncation],
+        "plan": desc,
+        "classes": plan.kind,
+        "seed": plan.seed,
+        "n": plan.n,
+        "seeds": range_text(list(plan.seeds)),
+        "order": desc["rule"],
+        "shape": [plan.n, 3, int(G.resolution), int(G.resolution)],
+        "noise": NOISE,
+        "pixels": PIXELS,
+        "dtype": dtype,
+        "device": device,
+        "versions": versions(),
+        "created": created(),
+    }
+
+
 def reproduce_command(manifest: dict[str, Any], *, weights: str | None = None) -> str:
     """A ``bigganctl sample`` command line that regenerates the manifest's images."""
     args = ["bigganctl", "sample", "--model", manifest["model"]]
@@ -90,8 +120,12 @@ def reproduce_command(manifest: dict[str, Any], *, weights: str | None = None) -
         src = info.get("path")
     if src:
         args += ["--weights", str(src)]
-    args += ["--class", ",".join(str(c["index"]) for c in manifest["classes"])]
-    args += ["--seeds", range_text(manifest["seeds"]), "--trunc", repr(manifest["psi"])]
+    if isinstance(manifest["classes"], str):          # an evaluation plan
+        args += ["--classes", manifest["classes"], "--n", str(manifest["n"]), "--seed", str(manifest["seed"]),
+                 "--trunc", repr(manifest["psi"]), "--no-grid"]
+    else:
+        args += ["--class", ",".join(str(c["index"]) for c in manifest["classes"])]
+        args += ["--seeds", range_text(manifest["seeds"]), "--trunc", repr(manifest["psi"])]
     if manifest.get("dtype") and manifest["dtype"] != "fp32":
         args += ["--dtype", manifest["dtype"]]
     return shlex.join(args)

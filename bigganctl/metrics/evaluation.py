@@ -48,6 +48,11 @@ DEFAULT_N = 50_000
 
 Note = Callable[[str], None]
 
+#: The version of the metric definitions (FID, IS, KID and their settings' meaning) in
+#: result documents. Bumped when a change makes numbers incomparable with earlier ones;
+#: ``bigganctl compare`` refuses to compare documents of different metric versions.
+METRIC_VERSION = 1
+
 
 def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     items = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -246,7 +251,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
         resumed_from=resumed_from if d.world == 1 else None, seconds=round(seconds, 3),
         samples_per_second=(round((hi - lo - resumed_from) * d.world / t_extract, 3)
                             if t_extract > 0 and hi - lo > resumed_from else None),
-        version=__version__, warnings=warnings,
+        version=__version__, metric_version=METRIC_VERSION, warnings=warnings,
     )
     return out
 

@@ -18,6 +18,7 @@ or a download when online.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..runtime import to_device
 from ..compiling import compiled_module
 from ..errors import UsageError, WeightsUnavailable
 from ..formats.common import check_keys, load_state_dict_file
@@ -146,6 +148,35 @@ def weights_sha256(path: str | os.PathLike) -> str:
     return cached_sha256(path)
 
 
+@contextlib.contextmanager
+def tf32(allowed: bool = False):
+    """TF32 for matmuls and cuDNN convolutions set to ``allowed`` inside, and the process's
+    flags restored afterwards (the generator keeps whatever the process chose). Where the
+    newer ``fp32_precision`` API was used, its settings are saved and restored too."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    try:
+        saved = ("legacy", matmul.allow_tf32, cudnn.allow_tf32)
+    except RuntimeError:              # flags mixed through the new API: reading is refused
+        saved = ("new", matmul.fp32_precision, cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision)
+    matmul.allow_tf32 = cudnn.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        if saved[0] == "legacy":
+            matmul.allow_tf32, cudnn.allow_tf32 = saved[1], saved[2]
+        else:
+            matmul.fp32_precision, cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = saved[1:]
+
+
+def tf32_flags() -> dict[str, object]:
+    """The process's TF32 flags (printed by benchmarks/gpu_check.py)."""
+    try:
+        return {"matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32}
+    except RuntimeError as e:
+        return {"error": str(e)[:120]}
+
+
 def spatial_of(branch: torch.Tensor) -> torch.Tensor:
     """``Mixed_6d.branch1x1``'s output [B, 192, 17, 17] -> sFID's features [B, 2023]: the first
     7 channels in NHWC order, flattened (as TF's ``mixed_6/conv:0[..., :7]``; flattening NCHW
@@ -157,10 +188,17 @@ class InceptionFeatures:
     """uint8 NCHW batches -> (``'2048'`` features, ``'logits_unbiased'``), fp32, on ``device``;
     :meth:`with_spatial` adds sFID's ``mixed_6/conv`` features from the same forward pass.
 
+    The extractor runs without TF32 (``allow_tf32``; :func:`tf32` sets and restores the
+    flags around each call). A CUDA out-of-memory error splits the batch in halves (and
+    keeps that size): the same features, smaller.
+
     >>> fx = InceptionFeatures("random_inception.pth", device="cpu")   # doctest: +SKIP
     >>> f, logits = fx(images_uint8)       # [B, 2048], [B, 1008]
     >>> f, logits, s = fx.with_spatial(images_uint8)                  # doctest: +SKIP
     """
+
+    #: TF32 inside the extractor (benchmarks/gpu_check.py measures its effect on FID)
+    allow_tf32 = False
 
     def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                  compile: str | None = None):
@@ -171,14 +209,11 @@ class InceptionFeatures:
         check_keys(state, state_dict_shapes(), what=f"Inception weights {self.path}")
         self.device = torch.device(device)
         self.net = place(build_extractor(state), self.device)
-        if self.device.type == "cuda":      # fp32 features, without TF32 (docs/performance.md)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
         self.compile = compile              # a mode (bigganctl.compiling) or None
         self._tap: dict[str, torch.Tensor] = {}
-        self._last: torch.Tensor | None = None
         self.net.get_submodule(SPATIAL_MODULE).register_forward_hook(self._keep_spatial)
         self._run = self.net if compile is None else compiled_module(self.net, compile)
+        self.rows: int | None = None        # the batch limit after an out-of-memory error
 
     def _keep_spatial(self, module, inputs, output) -> None:
         self._tap["spatial"] = output[:, :SPATIAL_CHANNELS]      # a view: no copy unless asked for
@@ -187,18 +222,48 @@ class InceptionFeatures:
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
-        try:
-            feats, logits = self._run(images.to(self.device))
-        finally:
-            self._last = self._tap.pop("spatial", None)
-        return feats.float(), logits.float()
+        feats, logits, spatial = self._forward(images, spatial=False)
+        return feats, logits
 
     @torch.inference_mode()
     def with_spatial(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(pool_3 [B, 2048], logits [B, 1008], sFID's features [B, 2023]) of one forward pass."""
-        feats, logits = self(images)
-        branch, self._last = self._last, None
-        return feats, logits, spatial_of(branch)
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        return self._forward(images, spatial=True)
+
+    def _forward(self, images: torch.Tensor, *, spatial: bool):
+        feats, logits, spat, lo, n = [], [], [], 0, images.shape[0]
+        with tf32(self.allow_tf32):
+            while lo < n:
+                hi = min(n, lo + (self.rows or n))
+                try:
+                    f, g = self._run(to_device(images[lo:hi], self.device))
+                    feats.append(f.float())
+                    logits.append(g.float())
+                    if spatial:               # a compiled extractor pads the batch: its rows first
+                        spat.append(spatial_of(self._tap["spatial"][:hi - lo]))
+                    lo = hi
+                    continue
+                except torch.cuda.OutOfMemoryError:
+                    if hi - lo <= 1:
+                        raise
+                finally:
+                    self._tap.clear()
+                self._back_off((hi - lo) // 2)
+
+        def cat(xs):
+            return xs[0] if len(xs) == 1 else torch.cat(xs)
+
+        return cat(feats), cat(logits), cat(spat) if spatial else None
+
+    def _back_off(self, rows: int) -> None:
+        self.rows = max(1, rows)
+        limit = getattr(self._run, "limit_rows", None)      # a compiled extractor pads
+        if limit is not None:
+            limit(self.rows)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def describe(self) -> dict[str, str]:
         return {"extractor": EXTRACTOR, "layer": FEATURE_LAYER, "id": self.id,

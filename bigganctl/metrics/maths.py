@@ -187,7 +187,8 @@ class ISAccumulator:
         if n < splits:
             raise ValueError(f"the Inception Score over {splits} splits needs at least {splits} samples, got {n}")
         self.n, self.splits = int(n), int(splits)
-        self.split_of = torch.from_numpy(is_split_of(n, splits, shuffle, seed, block=block))
+        # on the device once: no host-to-device copy per batch
+        self.split_of = torch.from_numpy(is_split_of(n, splits, shuffle, seed, block=block)).to(device)
         self.count = torch.zeros(splits, dtype=torch.float64, device=device)
         self.sum_p = torch.zeros(splits, num_classes, dtype=torch.float64, device=device)
         self.sum_plogp = torch.zeros(splits, dtype=torch.float64, device=device)

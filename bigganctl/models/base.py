@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..runtime import to_device
+
 TRUNCATION_CONVENTIONS = ("deepmind", "paper")
 
 
@@ -27,6 +29,20 @@ class Generator(nn.Module):
     #: Layout of the 4-D weights when the loader places the model on the CPU: an
     #: architecture opts into ``torch.channels_last`` where measured faster there.
     cpu_memory_format: torch.memory_format = torch.contiguous_format
+    #: Names of the batch-norm statistics buffers. They stay float32 when the model is cast
+    #: to bf16/fp16 (``.to(dtype)``, ``.half()``): the statistics maths runs in float32 or
+    #: float64 from them, and an fp16 variance above 65504 would be inf.
+    stat_buffers: tuple[str, ...] = ()
+
+    def _apply(self, fn, recurse=True):
+        keep = [(m, name, b) for m in self.modules() for name, b in m._buffers.items()
+                if name in self.stat_buffers and b is not None and b.dtype == torch.float32]
+        out = super()._apply(fn, recurse)
+        for m, name, old in keep:
+            new = m._buffers[name]
+            if new is not None and new.dtype in (torch.float16, torch.bfloat16):
+                m._buffers[name] = old.to(device=new.device)      # the float32 values, moved
+        return out
 
     def synthesize(self, z: torch.Tensor, y: torch.Tensor, psi: float) -> torch.Tensor:
         """z [B, z_dim] and y [B, num_classes] float, both on the model's device and dtype."""
@@ -44,9 +60,9 @@ class Generator(nn.Module):
         if y.dim() == 1 and not torch.is_floating_point(y):
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
                 raise ValueError(f"class index out of range [0, {self.num_classes})")
-            return nn.functional.one_hot(y.to(device=device, dtype=torch.long), self.num_classes).to(dtype)
+            return nn.functional.one_hot(to_device(y, device, torch.long), self.num_classes).to(dtype)
         if y.dim() == 2 and y.shape[1] == self.num_classes:
-            return y.to(device=device, dtype=dtype)
+            return to_device(y, device, dtype)
         raise ValueError(
             f"y must be int64 class indices [B] or float class vectors [B, {self.num_classes}], "
             f"got {tuple(y.shape)} {y.dtype}")
@@ -73,7 +89,7 @@ class Generator(nn.Module):
         yv = self.class_vectors(y, device, dtype)
         if yv.shape[0] != z.shape[0]:
             raise ValueError(f"batch sizes differ: z {z.shape[0]}, y {yv.shape[0]}")
-        return z.to(device=device, dtype=dtype), yv, psi
+        return to_device(z, device, dtype), yv, psi
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
         z, yv, psi = self.inputs(z, y, psi)

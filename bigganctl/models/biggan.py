@@ -157,6 +157,8 @@ class _OutBN(nn.Module):
 class BigGAN(Generator):
     """BigGAN generator with folded (plain) weights; see the module docstring for the layout."""
 
+    stat_buffers = ("mean", "var")
+
     def __init__(self, config: BigGANConfig):
         super().__init__()
         cfg = self.config = config
@@ -187,7 +189,7 @@ class BigGAN(Generator):
     def _stats(self, psi: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``(mean, 1/sqrt(var + eps))`` per BN, in forward order, for this psi."""
         i0, i1, frac = stat_weights(psi, self.config.n_stats)
-        ref = self.out_bn.mean
+        ref = self.linear.weight           # the model's device and dtype (stats stay float32)
         key = (i0, i1, frac, ref.device, ref.dtype)
         hit = self._stat_cache.get(key)
         if hit is not None:

@@ -88,6 +88,7 @@ class BigGANDeep(Generator):
     #: NHWC on the CPU: oneDNN's convolutions (and the max-pool) run about 1.4x faster
     #: than NCHW here, and pixels stay batch-independent (docs/performance.md, "Layout").
     cpu_memory_format = torch.channels_last
+    stat_buffers = ("running_means", "running_vars")
     _CACHE_SIZE = 8
 
     def __init__(self, config: BigGANDeepConfig):
