@@ -199,6 +199,7 @@ class InceptionFeatures:
 
     #: TF32 inside the extractor (benchmarks/gpu_check.py measures its effect on FID)
     allow_tf32 = False
+    _want_spatial = False
 
     def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                  compile: str | None = None):
@@ -216,7 +217,8 @@ class InceptionFeatures:
         self.rows: int | None = None        # the batch limit after an out-of-memory error
 
     def _keep_spatial(self, module, inputs, output) -> None:
-        self._tap["spatial"] = output[:, :SPATIAL_CHANNELS]      # a view: no copy unless asked for
+        if self._want_spatial:                                    # only while with_spatial runs
+            self._tap["spatial"] = output[:, :SPATIAL_CHANNELS]
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -230,7 +232,12 @@ class InceptionFeatures:
         """(pool_3 [B, 2048], logits [B, 1008], sFID's features [B, 2023]) of one forward pass."""
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
-        return self._forward(images, spatial=True)
+        self._want_spatial = True
+        try:
+            return self._forward(images, spatial=True)
+        finally:
+            self._want_spatial = False
+            self._tap.clear()
 
     def _forward(self, images: torch.Tensor, *, spatial: bool):
         feats, logits, spat, lo, n = [], [], [], 0, images.shape[0]
@@ -248,8 +255,6 @@ class InceptionFeatures:
                 except torch.cuda.OutOfMemoryError:
                     if hi - lo <= 1:
                         raise
-                finally:
-                    self._tap.clear()
                 self._back_off((hi - lo) // 2)
 
         def cat(xs):
