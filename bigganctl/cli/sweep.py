@@ -53,6 +53,8 @@ Examples:
 
   bigganctl sweep --trunc 0.05:0.3:0.05,0.5,1.0 --metrics fid,is,kid --ref val128.npz --out fine/ --json
 
+  bigganctl sweep --trunc 0.2:1.0:0.2 --metrics fid,precision,recall --ref imagenet-128 --out pr/   (precision/recall vs psi)
+
   bigganctl sweep --weights random --trunc 0.2:1.0:0.4 --n 64 --ref R.npz --inception-weights W.pth --out S/   (smoke test)
 """
 
