@@ -6,6 +6,7 @@ An interrupted or failed write never leaves a half-written file at the target pa
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
@@ -57,10 +58,58 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        staging = _STAGING.get()
+        if staging is None:
+            os.replace(tmp_path, target)
+        else:
+            staging.append((tmp_path, target, True))     # renamed with the others at the end
     except BaseException:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+        raise
+
+
+#: the renames of the running :func:`together` block: (source, target, remove the source on failure)
+_STAGING: contextvars.ContextVar[list[tuple[Path, Path, bool]] | None] = contextvars.ContextVar("staging",
+                                                                                               default=None)
+
+
+def stage_rename(src: str | os.PathLike, target: str | os.PathLike) -> None:
+    """``os.replace(src, target)``, deferred to the end of a running :func:`together` block
+    (at once outside one). On failure the source is left where it is (resume state)."""
+    staging = _STAGING.get()
+    if staging is None:
+        os.replace(src, target)
+    else:
+        staging.append((Path(src), Path(target), False))
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """The outputs of one command appear together or not at all: inside this block every
+    :func:`atomic_path` write stays under its temporary name (and :func:`stage_rename`
+    waits); at the end all are renamed onto their targets, and on any failure (a full disk
+    at the fifth file, Ctrl-C) the temporaries are removed, so nothing is left under a
+    final name that a re-run would refuse."""
+    if _STAGING.get() is not None:          # nested: the outer block renames
+        yield
+        return
+    staged: list[tuple[Path, Path, bool]] = []
+    token = _STAGING.set(staged)
+    renamed = 0
+    try:
+        try:
+            yield
+        finally:
+            _STAGING.reset(token)
+        for src, target, _ in staged:
+            os.replace(src, target)
+            renamed += 1
+    except BaseException:
+        for src, _, temporary in staged[renamed:]:
+            if temporary:
+                with contextlib.suppress(OSError):
+                    src.unlink()
         raise
 
 

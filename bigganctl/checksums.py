@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import sha256_file, sha256_matches
+from .integrity import json_verified, seal_json
 from .registry import RemoteFile
 
 _FULL_SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -61,16 +62,21 @@ def _write_json_quietly(target: Path, doc: dict[str, Any]) -> None:
         os.replace(tmp, target)
 
 
-def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True) -> str | None:
+def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True,
+                  verify: bool = False) -> str | None:
     """sha256 of ``path``, computed once and remembered (keyed on size + mtime).
 
-    With ``compute=False`` only a remembered value is returned (None if there is none).
+    The memo carries a digest of itself: an altered record (a flipped digest) is not
+    believed, the file is hashed again. With ``compute=False`` only a remembered value is
+    returned (None if there is none); ``verify=True`` ignores the memo and rewrites it
+    (callers do that before blaming another file for a mismatch).
     """
     p = Path(path)
     key = stat_key(p)
     with contextlib.suppress(OSError, ValueError, KeyError):
         data = json.loads(memo_path(p, root).read_text())
-        if data.get("size") == key["size"] and data.get("mtime_ns") == key["mtime_ns"]:
+        if (not verify and json_verified(data, "check") and data.get("size") == key["size"]
+                and data.get("mtime_ns") == key["mtime_ns"] and _FULL_SHA256.fullmatch(str(data["sha256"]))):
             return str(data["sha256"])
     if not compute:
         return None
@@ -80,7 +86,8 @@ def cached_sha256(path: str | os.PathLike, root: Path, *, compute: bool = True) 
 
 
 def remember_sha256(p: Path, root: Path, digest: str, key: dict[str, int] | None = None) -> None:
-    _write_json_quietly(memo_path(p, root), {**(key or stat_key(p)), "sha256": digest, "path": str(p)})
+    _write_json_quietly(memo_path(p, root), seal_json({**(key or stat_key(p)), "sha256": digest,
+                                                       "path": str(p)}, "check"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,14 +19,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 
-from .errors import BigGANCtlError, RuntimeFailure, UsageError
+from .errors import BigGANCtlError, RuntimeFailure, UsageError, sigterm_as_interrupt
 from .runtime import resolve_device
 
 T = TypeVar("T")
@@ -117,23 +116,13 @@ def session(device_spec: str | torch.device) -> Iterator[tuple[Dist, torch.devic
     """``with session(device) as (d, dev):`` the process group for one command (a no-op
     without torchrun), SIGTERM as KeyboardInterrupt while it lasts, teardown at the end."""
     d, dev = init_distributed(device_spec)
-    previous = _sigterm_as_interrupt() if d.active else None
+    previous = sigterm_as_interrupt() if d.active else None
     try:
         yield d, dev
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         teardown(d)
-
-
-def _sigterm_as_interrupt():
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, handler)
 
 
 def shard(n: int, d: Dist) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Domain exceptions. The core raises these; ``bigganctl.cli`` maps them to exit codes once.
 
 Exit codes (docs/CLI.md): 0 success, 1 runtime failure, 2 usage error, 3 quality gate
-missed, 130 interrupted.
+missed, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -68,3 +68,26 @@ class GateFailed(BigGANCtlError):
     """A quality gate (``--max-fid``, ``--min-is``) was missed: exit 3."""
 
     exit_code = 3
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption, torchrun stopping the survivors), raised where the
+    process is: everything Ctrl-C does happens (checkpoint saved, temporary files removed),
+    then the CLI exits 143."""
+
+
+def sigterm_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` in the main thread; returns the previous
+    handler (None outside the main thread). A second SIGTERM during the clean-up kills at
+    once (the default action)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, handler)

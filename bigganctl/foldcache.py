@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import torch
 
 from . import __version__
 from ._io import atomic_path, sha256_file
-from .errors import RuntimeFailure
+from .integrity import describe_failure
 from .hub import cached_sha256, home
 
 #: Bump when the folded state of an unchanged checkpoint changes (formats/ or models/).
@@ -62,7 +63,7 @@ def read_cached(path: Path) -> dict[str, torch.Tensor] | None:
         from safetensors.torch import load_file
 
         return load_file(str(path))                 # memory-mapped
-    except (OSError, ValueError, RuntimeError):     # missing record, mismatch, unreadable
+    except Exception:                               # missing record, mismatch, unreadable
         for p in (path, record):
             with contextlib.suppress(OSError):
                 p.unlink()
@@ -80,8 +81,18 @@ def write_cached(path: Path, state: dict[str, torch.Tensor]) -> None:
             digest = sha256_file(tmp)
         with atomic_path(_record(path)) as tmp:
             tmp.write_text(digest + "\n")
-    except (RuntimeFailure, OSError, RuntimeError, ValueError):
-        return
+    except Exception as e:                  # ENOSPC, EROFS, SafetensorError...: costs only speed
+        _warn_once(f"cannot keep the folded weights in {path.parent} ({describe_failure(e)}); loading "
+                   "goes on without the cache (BIGGANCTL_LOAD_CACHE=0 turns it off)")
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    if "write" not in _warned:
+        _warned.add("write")
+        print(f"warning: {msg}", file=sys.stderr)
 
 
 def load(spec: Any, wfile: Path, read: Callable[[], tuple[Any, dict[str, torch.Tensor]]]

@@ -94,12 +94,13 @@ def pullable_names() -> list[str]:
 # ---------------------------------------------------------------------------------------
 # Checksums (the memo and trust-on-first-use records: bigganctl.checksums)
 
-def cached_sha256(path: str | os.PathLike, *, compute: bool = True) -> str | None:
+def cached_sha256(path: str | os.PathLike, *, compute: bool = True, verify: bool = False) -> str | None:
     """sha256 of ``path``, computed once and remembered (keyed on size + mtime).
 
-    With ``compute=False`` only a remembered value is returned (None if there is none).
+    With ``compute=False`` only a remembered value is returned (None if there is none);
+    with ``verify=True`` the file is hashed again and the memo corrected.
     """
-    return checksums.cached_sha256(path, home(), compute=compute)
+    return checksums.cached_sha256(path, home(), compute=compute, verify=verify)
 
 
 def _remember_sha256(p: Path, digest: str) -> None:

@@ -99,3 +99,38 @@ def to_device(t: torch.Tensor, device: torch.device | str, dtype: torch.dtype | 
             t = t.pin_memory()
         t = t.to(device, non_blocking=True)
     return t.to(device=device, dtype=dtype)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable`` (Linux), lowered by a cgroup
+    limit or an address-space rlimit when there is one; None where nothing is known."""
+    import resource
+
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+            if text.isdigit() and int(text) < 1 << 60:
+                limits.append(int(text))
+        except OSError:
+            pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(int(soft))
+    return min(limits) if limits else None
+
+
+def check_memory(need: int, *, what: str, param: str, hint: str) -> None:
+    """UsageError (exit 2) naming ``param`` when ``need`` bytes exceed what is available."""
+    have = available_memory()
+    if have is not None and need > have:
+        raise UsageError(f"{what} needs about {need / 2**30:.1f} GiB in memory, {have / 2**30:.1f} GiB are "
+                         "available", param=param, hint=hint)

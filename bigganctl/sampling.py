@@ -2,7 +2,8 @@
 (no models, no files).
 
 The same (seed, z_dim, psi, convention) gives bit-identical noise on every machine and
-whatever the batch it belongs to: each sample draws from its own CPU generator.
+whatever the batch it belongs to: each sample draws from its own CPU generator. Seeds are
+integers in [0, 2**63); every one has noise of its own (:func:`seed_uniforms`).
 Noise is drawn by the inverse CDF of the truncated normal from ``z_dim`` uniforms, so a
 sample's noise for different psi comes from the same uniforms (common random numbers).
 """
@@ -174,10 +175,23 @@ def _truncnorm_icdf(u: torch.Tensor, bound: float) -> torch.Tensor:
     return x.clamp(-bound, bound) if not math.isinf(bound) else x
 
 
+#: Seeds below this seed torch's CPU generator (a Mersenne Twister, which keeps only the
+#: low 32 bits of its seed) directly; larger ones get a stream of the whole seed.
+TORCH_SEED_LIMIT = 2 ** 32
+
+
 def seed_uniforms(seed: int, n: int) -> torch.Tensor:
-    """``n`` float64 uniforms from a CPU generator seeded with ``seed`` alone."""
+    """``n`` float64 uniforms from a generator seeded with ``seed`` alone.
+
+    ``seed < 2**32``: torch's CPU generator seeded with it (the noise bigganctl has always
+    drawn). Larger seeds (up to 2**63): numpy's PCG64 seeded with all bits of ``seed``, so
+    ``2**32 + k`` never repeats the noise of ``k``.
+    """
+    seed = int(seed)
+    if seed >= TORCH_SEED_LIMIT:
+        return torch.from_numpy(np.random.Generator(np.random.PCG64(seed)).random(n))
     g = torch.Generator(device="cpu")
-    g.manual_seed(int(seed))
+    g.manual_seed(seed)
     return torch.rand(n, generator=g, dtype=torch.float64)
 
 

@@ -41,6 +41,28 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(int(threads))
+    if os.environ.get("KILLPOINT_IMAGES"):     # also observe PIL saves (frames, PNG folders)
+        from PIL import Image
+
+        real_save = Image.Image.save
+
+        def save(self, fp, *a, **kw):
+            nonlocal seen
+            real_save(self, fp, *a, **kw)
+            if seen < len(patterns) and isinstance(fp, (str, os.PathLike)) and \
+                    fnmatch.fnmatch(os.path.basename(os.fspath(fp)), patterns[seen]):
+                seen += 1
+                if seen == len(patterns):
+                    os.write(2, f"\n{MARKER} {os.fspath(fp)}\n".encode())
+                    threading.Event().wait()
+
+        Image.Image.save = save
+    if os.environ.get("KILLPOINT_TINY_LOADER"):  # the interp tests' tiny stand-in generator
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bigganctl
+        from _interp_tiny import fake_loader_module
+
+        sys.modules["bigganctl.loader"] = bigganctl.loader = fake_loader_module()
     sys.argv = ["bigganctl", *sys.argv[3:]]
     runpy.run_module("bigganctl", run_name="__main__", alter_sys=True)
 
@@ -51,6 +73,13 @@ def run_to_killpoint(args, patterns, env, timeout: float = 300.0) -> int:
     is frozen after writing files matching ``patterns`` in order, SIGKILL it, and return its
     exit status (``-SIGKILL``). Fails if it ends before reaching that point."""
     import signal
+
+    return signal_at_killpoint(args, patterns, env, signal.SIGKILL, timeout)[0]
+
+
+def signal_at_killpoint(args, patterns, env, sig, timeout: float = 300.0) -> tuple[int, str]:
+    """:func:`run_to_killpoint` with the signal ``sig``; returns (exit status, the stderr the
+    process wrote after the signal)."""
     import subprocess
 
     import torch
@@ -64,12 +93,13 @@ def run_to_killpoint(args, patterns, env, timeout: float = 300.0) -> int:
     try:
         for line in proc.stderr:                          # blocks until a line or EOF
             if line.startswith(MARKER):
-                proc.send_signal(signal.SIGKILL)
+                proc.send_signal(sig)
                 break
             tail = (tail + [line])[-20:]
         else:
             raise AssertionError("the run ended before the kill point:\n" + "".join(tail))
-        return proc.wait(timeout=60)
+        rest = proc.stderr.read()
+        return proc.wait(timeout=60), rest
     finally:
         timer.cancel()
         if proc.poll() is None:

@@ -187,6 +187,8 @@ def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: i
     inc_path = resolve_weights(inception_weights, progress=shown)
     fx_id = extractor_id(weights_sha256(inc_path))
     ref_stats = load_reference(ref, progress=shown) if protocol.needs_ref else None
+    if ref_stats is not None and ref_stats.extractor_id != fx_id:    # hash again before blaming the reference
+        fx_id = extractor_id(weights_sha256(inc_path, verify=True))
     check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note)
     protocol = kid_plan(ref_stats, protocol, note)
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import write_json
+from .._io import stage_rename, together, write_json
 from ..classes import get_class
 from ..distributed import Dist, gather_objects, main_decides, shard
 from ..generate import batch_size_for, iter_uint8, model_device
@@ -159,6 +159,16 @@ def _finish(G, plan: Plan, outputs, paths: st.StagePaths, files: list[str | None
             total = npz_stream.crc32_combine(total, crc, (hi - lo) * layout.row) if length else crc
             length += (hi - lo) * layout.row
         npz_stream.finalize(paths.part, layout, total)
+    with together():          # every write first (a full disk fails here), then every rename
+        _publish(plan, outputs, paths, files, layout, manifest, written, sizes)
+    if outputs.grid is not None:
+        sizes["grid"] = outputs.grid.stat().st_size
+    paths.discard()
+    return {"outputs": written, "manifest": manifest, "bytes": sizes}
+
+
+def _publish(plan: Plan, outputs: Any, paths: st.StagePaths, files: list[str | None], layout: Any,
+             manifest: dict[str, Any], written: dict[str, Any], sizes: dict[str, int]) -> None:
     if outputs.grid is not None:
         nrow = outputs.nrow or _default_nrow(plan, manifest)
         images = _read_back(plan, paths, files, layout)
@@ -168,18 +178,15 @@ def _finish(G, plan: Plan, outputs, paths: st.StagePaths, files: list[str | None
                 "size": [int(grid.shape[2]), int(grid.shape[1])]}
         write_json(manifest_path(outputs.grid), {**manifest, "grid": info})
         written["grid_manifest"] = str(manifest_path(outputs.grid))
-        sizes["grid"] = outputs.grid.stat().st_size
     if paths.part is not None:
         write_json(manifest_path(outputs.npz), {**manifest, "npz": {"arr_0": "uint8 [N, H, W, 3] (NHWC)",
                                                                     "arr_1": "int64 [N] labels"}})
-        os.replace(paths.part, outputs.npz)
+        sizes["npz"] = paths.part.stat().st_size
+        stage_rename(paths.part, outputs.npz)
         written["npz_manifest"] = str(manifest_path(outputs.npz))
-        sizes["npz"] = outputs.npz.stat().st_size
     if paths.stage is not None:
         sizes["images"] = _move_images(plan, paths, files, outputs.images_dir, manifest)
         written["images_manifest"] = str(outputs.images_dir / "manifest.json")
-    paths.discard()
-    return {"outputs": written, "manifest": manifest, "bytes": sizes}
 
 
 def _move_images(plan: Plan, paths: st.StagePaths, files: list[str | None], folder: Path,
@@ -188,7 +195,7 @@ def _move_images(plan: Plan, paths: st.StagePaths, files: list[str | None], fold
     for name, c, s in zip(files, plan.labels.tolist(), plan.seeds):
         if name:
             size += (paths.stage / name).stat().st_size
-            os.replace(paths.stage / name, folder / name)
+            stage_rename(paths.stage / name, folder / name)
             entries.append({"file": name, "class": c, "seed": s})
     write_json(folder / "manifest.json", {**manifest, "files": entries})
     return size

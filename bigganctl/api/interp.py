@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import check_writable_target, write_json
+from .._io import check_writable_target, together, write_json
 from ..classes import resolve_classes
 from ..checks import check_int
 from ..errors import UsageError
@@ -110,14 +110,15 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
 
     by_index = {e["index"]: e for e in class_entries}
     captions = waypoint_captions(path, [by_index[c]["name"] for c in path.classes]) if caption else None
-    with task(progress, f"rendering {Path(out).name}", total=path.n_frames, unit="frame") as step:
-        info = render_interp(G, path, out, psi=psi, fps=fps, captions=captions, nrow=nrow,
-                             frames_dir=frames, batch_size=batch_size, progress=step)
-    manifest = interp_manifest(
-        G, path, info, psi=psi, classes=[by_index[c] for c in dict.fromkeys(path.classes)],
-        captions=caption, nrow=nrow, frames_dir=str(frames) if frames is not None else None,
-        video_format=FORMATS[Path(info.path).suffix.lower()].description, command=command)
-    mpath = manifest_path(out)
-    write_json(mpath, manifest)
+    with together():                      # the video and its manifest appear together or not at all
+        with task(progress, f"rendering {Path(out).name}", total=path.n_frames, unit="frame") as step:
+            info = render_interp(G, path, out, psi=psi, fps=fps, captions=captions, nrow=nrow,
+                                 frames_dir=frames, batch_size=batch_size, progress=step)
+        manifest = interp_manifest(
+            G, path, info, psi=psi, classes=[by_index[c] for c in dict.fromkeys(path.classes)],
+            captions=caption, nrow=nrow, frames_dir=str(frames) if frames is not None else None,
+            video_format=FORMATS[Path(info.path).suffix.lower()].description, command=command)
+        mpath = manifest_path(out)
+        write_json(mpath, manifest)
     return {"out": str(out), "manifest_path": str(mpath), "frames_dir": manifest["frames_dir"],
             "manifest": manifest, "info": info}

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from .._io import write_json
+from .._io import together, write_json
 from ..classes import ClassInfo, resolve_classes
 from ..checks import check_int
 from ..errors import RuntimeFailure, UsageError
@@ -30,6 +30,7 @@ from ..generate import iter_uint8, model_device
 from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sample_path, image_format,
                             make_grid, manifest_path, sample_filename, write_image, write_npz)
 from ..media.manifest import plan_manifest, reproduce_command, sample_manifest
+from ..runtime import check_memory
 from ..sampling import DEFAULT_N, EVAL_PLANS, check_psi, eval_plan, grid_plan, resolve_seeds
 from . import common
 from .common import model_truncation
@@ -99,6 +100,9 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", param="model")
     plan = (eval_plan(classes, len(cols), seed, G.num_classes) if is_plan
             else grid_plan([c.index for c in infos], cols))
+    check_memory(len(plan.seeds) * 3 * G.resolution ** 2, what=f"{len(plan.seeds)} images at {G.resolution} px",
+                 param="seeds" if seeds is not None else "n",
+                 hint="write them with --npz (streamed), or split the seeds over several runs (--seeds a-b)")
     images = generate_images(G, plan.labels, plan.seeds, psi, batch_size=batch_size, progress=progress,
                              dist=dist or Dist())
     manifest = plan_manifest(G, model, plan, psi) if is_plan else sample_manifest(G, model, infos, cols, psi)
@@ -188,8 +192,14 @@ def plan_outputs(*, out: str | Path | None, images_dir: str | Path | None, npz: 
 
 def write_outputs(outputs: SampleOutputs, result: SampleResult, *,
                   command: str | None = None) -> dict[str, Any]:
-    """Write the planned files and a manifest beside each; returns ``{kind: path}`` plus
-    the manifest (with ``command`` and ``outputs`` added)."""
+    """Write the planned files and a manifest beside each, all together or none (a failure
+    leaves no file behind); returns ``{kind: path}`` plus the manifest (with ``command``
+    and ``outputs`` added)."""
+    with together():
+        return _write_outputs(outputs, result, command)
+
+
+def _write_outputs(outputs: SampleOutputs, result: SampleResult, command: str | None) -> dict[str, Any]:
     manifest = dict(result.manifest)
     manifest["command"] = command
     manifest["reproduce"] = reproduce_command(manifest)

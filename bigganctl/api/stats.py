@@ -60,9 +60,13 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
         src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="source",
                           workers=workers)
         total = src.n if n is None else int(n)
+        if src.n < 2:
+            raise UsageError(f"{src.describe()} holds {src.n} image; statistics need at least 2 (a covariance)",
+                             param="source")
         if total < 2 or total > src.n:
             raise UsageError(f"needs 2 <= N <= {src.n} images, got {total}", param="n")
         fx = InceptionFeatures(resolve_weights(inception_weights, progress=shown), device=dev, compile=mode)
+        fx.reverify()                 # a reference records the extractor for good: never from a stale memo
         bs = batch_size or default_batch_size(dev)
         lo, hi = shard(total, d)
         key = {"v": CHECKPOINT_VERSION, "kind": "stats", "source": src.identity(), "n": total, "shard": [lo, hi],

@@ -36,8 +36,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._io import make_dir, write_json
+from .._io import make_dir, together, write_json
 from ..compiling import resolve_compile
+from ..integrity import describe_failure
 from ..distributed import Dist, main_decides, session
 from ..media.manifest import sweep_manifest
 from ..media.plot import plot_sweep, write_csv, write_strip
@@ -47,7 +48,8 @@ from ..runtime import default_batch_size
 from .common import open_generator, tqdm_reporter
 from ..types import Classes, Compile, Device, Dtype
 from .sweep_plan import (DEFAULT_GRID, DEFAULT_METRICS, DEFAULT_N, DEFAULT_STRIP_COLUMNS, FILES, STATE_FILE,  # noqa: F401
-                         STATE_VERSION, Plan, document, parse_psis, plan, public, resume_point, written_key)
+                         STATE_VERSION, Plan, document, parse_psis, plan, public, resume_point, seal_state,
+                         written_key)
 
 #: ``on_row(row, earlier)``: a row is finished (``earlier``: kept from a previous run).
 OnRow = Callable[[dict, bool], None]
@@ -123,10 +125,17 @@ def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: i
                 note(f"every row is done and {p.out} is up to date; nothing to evaluate")
             return document(p, rows_done)
 
+        failed: list[str] = []
+
         def save_state(done: dict | None = None) -> None:
-            if d.is_main:                  # rank 0 writes every file
-                write_json(p.out / STATE_FILE, {"version": STATE_VERSION, "key": p.key, "rows": rows_done,
-                                                "written": done})
+            if not d.is_main or failed:    # rank 0 writes every file
+                return
+            try:
+                write_json(p.out / STATE_FILE, seal_state({"version": STATE_VERSION, "key": p.key,
+                                                           "rows": rows_done, "written": done}))
+            except Exception as e:        # costs only resumability
+                failed.append(describe_failure(e))
+                warn(f"cannot save {p.out / STATE_FILE} ({failed[0]}); the sweep goes on, but cannot be resumed")
 
         if d.is_main:
             _mkdir(p.out)
@@ -201,6 +210,12 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
 # ----------------------------------------------------------------------------- files
 
 def write_outputs(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None, command: str | None) -> None:
+    """The sweep's files, all together or none (:func:`bigganctl._io.together`)."""
+    with together():
+        _write_files(p, doc, gens, batch_size=batch_size, command=command)
+
+
+def _write_files(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None, command: str | None) -> None:
     for k, f in FILES.items():
         if k not in p.files and (p.out / f).is_file():      # e.g. --strip-columns 0 now: no stale strip
             (p.out / f).unlink()

@@ -17,6 +17,7 @@ from .. import __version__
 from .._io import sha256_file
 from ..checks import check_int
 from ..errors import UsageError
+from ..integrity import json_verified, seal_json
 from ..metrics import maths as S
 from ..metrics.evaluation import (METRIC_VERSION, Protocol, check_n, kid_if_available, normalize_metrics,
                                   optional_metrics)
@@ -33,7 +34,7 @@ DEFAULT_N = 10_000
 DEFAULT_METRICS = ("fid", "is")
 DEFAULT_STRIP_COLUMNS = 8
 STATE_FILE = ".sweep-state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2                # 2: sealed with a digest of itself
 FILES = {"csv": "sweep.csv", "json": "sweep.json", "plot": "sweep.png", "strip": "strip.png",
          "manifest": "manifest.json"}
 
@@ -152,12 +153,23 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
 
 # ----------------------------------------------------------------------------- state
 
-def _read_state(path: Path) -> dict | None:
+def _read_state(path: Path) -> tuple[dict | None, str | None]:
+    """(the state, None) or (None, why it cannot be used: unreadable, or altered since
+    written: it carries a digest of itself, :func:`bigganctl.integrity.seal_json`)."""
     try:
         st = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return st if isinstance(st, dict) and isinstance(st.get("rows"), dict) else None
+    except (OSError, ValueError) as e:
+        return None, f"unreadable ({e.__class__.__name__})"
+    if not (isinstance(st, dict) and isinstance(st.get("rows"), dict)):
+        return None, "not a sweep state"
+    if not json_verified(st):
+        return None, "its content does not match its digest (altered or damaged)"
+    return st, None
+
+
+def seal_state(doc: dict) -> dict:
+    """The state document as written (with its digest)."""
+    return seal_json(doc)
 
 
 def _changed(old: dict, new: dict) -> str:
@@ -175,8 +187,10 @@ def earlier_state(p: Plan, *, resume: bool, overwrite: bool, note: Callable[[str
                   warn: Callable[[str], None]) -> dict | None:
     """The state an earlier run left in the folder, if it is this sweep's (and resuming)."""
     state_path = p.out / STATE_FILE
-    state = _read_state(state_path) if state_path.is_file() else None
-    if state is None and any((p.out / f).exists() for f in FILES.values()) and not overwrite:
+    state, damaged = _read_state(state_path) if state_path.is_file() else (None, None)
+    if damaged:
+        warn(f"{state_path} not used: {damaged}; starting fresh, every row is recomputed")
+    elif state is None and any((p.out / f).exists() for f in FILES.values()) and not overwrite:
         raise UsageError(f"{p.out} holds sweep outputs of another run (no {STATE_FILE}); "
                          "pass --overwrite to replace them", param="out_dir")
     if state is not None and state.get("key") != p.key:

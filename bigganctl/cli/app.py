@@ -13,7 +13,7 @@ from collections.abc import Callable
 import typer
 from rich.markup import escape
 
-from ..errors import BigGANCtlError, UsageError
+from ..errors import BigGANCtlError, Terminated, UsageError, sigterm_as_interrupt
 from .options import cli_flag
 from .render import err
 
@@ -65,9 +65,18 @@ def guard(fn: Callable[..., Any], command: str | None = None) -> Callable[..., A
             if e.hint:
                 err.print(f"  {escape(e.hint)}")
             raise typer.Exit(e.exit_code) from None
+        except Terminated:
+            err.print("interrupted by SIGTERM (exit 143): a checkpoint, where the command keeps one, was saved; "
+                      "the same command resumes it")
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except MemoryError:
+            if _debug():
+                raise
+            err.print("[bold red]error:[/bold red] out of memory; a smaller --n or --batch-size needs less")
+            raise typer.Exit(1) from None
         except OSError as e:
             if _debug():
                 raise
@@ -115,7 +124,8 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM acts like Ctrl-C (exit 143)."""
+    sigterm_as_interrupt()
     app(args=argv if argv is not None else sys.argv[1:], prog_name="bigganctl")
 
 

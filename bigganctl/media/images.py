@@ -103,8 +103,11 @@ def write_npz(path: str | os.PathLike, images: torch.Tensor, labels: Sequence[in
     lab = np.asarray(torch.as_tensor(labels).cpu(), dtype=np.int64)
     if arr.dtype != np.uint8 or lab.shape != (arr.shape[0],):
         raise ValueError("write_npz needs uint8 images and one label per image")
-    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, arr_0=arr, arr_1=lab)
+    try:
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, arr_0=arr, arr_1=lab)
+    except OSError as e:                      # a full disk: name the file, not just ENOSPC
+        raise RuntimeFailure(f"cannot write {path}: {e.strerror or e}") from None
     return Path(path)
 
 

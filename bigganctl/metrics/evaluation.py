@@ -25,13 +25,13 @@ from .. import __version__
 from ..checks import check_int
 from ..errors import GateFailed, UsageError
 from ..progress import Reporter
-from ..runtime import default_batch_size
+from ..runtime import check_memory, default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
 from .manifold import K as PR_K, precision_recall
 from ..distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
-from .features import EXTRACTOR, InceptionFeatures
+from .features import EXTRACTOR, FEATURE_DIM, InceptionFeatures
 from .capabilities import SPATIAL_HINT, Protocol, kid_plan, kid_subset  # noqa: F401  (re-exported)
 from .ref_features import feature_count, is_adm_batch
 from .reference import Stats, check_comparable
@@ -107,6 +107,12 @@ def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False,
     if "is" in wanted and not is_adm and n < is_splits:
         raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
                          param="n")
+    # held per sample: the class plan and IS's split index (~48 B at their peak); KID's features
+    keeps = any(m in wanted for m in ("kid", "precision", "recall"))
+    per_sample = 48 + (2 * 4 * FEATURE_DIM if keeps else 0)
+    check_memory(n * per_sample, what=f"{n} samples ({'/'.join(wanted)})", param="n",
+                 hint="evaluate fewer samples; FID, sFID and IS stream their features, KID and "
+                      "precision/recall keep them")
 
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
@@ -198,6 +204,14 @@ def numbers(acc: Any, ref: Stats | None, protocol: Protocol, kid_subset_size: in
     return out
 
 
+def _collect(warn: Note, warnings: list[str]) -> Note:
+    """``warn``, and the message kept in the result's ``warnings``."""
+    def both(msg: str) -> None:
+        warnings.append(msg)
+        warn(msg)
+    return both
+
+
 def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeatures, ref: Stats | None,
         protocol: Protocol, kid_subset_size: int | None, dist: Dist, device: torch.device,
         options: RunOptions = RunOptions(), progress: Reporter | None = None, warn: Note,
@@ -226,7 +240,7 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
         need_fid="fid" in wanted, is_splits=protocol.splits, keep_features=protocol.keeps_features,
         is_shuffle=protocol.is_shuffle, need_sfid="sfid" in wanted, is_block=protocol.is_block(), batch_size=bs, every=options.checkpoint_every,
         progress=progress if d.rank == 0 else None, desc=f"eval {'/'.join(wanted)}",
-        note=warn if d.rank == 0 and progress else None)
+        note=warn if d.rank == 0 and progress else None, warn=_collect(warn, warnings) if d.rank == 0 else None)
     t_extract = time.time() - t_extract
 
     out = numbers(acc, ref, protocol, kid_subset_size, device)
@@ -271,6 +285,8 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
         warnings.append(msg)
         warn(msg)
 
+    if ref is not None and ref.extractor_id != fx.id:     # hash again before blaming the reference
+        fx.reverify()
     check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note)
     src, info = generator_source(G, n=n, psi=psi, seed=seed, classes=classes, dtype=dtype)
     total = sized(src, n, protocol)

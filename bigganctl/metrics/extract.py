@@ -26,14 +26,18 @@ import numpy as np
 import torch
 
 from .. import hub
-from .._io import atomic_path
+from ..integrity import IntegrityError, describe_failure, load_sealed_torch, save_sealed_torch
 from ..distributed import Dist, collective, comm_device, gather_rows
 from ..progress import Reporter, task
 from . import maths as S
 from .features import FEATURE_DIM, NUM_LOGITS, SPATIAL_DIM, InceptionFeatures
 
 CHECKPOINT_SECONDS = 300.0
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3          # 2: sealed with a sha256 trailer (bigganctl.integrity); 3: + sFID's sums
+
+
+def _stderr_warning(msg: str) -> None:
+    print(f"warning: {msg}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- accumulation
@@ -87,19 +91,30 @@ def new_accumulators(*, n_total: int, need_fid: bool, is_splits: int | None, kee
 
 
 class Checkpointer:
-    """Saves accumulators atomically every ``every`` samples or ``seconds``; resumes them."""
+    """Saves accumulators atomically every ``every`` samples or ``seconds``; resumes them.
 
-    def __init__(self, path: Path, key: dict, *, every: int | None = None, seconds: float = CHECKPOINT_SECONDS):
+    The file is sealed with a sha256 of its content (:mod:`bigganctl.integrity`): a damaged
+    or altered checkpoint is reported once (``warn``), removed, and the run starts afresh.
+    A save that fails (read-only or full home) is reported once; the run goes on without
+    checkpoints, so only resumability is lost.
+    """
+
+    def __init__(self, path: Path, key: dict, *, every: int | None = None, seconds: float = CHECKPOINT_SECONDS,
+                 warn: Callable[[str], None] | None = None):
         self.path, self.key, self.every, self.seconds = path, key, every, seconds
+        self.warn = warn or _stderr_warning
         self._last_done = 0
         self._last_time = time.monotonic()
+        self._failed = False
 
     def load(self) -> dict | None:
         if not self.path.is_file():
             return None
         try:
-            st = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception:                     # unreadable (e.g. disk full at save): start over
+            st = load_sealed_torch(self.path)
+        except (IntegrityError, OSError) as e:
+            self.warn(f"checkpoint {self.path} not used: {e}; starting afresh")
+            self.remove()
             return None
         return st if isinstance(st, dict) and st.get("key") == self.key else None
 
@@ -110,12 +125,14 @@ class Checkpointer:
             self.save(acc)
 
     def save(self, acc: Accumulators) -> None:
-        if acc.done == self._last_done and self.path.is_file():
+        if self._failed or (acc.done == self._last_done and self.path.is_file()):
             return
         try:
-            with atomic_path(self.path) as tmp:
-                torch.save({"key": self.key, **acc.state_dict()}, tmp)
-        except OSError:                       # a checkpoint is a convenience, never a failure
+            save_sealed_torch({"key": self.key, **acc.state_dict()}, self.path)
+        except Exception as e:                # a checkpoint is a convenience, never a failure
+            self._failed = True
+            self.warn(f"cannot save the checkpoint {self.path} ({describe_failure(e)}); the run goes on, "
+                      "but cannot be resumed if stopped")
             return
         self._last_done, self._last_time = acc.done, time.monotonic()
 
@@ -195,13 +212,15 @@ def extract_resumable(src, fx: InceptionFeatures, *, key: dict, kind: str, n: in
                       keep_features: bool, is_shuffle: bool = True, need_sfid: bool = False,
                       is_block: int | None = None, batch_size: int, every: int | None = None,
                       progress: Reporter | None = None, desc: str = "eval",
-                      note: Callable[[str], None] | None = None) -> tuple[Accumulators, Checkpointer, int]:
+                      note: Callable[[str], None] | None = None,
+                      warn: Callable[[str], None] | None = None) -> tuple[Accumulators, Checkpointer, int]:
     """:func:`extract` of this process's ``shard``, resumable: with ``resume`` the checkpoint of
     ``key`` is loaded (otherwise a stale one is removed); under torchrun the finished shard is
     saved before the all-reduce (another process may still fail), then :func:`reduce`.
-    ``note`` hears where a resumed run resumes. Returns the job's accumulators, the checkpointer (the caller removes it once its result
+    ``note`` hears where a resumed run resumes, ``warn`` a damaged checkpoint or a failed save
+    (default: stderr). Returns the job's accumulators, the checkpointer (the caller removes it once its result
     is written) and how many of this shard's samples came from the checkpoint."""
-    ckpt = Checkpointer(checkpoint_path(key, kind), key, every=every)
+    ckpt = Checkpointer(checkpoint_path(key, kind), key, every=every, warn=warn)
     acc = new_accumulators(n_total=n, need_fid=need_fid, is_splits=is_splits, keep_features=keep_features,
                            device=fx.device, is_shuffle=is_shuffle, need_sfid=need_sfid, is_block=is_block)
     st = ckpt.load() if resume else None

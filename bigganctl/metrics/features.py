@@ -143,9 +143,10 @@ def resolve_weights(path: str | os.PathLike | None = None, *, progress: Reporter
     return _torch_hub_copy() or _ensure_cached(progress)
 
 
-def weights_sha256(path: str | os.PathLike) -> str:
-    """sha256 of the weights file, remembered by the hub (keyed on size and mtime)."""
-    return cached_sha256(path)
+def weights_sha256(path: str | os.PathLike, *, verify: bool = False) -> str:
+    """sha256 of the weights file, remembered by the hub (keyed on size and mtime);
+    ``verify``: hashed again (before a mismatch is blamed on a reference)."""
+    return cached_sha256(path, verify=verify)
 
 
 @contextlib.contextmanager
@@ -269,6 +270,12 @@ class InceptionFeatures:
             limit(self.rows)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+    def reverify(self) -> str:
+        """Hash the weights file again (the memo may be stale) and return the extractor id."""
+        self.sha256 = weights_sha256(self.path, verify=True)
+        self.id = extractor_id(self.sha256)
+        return self.id
 
     def describe(self) -> dict[str, str]:
         return {"extractor": EXTRACTOR, "layer": FEATURE_LAYER, "id": self.id,

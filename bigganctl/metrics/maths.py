@@ -26,7 +26,38 @@ KID_SUBSET_SIZE = 1000
 KID_SEED = 2020
 
 
+#: a reference sigma must be symmetric and PSD within this fraction of its largest variance
+SIGMA_TOL = 1e-6
+
+
 # ----------------------------------------------------------------------------- FID
+
+def sigma_problem(sigma: np.ndarray) -> str | None:
+    """Why ``sigma`` (finite, square) is not a covariance matrix, or None.
+
+    Accepted: ``|sigma - sigma^T| <= SIGMA_TOL * v`` elementwise and every eigenvalue
+    ``>= -SIGMA_TOL * v`` (checked as a Cholesky factorisation of ``sigma + SIGMA_TOL*v*I``),
+    ``v`` the largest variance; rounding in a float64 covariance is far below that.
+    """
+    var = np.diag(sigma)
+    if var.size and (var < 0).any():
+        i = int(np.argmin(var))
+        return f"negative variance sigma[{i},{i}] = {var[i]:.4g}"
+    scale = float(var.max()) if var.size else 0.0
+    if scale == 0.0:
+        return None if not np.any(sigma) else "zero variances with non-zero covariances"
+    asym = float(np.abs(sigma - sigma.T).max())
+    if asym > SIGMA_TOL * scale:
+        return (f"not symmetric (max |sigma - sigma^T| = {asym:.4g}; tolerance {SIGMA_TOL:g} x the largest "
+                f"variance {scale:.4g})")
+    sym = (sigma + sigma.T) / 2
+    try:
+        np.linalg.cholesky(sym + SIGMA_TOL * scale * np.eye(sym.shape[0]))
+    except np.linalg.LinAlgError:
+        return (f"not positive semi-definite (an eigenvalue below -{SIGMA_TOL:g} x the largest variance "
+                f"{scale:.4g})")
+    return None
+
 
 class FIDAccumulator:
     """Streaming mean and covariance of feature vectors (float64).

@@ -9,8 +9,9 @@ stores) and cached at::
 
     <home>/stats/features/<reference sha256[:16]>-<Inception weights sha256[:16]>.npz
 
-(``features`` float32 [N, 2048] and ``meta``, JSON with both full sha256s, checked on
-load). The file is written atomically, under a lock, so two processes never compute it
+(``features`` float32 [N, 2048], ``meta``, JSON with both full sha256s, checked on
+load, and ``sha256``, the digest of both: an altered file is computed again). A cache
+that cannot be written (read-only or full home) costs only speed, with a warning. The file is written atomically, under a lock, so two processes never compute it
 twice; later uses load it without a forward pass. Under ``torchrun`` every rank extracts its
 contiguous share, the features are gathered in order, and rank 0 writes the cache (the ranks
 first agree on whether every one of them can read it). ``bigganctl stats pull NAME
@@ -19,8 +20,10 @@ first agree on whether every one of them can read it). ``bigganctl stats pull NA
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -28,7 +31,8 @@ import numpy as np
 
 from .. import __version__, hub
 from .._io import atomic_path, file_lock, make_dir
-from ..errors import UsageError
+from ..errors import RuntimeFailure, UsageError
+from ..integrity import arrays_digest, describe_failure
 from ..progress import Reporter
 from ..distributed import Dist, all_true, shard
 from .extract import extract, reduce
@@ -64,6 +68,8 @@ def _read(p: Path, ident: dict) -> np.ndarray | None:
         with np.load(p, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             feats = np.asarray(z["features"], dtype=np.float32)
+            if str(z["sha256"]) != arrays_digest({"features": z["features"], "meta": z["meta"]}):
+                return None                   # altered since written: computed again
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     same = all(meta.get(k) == v for k, v in ident.items())
@@ -73,9 +79,14 @@ def _read(p: Path, ident: dict) -> np.ndarray | None:
 def _write(p: Path, feats: np.ndarray, ident: dict) -> None:
     meta = {**ident, "count": int(feats.shape[0]), "version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    with atomic_path(p, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, features=feats.astype(np.float32), meta=np.array(json.dumps(meta, sort_keys=True)))
+    arrays = {"features": feats.astype(np.float32), "meta": np.array(json.dumps(meta, sort_keys=True))}
+    try:
+        with atomic_path(p, suffix=".npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays, sha256=np.array(arrays_digest(arrays)))
+    except Exception as e:                    # a cache: a failed write costs only speed
+        print(f"warning: cannot keep the reference features in {p} ({describe_failure(e)}); "
+              "they are computed again next time", file=sys.stderr)
 
 
 def _compute(path: Path, fx: InceptionFeatures, *, batch_size: int, progress: Reporter | None,
@@ -108,10 +119,10 @@ def fill_features(ref: Stats, fx: InceptionFeatures, *, batch_size: int, progres
             if dist.rank == 0:
                 _write(target, feats, ident)
     elif feats is None:
-        make_dir(target.parent, "the feature cache ",
-                 hint=f"make $BIGGANCTL_HOME writable, or run `bigganctl stats pull NAME --features` "
-                      f"where it is ({path.name} has no cached features)")
-        with file_lock(target.with_name(f".{target.name}.lock")):
+        with contextlib.ExitStack() as stack:
+            with contextlib.suppress(RuntimeFailure, OSError):     # read-only home: computed, not kept
+                make_dir(target.parent, "the feature cache ")
+                stack.enter_context(file_lock(target.with_name(f".{target.name}.lock")))
             feats = _read(target, ident)          # another process may have written it meanwhile
             if feats is None:
                 feats = _compute(path, fx, batch_size=batch_size, progress=progress, dist=dist)

@@ -40,15 +40,19 @@ import numpy as np
 from .. import __version__, hub
 from .._io import atomic_path
 from ..errors import RuntimeFailure, UsageError, WeightsUnavailable
+from ..integrity import arrays_digest, describe_failure
 from ..progress import Reporter
 from ..registry import RemoteFile
 from .features import EXTRACTOR, FEATURE_DIM, FEATURE_LAYER, OFFICIAL_ID
+from .maths import sigma_problem
 
 FORMAT = "bigganctl-stats"
 #: ``meta["format"]`` of an ADM reference batch (whose ``arr_0`` images give KID's features).
 ADM_FORMAT = "adm-reference-batch"
 FORMAT_VERSION = 1
 META_KEY = "bigganctl_meta"
+#: sha256 of the other arrays (bigganctl.integrity.arrays_digest); checked when present
+DIGEST_ARRAY = "bigganctl_sha256"
 TORCHVISION_ID = "torchvision-inception-v3"
 
 
@@ -187,6 +191,10 @@ def read_stats(path: str | os.PathLike, *, option: str = "ref") -> Stats:
         features = np.asarray(z["features"], dtype=np.float32) if "features" in keys else None
         spatial = (np.asarray(z["mu_s"]), np.asarray(z["sigma_s"])) if {"mu_s", "sigma_s"} <= keys else (None, None)
         raw_meta = str(z[META_KEY]) if META_KEY in keys else None
+        if DIGEST_ARRAY in keys and str(z[DIGEST_ARRAY]) != arrays_digest({k: z[k] for k in keys - {DIGEST_ARRAY}}):
+            raise UsageError(f"{p}: its arrays do not match the integrity digest bigganctl stored with them "
+                             "(altered or damaged since it was written); compute it again with "
+                             "`bigganctl stats compute`", param=option)
     meta: dict[str, Any] = {"path": str(p), "source": str(p)}
     if raw_meta is not None:
         try:
@@ -257,6 +265,9 @@ def _checked(st: Stats, p: Path, option: str) -> Stats:
                          "(expected [D] and [D, D])", param=option)
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise UsageError(f"{p}: mu/sigma contain NaN or infinite values", param=option)
+    problem = sigma_problem(sigma)
+    if problem:
+        raise UsageError(f"{p}: sigma is not a covariance matrix: {problem}", param=option)
     if st.features is not None and (st.features.ndim != 2 or st.features.shape[1] != mu.shape[0]):
         raise UsageError(f"{p}: features {list(st.features.shape)} do not match mu", param=option)
     st.mu, st.sigma = mu, sigma
@@ -316,12 +327,13 @@ def write_stats(path: str | os.PathLike, st: Stats) -> Path:
         arrays["features"] = st.features.astype(np.float32)
     if st.has_spatial:
         arrays.update(mu_s=st.mu_s.astype(np.float64), sigma_s=st.sigma_s.astype(np.float64))
+    arrays[DIGEST_ARRAY] = np.array(arrays_digest(arrays))
     try:
         with atomic_path(p, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-    except OSError as e:
-        raise RuntimeFailure(f"cannot write {p}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:          # numpy reports a full disk as ValueError/OSError
+        raise RuntimeFailure(f"cannot write {p}: {describe_failure(e)}") from None
     return p
 
 

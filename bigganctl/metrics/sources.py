@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int
+from .decode import shown, to_rgb
 from ..errors import UsageError
 from ..models.base import model_name
 from ..generate import iter_uint8
@@ -187,11 +188,11 @@ class FolderSource(ImageSource):
                 with Image.open(f) as im:
                     sizes.setdefault((im.size[1], im.size[0]), f)
             except (UnidentifiedImageError, OSError) as e:
-                raise UsageError(f"cannot read image {f}: {_reason(e)}", param=option) from None
+                raise UsageError(f"cannot read image {shown(f)}: {_reason(e)}", param=option) from None
         if self.pre.size:
             self.size = (self.pre.size, self.pre.size)
         elif len(sizes) > 1:
-            ex = ", ".join(f"{w}x{h} ({p.name})" for (h, w), p in list(sizes.items())[:3])
+            ex = ", ".join(f"{w}x{h} ({shown(p.name)})" for (h, w), p in list(sizes.items())[:3])
             raise UsageError(f"images have {len(sizes)} different sizes ({ex}); pass --resize R or "
                              "--center-crop R", param=option)
         else:
@@ -202,12 +203,12 @@ class FolderSource(ImageSource):
 
         try:
             with Image.open(f) as im:
-                img = self.pre.apply(im.convert("RGB"))
+                img = self.pre.apply(to_rgb(im))
                 arr = np.asarray(img, dtype=np.uint8)
         except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise UsageError(f"cannot read image {f}: {_reason(e)}", param=self.option) from None
+            raise UsageError(f"cannot read image {shown(f)}: {_reason(e)}", param=self.option) from None
         if arr.shape[:2] != self.size:
-            raise UsageError(f"{f} is {arr.shape[1]}x{arr.shape[0]}, the others "
+            raise UsageError(f"{shown(f)} is {arr.shape[1]}x{arr.shape[0]}, the others "
                              f"{self.size[1]}x{self.size[0]}", param=self.option)
         return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
@@ -234,7 +235,7 @@ class FolderSource(ImageSource):
         h = hashlib.sha256()
         for f in self.files:
             st = f.stat()
-            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(os.fsencode(f) + f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return {"kind": self.kind, "path": str(self.root.resolve()), "files": h.hexdigest(),
                 "preprocess": self.pre.describe()}
 
