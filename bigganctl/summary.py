@@ -37,13 +37,23 @@ def _fields(pairs: list[tuple[str, Any]]) -> str:
     return " · ".join(f"{k} `{v}`" for k, v in pairs if v is not None)
 
 
-def eval_gates(res: dict[str, Any], *, max_fid: float | None, min_is: float | None) -> list[tuple[str, bool]]:
-    """(text, passed) of each gate given (the same tests as ``check_gates``)."""
+#: gate -> (result key, label, True for an upper bound): the gates of ``bigganctl eval``
+_GATES = {"max_fid": ("fid", "FID", True), "min_is": ("is_mean", "IS", False), "max_sfid": ("sfid", "sFID", True),
+          "min_precision": ("precision", "precision", False), "min_recall": ("recall", "recall", False)}
+
+
+def eval_gates(res: dict[str, Any], **gates: float | None) -> list[tuple[str, bool]]:
+    """(text, passed) of each gate given (``max_fid``, ``min_is``, ``max_sfid``,
+    ``min_precision``, ``min_recall``; the same tests as ``check_gates``)."""
     out = []
-    if max_fid is not None and res.get("fid") is not None:
-        out.append((f"FID {res['fid']:.4f} ≤ --max-fid {max_fid:g}", bool(res["fid"] <= max_fid)))
-    if min_is is not None and res.get("is_mean") is not None:
-        out.append((f"IS {res['is_mean']:.4f} ≥ --min-is {min_is:g}", bool(res["is_mean"] >= min_is)))
+    for gate, bound in gates.items():
+        key, label, upper = _GATES[gate]
+        v = res.get(key)
+        if bound is None or v is None:
+            continue
+        flag = "--" + gate.replace("_", "-")
+        out.append((f"{label} {v:.4f} {'≤' if upper else '≥'} {flag} {bound:g}",
+                    bool(v <= bound if upper else v >= bound)))
     return out
 
 

@@ -33,7 +33,7 @@ from bigganctl.metrics.reference import REFERENCES
 from bigganctl.registry import ASSETS, REGISTRY, ModelSpec
 
 N_IMAGES = 10
-ADM_SPATIAL_DIM = 8          # mu_s/sigma_s: read by nobody but ADM's evaluator; kept small
+ADM_SPATIAL_DIM = features.SPATIAL_DIM      # mu_s/sigma_s: sFID's 2023 dims (eval sfid|all)
 
 
 def _sha256(p: Path) -> str:
@@ -55,12 +55,12 @@ def write_adm_batch(path: Path, res: int, seed: int = 0) -> Path:
     """An ADM reference batch: ``arr_0`` uint8 NHWC, ``mu``/``sigma`` (2048), ``mu_s``/``sigma_s``."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((features.FEATURE_DIM, 16)) * 0.1
-    s = rng.standard_normal((ADM_SPATIAL_DIM, ADM_SPATIAL_DIM))
+    s = rng.standard_normal((ADM_SPATIAL_DIM, 8)) * 0.1
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez(tmp, arr_0=_images(N_IMAGES, res, seed), mu=rng.standard_normal(features.FEATURE_DIM) * 0.1,
              sigma=a @ a.T + 1e-3 * np.eye(features.FEATURE_DIM), mu_s=rng.standard_normal(ADM_SPATIAL_DIM),
-             sigma_s=s @ s.T)
+             sigma_s=(s @ s.T + 1e-3 * np.eye(ADM_SPATIAL_DIM)).astype(np.float32))
     os.replace(tmp, path)
     return path
 

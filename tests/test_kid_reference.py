@@ -183,15 +183,16 @@ def test_sweep_all_evaluates_rows_without_kid(kept, tmp_path, monkeypatch):
 
     p = api_sweep.plan("biggan-deep-128", "0.5,1.0", 10, kept["plain"], "all", 0, "balanced", "random",
                        tmp_path / "S", inception_file(), "cpu", "fp32", None, 0, None)
-    assert p.protocol.metrics == ("fid", "is", "kid") and p.protocol.kid_optional
+    assert p.protocol.metrics == evaluation.METRICS and p.protocol.kid_optional
+    assert p.protocol.optional == ("kid", "sfid", "precision", "recall")
     asked: list = []
     monkeypatch.setattr(evaluation, "evaluate_generator", lambda **kw: asked.append(kw["protocol"].metrics) or {
         "trunc_convention": "deepmind", "fid": 1.0, "is_mean": 2.0, "is_std": 0.1, "kid_mean": None,
-        "kid_std": None, "n": 10, "seconds": 0.0})
+        "kid_std": None, "sfid": None, "precision": None, "recall": None, "n": 10, "seconds": 0.0})
     notes: list[str] = []
     rows = list(api_sweep.evaluate_rows(p, p.rows(), lambda i: None, options=evaluation.RunOptions(), force=True,
                                         reporters=lambda m, psi: None, warn=notes.append, loading=None))
-    assert len(rows) == 2 and asked == [("fid", "is")] * 2
+    assert len(rows) == 2 and all(a[:2] == ("fid", "is") and "kid" not in a for a in asked)
     assert len([m for m in notes if NOTE in m]) == 1
 
 

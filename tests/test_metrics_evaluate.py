@@ -14,7 +14,7 @@ from _metrics_util import inception_file
 from tiny_generator import TinyGenerator
 from bigganctl.errors import GateFailed, UsageError
 from bigganctl.api.evaluate import evaluate
-from bigganctl.metrics.evaluation import check_gates, normalize_metrics
+from bigganctl.metrics.evaluation import check_gates, normalize_metrics, optional_metrics
 from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, write_stats
 from bigganctl.sampling import class_plan
@@ -95,11 +95,15 @@ def test_class_plans():
 
 
 def test_metric_names():
-    assert normalize_metrics("all") == ("fid", "is", "kid")
+    assert normalize_metrics("all") == ("fid", "is", "kid", "sfid", "precision", "recall")
     assert normalize_metrics(["is", "fid"]) == ("fid", "is")
     assert normalize_metrics("kid,isc") == ("is", "kid")
+    assert normalize_metrics("pr,sfid") == ("sfid", "precision", "recall")
+    assert normalize_metrics("recall") == ("recall",)
+    assert optional_metrics("all") == ("kid", "sfid", "precision", "recall")
+    assert optional_metrics("all,pr") == ("kid", "sfid") and optional_metrics("fid,sfid") == ()
     with pytest.raises(UsageError):
-        normalize_metrics("precision")
+        normalize_metrics("vgg")
 
 
 @pytest.mark.parametrize("kw, option, match", [
@@ -123,3 +127,10 @@ def test_gates():
         check_gates({"fid": 5.5, "is_mean": 10.0}, max_fid=5.0)
     with pytest.raises(GateFailed, match="IS"):
         check_gates({"fid": None, "is_mean": 1.0}, min_is=2.0)
+    res = {"sfid": 4.0, "precision": 0.7, "recall": 0.5}
+    check_gates(res, max_sfid=4.0, min_precision=0.7, min_recall=0.5)
+    check_gates({"sfid": None}, max_sfid=1.0)              # not computed: nothing to gate
+    with pytest.raises(GateFailed, match=r"sFID 4.0000 > --max-sfid 3; precision 0.7000 < --min-precision 0.8"):
+        check_gates(res, max_sfid=3.0, min_precision=0.8)
+    with pytest.raises(GateFailed, match="recall 0.5000 < --min-recall 0.6"):
+        check_gates(res, min_recall=0.6)

@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 from _killpoint import run_to_killpoint
 from _metrics_util import inception_file
 from bigganctl.metrics.features import extractor_id, weights_sha256
-from bigganctl.metrics.reference import Stats, write_stats
+from bigganctl.metrics.reference import Stats, read_stats, write_stats
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "n", "seconds"]
+COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
+           "n", "seconds"]
 METRICS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")
 N = 10                       # the least the Inception Score's 10 splits allow
 TILE = 128 + 2               # biggan-deep-128 tiles plus the grid padding
@@ -166,7 +167,7 @@ def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
     def fake(**kw):
         calls.append(kw["psi"])
         return {"trunc_convention": "deepmind", "fid": 10 * kw["psi"], "is_mean": 2.0, "is_std": 0.1,
-                "kid_mean": None, "kid_std": None, "n": kw["n"], "seconds": 0.0}
+                "kid_mean": None, "kid_std": None, "sfid": None, "precision": None, "recall": None, "n": kw["n"], "seconds": 0.0}
 
     monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", fake)
     out = tmp_path / "S"
@@ -292,3 +293,35 @@ def test_two_models_overlay_with_one_row_per_model_and_psi(cli, env, tmp_path):
     assert r.json() == json.loads((out / "sweep.json").read_text())
     assert _png(out / "strip.png").size == (TILE + 2, 4 * TILE + 2)     # one row per (model, psi)
     _png(out / "sweep.png")
+
+
+def test_precision_recall_sfid_columns_and_panel(env, tmp_path, monkeypatch):
+    """`--metrics fid,sfid,pr`: the rows, CSV and JSON carry sfid/precision/recall, and the plot
+    gets an sFID panel and one precision/recall-vs-psi panel (evaluation itself faked)."""
+    import bigganctl.metrics.evaluation
+
+    rng = np.random.default_rng(1)
+    ref = tmp_path / "Rs.npz"
+    st = read_stats(env["ref"])
+    write_stats(ref, Stats(st.mu, st.sigma, st.features, st.meta, rng.random(2023), np.eye(2023)))
+    seen = []
+
+    def fake(**kw):
+        seen.append(kw["protocol"].metrics)
+        psi = kw["psi"]
+        return {"trunc_convention": "deepmind", "fid": 10 * psi, "is_mean": None, "is_std": None, "kid_mean": None,
+                "kid_std": None, "sfid": 5 * psi, "precision": 1 - psi / 2, "recall": psi / 2, "n": kw["n"],
+                "seconds": 0.0}
+
+    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", fake)
+    out = tmp_path / "S"
+    code, stdout, stderr = _invoke("sweep", *_common(ref), "--trunc", "0.5,1.0", "--n", 4, "--metrics", "fid,sfid,pr",
+                                   "--strip-columns", 0, "--out", out, "--json", "--quiet")
+    assert code == 0, stderr
+    assert seen == [("fid", "sfid", "precision", "recall")] * 2
+    rows = json.loads(stdout)["rows"]
+    assert [(r["sfid"], r["precision"], r["recall"]) for r in rows] == [(2.5, 0.75, 0.25), (5.0, 0.5, 0.5)]
+    csv_rows = _csv(out / "sweep.csv")
+    assert list(csv_rows[0]) == COLUMNS and [float(r["precision"]) for r in csv_rows] == [0.75, 0.5]
+    assert csv_rows[0]["is_mean"] == "" and float(csv_rows[1]["sfid"]) == 5.0
+    assert _png(out / "sweep.png").size[0] == 3 * 460           # FID, sFID, precision/recall vs psi

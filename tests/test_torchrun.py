@@ -65,7 +65,9 @@ def world(tmp_path_factory):
     f64 = feats.astype(np.float64)
     meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 8, "count": N}
     ref = d / "ref.npz"
-    write_stats(ref, Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, meta))
+    a = rng.normal(size=(2023, 9)) * 0.1           # sFID's spatial statistics (eval all gives sFID too)
+    write_stats(ref, Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, meta, rng.random(2023) * 0.2,
+                           a @ a.T + 1e-3 * np.eye(2023)))
     return {"dir": d, "model": Path(model), "images": images, "ref": ref}
 
 
@@ -152,6 +154,8 @@ def test_stats_match_one_process_to_float64_round_off(one, two):
     np.testing.assert_array_equal(s1.features, s2.features)          # same pixels, same kernels, same order
     np.testing.assert_allclose(s2.mu, s1.mu, rtol=1e-12, atol=0)     # float64 sums, added in another order
     np.testing.assert_allclose(s2.sigma, s1.sigma, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(s2.mu_s, s1.mu_s, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(s2.sigma_s, s1.sigma_s, rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.numerics
@@ -174,12 +178,13 @@ def test_sweep_rows_are_eval_all_at_the_same_world_size(one, two):
 
 @pytest.mark.numerics
 def test_eval_matches_one_process(one, two):
-    """Shards, all-reduce, KID features gathered in sample order, one JSON document."""
+    """Shards, all-reduce, KID / precision-recall features gathered in sample order, one JSON document."""
     a, b = json.loads(one[1]["eval"]), json.loads(two[1]["eval"])
     assert (a["world_size"], b["world_size"], b["n"]) == (1, 2, 6)
-    for k in ("fid", "is_mean", "is_std"):                          # float64 sums, another order
-        assert b[k] == pytest.approx(a[k], rel=1e-9), k
+    for k in ("fid", "is_mean", "is_std", "sfid"):                  # float64 sums, another order
+        assert isinstance(b[k], float) and b[k] == pytest.approx(a[k], rel=1e-9), k
     assert (b["kid_mean"], b["kid_std"]) == (a["kid_mean"], a["kid_std"])   # same features, same order
+    assert (b["precision"], b["recall"]) == (a["precision"], a["recall"]) and b["pr_reference_count"] == N
 
 
 def test_a_failing_process_ends_the_job_and_leaves_no_output(world, one, two):

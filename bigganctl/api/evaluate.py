@@ -1,4 +1,4 @@
-"""``bigganctl.evaluate()``: FID / IS / KID of a generator or of a set of images.
+"""``bigganctl.evaluate()``: FID / IS / KID / sFID / precision / recall of a generator or of images.
 
 ::
 
@@ -28,8 +28,8 @@ from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
-                                  images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics, run,
-                                  sized)
+                                  images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics,
+                                  optional_metrics, run, sized)
 from ..distributed import is_main, session
 from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
 from ..metrics.ref_features import feature_count, fill_features
@@ -110,8 +110,8 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
              inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
              batch_size: int | None = None, resume: bool = True, progress: ProgressArg = True,
              force: bool = False, resize: int | None = None, center_crop: int | None = None,
-             is_splits: int = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
-             kid_subset_size: int | None = None,
+             is_splits: int | str = S.IS_SPLITS, is_shuffle: bool = True, kid_subsets: int = S.KID_SUBSETS,
+             kid_subset_size: int | None = None, pr_distances: str = "fp32",
              checkpoint_every: int | None = None, warn: Callable[[str], None] | None = None,
              compile: Compile = False) -> dict[str, Any]:
     """Evaluate a generator or a set of images; returns the ``--json`` document as a dict.
@@ -124,7 +124,11 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
     refused (UsageError). ``kid_subset_size`` defaults to ``min(1000, n, reference count)`` (a warning when
     that is below 1000); an explicit value larger than either set is refused. The Inception
     Score follows torch-fidelity (seeded shuffle, ``is_splits`` contiguous splits);
-    ``is_shuffle=False`` gives ADM's evaluator's contiguous splits (identical for n=50000).
+    ``is_shuffle=False`` gives contiguous splits, ``is_splits="adm"`` ADM's evaluator's rule
+    (consecutive blocks of 5000, the mean of their scores; the result's ``is_rule`` says which).
+    ``"sfid"`` needs the reference's ``mu_s``/``sigma_s`` (ADM batches, ``stats compute``);
+    ``"precision"``/``"recall"`` (or ``"pr"``) need reference features like KID, and
+    ``pr_distances`` is ``"fp32"`` or ADM's ``"fp16"`` (docs/evaluation.md).
     ``progress``: True (tqdm bars), False, ``fn(done, total)`` after every batch, or a
     reporter (``bigganctl eval`` passes its rich bars).
     ``compile``: True or a torch.compile mode (``default``, ``reduce-overhead``,
@@ -133,10 +137,26 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
     wanted = normalize_metrics(metrics)
     what = subject(model=model, weights=weights, images=images, resize=resize, center_crop=center_crop,
                    psi=psi, seed=seed, classes=classes)
-    protocol = Protocol(wanted, is_splits, is_shuffle, kid_subsets, kid_subset_size, kid_if_available(metrics))
+    n_splits, is_adm = splits_rule(is_splits)
+    protocol = Protocol(wanted, n_splits, is_adm=is_adm, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                        kid_optional=kid_if_available(metrics), optional=optional_metrics(metrics),
+                        is_shuffle=is_shuffle, pr_distances=pr_distances)
     return _evaluate(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
                      dtype=dtype, force=force, progress=reporter(progress), warn=warn,
                      options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
+
+
+def splits_rule(is_splits: int | str) -> tuple[int, bool]:
+    """``is_splits`` (a count, or ``"adm"``) -> (Protocol.is_splits, Protocol.is_adm)."""
+    if isinstance(is_splits, str):
+        if is_splits.strip().lower() == "adm":
+            return S.IS_SPLITS, True
+        try:
+            return int(is_splits), False
+        except ValueError:
+            raise UsageError(f"expected a number of splits or 'adm', got {is_splits!r}",
+                             param="is_splits") from None
+    return is_splits, False
 
 
 def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: int | None,
@@ -160,7 +180,7 @@ def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: i
                          "a registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma",
                          param="ref", hint="see `bigganctl stats list`; make one with `bigganctl stats compute`")
     if n is not None:
-        check_n(int(n), protocol.metrics, protocol.is_splits)
+        check_n(int(n), protocol.metrics, protocol.is_splits, protocol.is_adm, protocol.optional)
 
     # Reference statistics and the extractor's identity first: cheap, and fail fast.
     shown = progress if is_main() else None
@@ -180,7 +200,7 @@ def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: i
         subset = (kid_subset(protocol.kid_subset_size, total, feature_count(ref_stats), note)
                   if "kid" in protocol.metrics else None)
         fx = InceptionFeatures(inc_path, device=dev, compile=options.compile)
-        if "kid" in protocol.metrics:
+        if protocol.keeps_features:
             fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(dev),
                           progress=shown, dist=d)
         return run(src, info, total=total, fx=fx, ref=ref_stats, protocol=protocol, kid_subset_size=subset,

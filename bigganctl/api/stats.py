@@ -11,8 +11,9 @@ from ..compiling import resolve_compile
 from ..checks import check_int
 from ..errors import UsageError
 from ..distributed import main_decides, session, shard
+from ..metrics.adm_batch import ADM_IMAGES, SUBSET_SEED, write_adm_batch
 from ..metrics.extract import CHECKPOINT_VERSION, extract_resumable
-from ..metrics.features import InceptionFeatures, resolve_weights
+from ..metrics.features import SPATIAL_DIM, SPATIAL_LAYER, SPATIAL_MODULE, InceptionFeatures, resolve_weights
 from ..metrics.ref_features import fill_features
 from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
 from ..metrics.sources import Preprocess, open_images
@@ -27,13 +28,17 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                   keep_features: bool = False, inception_weights: str | os.PathLike | None = None,
                   device: str = "auto", batch_size: int | None = None, overwrite: bool = False,
                   workers: int = 0, resume: bool = True, progress: ProgressArg = True,
-                  compile: Compile = False) -> Stats:
+                  compile: Compile = False, adm_batch: bool = False, adm_images: int = ADM_IMAGES,
+                  adm_seed: int = SUBSET_SEED) -> Stats:
     """Reference statistics of an image folder or an image ``.npz``; written to ``out`` if given.
 
     ``resize=R``: torch-fidelity's resize-and-center-crop; ``center_crop=R``: ADM's
     ImageNet preparation (box-halving, bicubic, centre crop); see
     :mod:`bigganctl.metrics.sources`. ``keep_features`` stores the [N, 2048] features too
-    (needed for KID against it). ``workers``: processes that decode and resize a folder's
+    (needed for KID against it). sFID's ``mu_s``/``sigma_s`` are always recorded.
+    ``adm_batch``: write ``out`` as an ADM reference batch instead (``mu``, ``sigma``, ``mu_s``,
+    ``sigma_s`` and ``arr_0``, ``adm_images`` of the images drawn with ``adm_seed``;
+    :mod:`bigganctl.metrics.adm_batch`). ``workers``: processes that decode and resize a folder's
     images (0: in this process). ``resume``: continue from the checkpoint an interrupted
     run left. ``progress``: True (tqdm bars), False, ``fn(done, total)`` or a reporter. ``compile``:
     True or a torch.compile mode, the Inception extractor runs compiled. Under torchrun
@@ -44,6 +49,9 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     """
     mode = resolve_compile(compile)
     check_int(workers, "workers", minimum=0)
+    check_int(adm_images, "adm_images")
+    if adm_batch and out is None:
+        raise UsageError("an ADM reference batch is a file: it needs out (--out FILE.npz)", param="adm_batch")
     resolve_device(device)
     with session(device) as (d, dev):
         if out is not None:
@@ -66,15 +74,19 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
                "batch_size": bs, "device": dev.type, "compile": mode}
         acc, ckpt, _ = extract_resumable(src, fx, key=key, kind="stats", n=total, shard=(lo, hi), dist=d,
                                          device=dev, resume=resume, need_fid=True, is_splits=None,
-                                         keep_features=keep_features, batch_size=bs, progress=shown,
-                                         desc="stats")
+                                         keep_features=keep_features, need_sfid=True, batch_size=bs,
+                                         progress=shown, desc="stats")
         mu, sigma = acc.fid.mean_cov()
         meta = stats_meta(extractor=fx.describe(), count=total, resolution=src.resolution,
                           preprocessing=src.pre.describe(), source=str(Path(source).resolve()),
-                          has_features=keep_features, source_kind=src.kind)
-        stats = Stats(mu, sigma, acc.features() if keep_features else None, meta)
+                          has_features=keep_features, source_kind=src.kind, spatial_layer=SPATIAL_LAYER,
+                          spatial_module=SPATIAL_MODULE, spatial_dim=SPATIAL_DIM)
+        stats = Stats(mu, sigma, acc.features() if keep_features else None, meta, *acc.sfid.mean_cov())
         if out is not None and d.is_main:
-            write_stats(out, stats)
+            if adm_batch:
+                write_adm_batch(out, stats, src, k=adm_images, seed=adm_seed, batch_size=bs, progress=shown)
+            else:
+                write_stats(out, stats)
         ckpt.remove()
     return stats
 

@@ -192,7 +192,7 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
             warn(msg)
 
     protocol = evaluation.kid_plan(ref_stats, p.protocol, warn_once)
-    if "kid" in protocol.metrics:
+    if protocol.keeps_features:
         ref_features.fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(p.device),
                                    progress=loading if dist.is_main else None, dist=dist)
 
@@ -202,7 +202,8 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
             classes=p.classes, device=p.device, dtype=p.dtype, options=options, force=force,
             progress=reporters(p.labels[i], psi) if dist.is_main else None, warn=warn_once, dist=dist)
         yield i, psi, {"model": p.labels[i], "psi": psi, "convention": res["trunc_convention"],
-                       **{k: res[k] for k in ("fid", "is_mean", "is_std", "kid_mean", "kid_std")},
+                       **{k: res[k] for k in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid",
+                                              "precision", "recall")},
                        "n": res["n"], "seconds": res["seconds"]}
 
 
@@ -224,7 +225,8 @@ def _write_files(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None
                                  p.grid, n=p.n, seed=p.seed, classes=p.classes,
                                  columns=p.settings["strip_columns"], batch_size=batch_size)
     rows = doc["rows"] if p.multi else [{"model": p.labels[0], **r} for r in doc["rows"]]
-    shown = [m for m in p.protocol.metrics if m != "kid" or any(r.get("kid_mean") is not None for r in rows)]
+    key = {"kid": "kid_mean", "sfid": "sfid", "precision": "precision", "recall": "recall"}
+    shown = [m for m in p.protocol.metrics if m not in key or any(r.get(key[m]) is not None for r in rows)]
     plot_sweep(p.out / p.files["plot"], rows, metrics=shown, title=_title(p.labels, p.settings))
     write_csv(p.out / p.files["csv"], doc["rows"], multi=p.multi)
     write_json(p.out / p.files["json"], doc)

@@ -19,7 +19,8 @@ from ..checks import check_int
 from ..errors import UsageError
 from ..integrity import json_verified, seal_json
 from ..metrics import maths as S
-from ..metrics.evaluation import METRIC_VERSION, Protocol, check_n, kid_if_available, normalize_metrics
+from ..metrics.evaluation import (METRIC_VERSION, Protocol, check_n, kid_if_available, normalize_metrics,
+                                  optional_metrics)
 from ..metrics.features import extractor_id, resolve_weights, weights_sha256
 from ..metrics.reference import REFERENCES, unknown_ref
 from ..parsing import parse_float, parse_grid
@@ -106,7 +107,7 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
     everything that changes the numbers (the resume key)."""
     wanted = normalize_metrics(metrics)
     grid = parse_psis(psis)
-    check_n(n, wanted, S.IS_SPLITS)
+    check_n(n, wanted, S.IS_SPLITS, optional=optional_metrics(metrics))
     check_int(seed, "seed", minimum=0)
     check_int(strip_columns, "strip_columns", minimum=0)
     check_int(batch_size, "batch_size", optional=True)
@@ -116,7 +117,7 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
     if weights is not None and str(weights) != "random" and len(names) > 1:
         raise UsageError("a weights file belongs to one model; compare trained models as folders "
                          "(--model DIR) or use --weights random", param="weights")
-    protocol = Protocol(wanted, kid_optional=kid_if_available(metrics))
+    protocol = Protocol(wanted, kid_optional=kid_if_available(metrics), optional=optional_metrics(metrics))
     if protocol.needs_ref and ref is None:
         raise UsageError(f"{'/'.join(m.upper() for m in protocol.needs_ref)} needs reference statistics: a "
                          "registered name (imagenet-64|128|256|512) or a FILE.npz with mu/sigma", param="ref")

@@ -1,4 +1,5 @@
-"""``bigganctl eval fid | is | kid | all``: IS / FID / KID of a generator or of images."""
+"""``bigganctl eval fid | is | kid | sfid | pr | precision | recall | all``: the metrics of a
+generator or of images."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from .options import (
 from .render import emit_json, render_eval, rich_reporter, warn
 
 eval_app = typer.Typer(
-    help="Inception Score, FID and KID of a generator (samples go straight into the feature "
+    help="Inception Score, FID, KID, sFID, precision and recall of a generator (samples go straight into the feature "
          "extractor, no image files) or of an image folder / .npz batch.\n\n"
          "Examples:\n\n"
          "  bigganctl eval fid --model biggan-deep-128 --ref imagenet-128 --trunc 1.0\n\n"
@@ -64,9 +65,24 @@ ResizeOpt = Annotated[Optional[int], typer.Option(
 CenterCropOpt = Annotated[Optional[int], typer.Option(
     "--center-crop", metavar="R", rich_help_panel=SOURCE_PANEL,
     help="--images: ADM's ImageNet preparation (box-halve, bicubic short side to R, centre crop RxR).")]
-SplitsOpt = Annotated[int, typer.Option(
-    "--splits", metavar="K", rich_help_panel=METRIC_PANEL,
-    help="Inception Score splits (torch-fidelity protocol: seeded shuffle, K contiguous splits).")]
+SplitsOpt = Annotated[str, typer.Option(
+    "--splits", metavar="K|adm", rich_help_panel=METRIC_PANEL,
+    help="Inception Score splits: K (torch-fidelity protocol: seeded shuffle, K contiguous splits), or "
+         "adm (ADM's evaluator: consecutive blocks of 5000 samples, not shuffled, mean of their scores). "
+         "The result records the rule (is_rule).")]
+PrDistancesOpt = Annotated[str, typer.Option(
+    "--pr-distances", metavar="fp32|fp16", rich_help_panel=METRIC_PANEL,
+    help="Precision/recall distances in float32 (default) or from float16-cast features as ADM's "
+         "evaluator (docs/evaluation.md: how much that moves them).")]
+MaxSfidOpt = Annotated[Optional[str], typer.Option(
+    "--max-sfid", metavar="X", rich_help_panel=METRIC_PANEL,
+    help="Quality gate: exit 3 (after printing the result) if sFID > X.")]
+MinPrecisionOpt = Annotated[Optional[str], typer.Option(
+    "--min-precision", metavar="P", rich_help_panel=METRIC_PANEL,
+    help="Quality gate: exit 3 (after printing the result) if precision < P.")]
+MinRecallOpt = Annotated[Optional[str], typer.Option(
+    "--min-recall", metavar="R", rich_help_panel=METRIC_PANEL,
+    help="Quality gate: exit 3 (after printing the result) if recall < R.")]
 IsShuffleOpt = Annotated[bool, typer.Option(
     "--is-shuffle/--no-is-shuffle", rich_help_panel=METRIC_PANEL,
     help="IS splits after torch-fidelity's seeded shuffle (default), or contiguous as ADM's evaluator "
@@ -85,7 +101,25 @@ MinIsOpt = Annotated[Optional[str], typer.Option(
     help="Quality gate: exit 3 (after printing the result) if IS < Y.")]
 
 
-def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> Callable[..., None]:
+_GATE_NEEDS = {"max_fid": ("fid", "FID (eval fid or eval all)"), "min_is": ("is", "the Inception Score (eval is or eval all)"),
+               "max_sfid": ("sfid", "sFID (eval sfid or eval all)"),
+               "min_precision": ("precision", "precision (eval pr, eval precision or eval all)"),
+               "min_recall": ("recall", "recall (eval pr, eval recall or eval all)")}
+
+
+def _gates(metrics: tuple[str, ...], **given: str | None) -> dict[str, float | None]:
+    from ..errors import UsageError
+
+    out: dict[str, float | None] = {}
+    for gate, raw in given.items():
+        flag = "--" + gate.replace("_", "-")
+        out[gate] = None if raw is None else parse_float(raw, option=flag)
+        if out[gate] is not None and _GATE_NEEDS[gate][0] not in metrics:
+            raise UsageError(f"needs {_GATE_NEEDS[gate][1]}", option=flag)
+    return out
+
+
+def _command(metrics: tuple[str, ...], doc: str, optional: tuple[str, ...] = ()) -> Callable[..., None]:
     def command(
         model: EvalModelOpt = None,
         weights: WeightsOpt = None,
@@ -103,12 +137,16 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         batch_size: BatchSizeOpt = None,
         compile_: CompileOpt = False,
         compile_mode: CompileModeOpt = None,
-        splits: SplitsOpt = 10,
+        splits: SplitsOpt = "10",
         is_shuffle: IsShuffleOpt = True,
         kid_subsets: KidSubsetsOpt = 100,
         kid_subset_size: KidSubsetSizeOpt = None,
+        pr_distances: PrDistancesOpt = "fp32",
         max_fid: MaxFidOpt = None,
         min_is: MinIsOpt = None,
+        max_sfid: MaxSfidOpt = None,
+        min_precision: MinPrecisionOpt = None,
+        min_recall: MinRecallOpt = None,
         resume: ResumeOpt = True,
         checkpoint_every: CheckpointEveryOpt = None,
         force: ForceOpt = False,
@@ -117,24 +155,19 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         quiet: QuietOpt = False,
     ) -> None:
         from ..api.evaluate import evaluate
-        from ..errors import UsageError
         from ..metrics.evaluation import check_gates
         from ..distributed import is_main
 
-        gate_fid = None if max_fid is None else parse_float(max_fid, option="--max-fid")
-        gate_is = None if min_is is None else parse_float(min_is, option="--min-is")
-        if gate_fid is not None and "fid" not in metrics:
-            raise UsageError("needs FID (eval fid or eval all)", option="--max-fid")
-        if gate_is is not None and "is" not in metrics:
-            raise UsageError("needs the Inception Score (eval is or eval all)", option="--min-is")
+        gates = _gates(metrics, max_fid=max_fid, min_is=min_is, max_sfid=max_sfid, min_precision=min_precision,
+                       min_recall=min_recall)
         res = evaluate(
-            model=model, weights=weights, images=images, metrics="all" if kid_optional else metrics, n=n,
+            model=model, weights=weights, images=images, metrics="all" if optional else metrics, n=n,
             psi=parse_float(trunc, option="--trunc"), seed=seed, classes=classes, ref=ref,
             inception_weights=inception_weights, device=device, dtype=dtype, batch_size=batch_size,
             resume=resume, progress=rich_reporter(quiet=quiet) or False, force=force, resize=resize,
             center_crop=center_crop, is_splits=splits, is_shuffle=is_shuffle, kid_subsets=kid_subsets,
-            kid_subset_size=kid_subset_size, checkpoint_every=checkpoint_every, warn=warn,
-            compile=compile_value(compile_, compile_mode))
+            kid_subset_size=kid_subset_size, pr_distances=pr_distances, checkpoint_every=checkpoint_every,
+            warn=warn, compile=compile_value(compile_, compile_mode))
         if not is_main():
             return
         if json_:
@@ -144,10 +177,9 @@ def _command(metrics: tuple[str, ...], doc: str, kid_optional: bool = False) -> 
         if summary is not None:
             from .. import summary as md
 
-            name = "all" if len(metrics) == 3 else metrics[0]
-            md.append(summary, md.eval_section(res, md.eval_gates(res, max_fid=gate_fid, min_is=gate_is),
-                                               f"bigganctl eval {name}"))
-        check_gates(res, max_fid=gate_fid, min_is=gate_is)
+            name = "all" if optional else "pr" if metrics == ("precision", "recall") else metrics[0]
+            md.append(summary, md.eval_section(res, md.eval_gates(res, **gates), f"bigganctl eval {name}"))
+        check_gates(res, **gates)
 
     command.__doc__ = doc
     return command
@@ -189,9 +221,31 @@ KID_DOC = """Kernel Inception Distance against reference features.
       bigganctl eval kid --model biggan-deep-128 --ref imagenet-128 --n 10000
 """ + _COMMON_DOC
 
-ALL_DOC = """FID, Inception Score and KID in one pass over the samples.
+SFID_DOC = """Spatial FID (ADM's evaluator) against the reference's mu_s/sigma_s.
 
-    KID is computed when the reference can give features (see `eval kid --help`); otherwise FID and IS only, KID null in --json, and a note on stderr saying how to get it.
+    Features: Mixed_6d.branch1x1 (TF mixed_6/conv), first 7 channels in NHWC order, 2023 dims. The reference must carry mu_s/sigma_s: an ADM reference batch (imagenet-64|128|256|512) or a FILE.npz from `stats compute`. Other statistics: exit 2.
+
+    Examples:
+
+      bigganctl eval sfid --images samples.npz --ref imagenet-256
+
+      bigganctl eval sfid --model biggan-deep-128 --ref imagenet-128 --max-sfid 8
+""" + _COMMON_DOC
+
+PR_DOC = """Improved precision and recall (k=3, ADM's evaluator) against the reference's features.
+
+    Reference side: an ADM batch's 10k images (their features computed once and cached, as for KID) or the features a `stats compute --keep-features` file stores; sample side: all N samples. Distances in float32 (--pr-distances fp16: ADM's float16 cast). Chunked on the device, never an NxM matrix.
+
+    Examples:
+
+      bigganctl eval pr --images samples.npz --ref imagenet-128 --json
+
+      bigganctl eval pr --model biggan-deep-128 --ref imagenet-128 --n 50000 --min-precision 0.7
+""" + _COMMON_DOC
+
+ALL_DOC = """FID, Inception Score, KID, sFID, precision and recall in one pass over the samples.
+
+    Each metric is computed when the reference supports it: KID and precision/recall need features (see `eval kid --help`), sFID needs mu_s/sigma_s; a metric it cannot give is null in --json, with one note on stderr saying how to get it.
 
     Examples:
 
@@ -205,5 +259,10 @@ def register(app: typer.Typer) -> None:
     eval_app.command("fid")(_command(("fid",), FID_DOC))
     eval_app.command("is")(_command(("is",), IS_DOC))
     eval_app.command("kid")(_command(("kid",), KID_DOC))
-    eval_app.command("all")(_command(("fid", "is", "kid"), ALL_DOC, kid_optional=True))
+    eval_app.command("sfid")(_command(("sfid",), SFID_DOC))
+    eval_app.command("pr")(_command(("precision", "recall"), PR_DOC))
+    eval_app.command("precision")(_command(("precision",), PR_DOC.replace("precision and recall", "precision", 1)))
+    eval_app.command("recall")(_command(("recall",), PR_DOC.replace("precision and recall", "recall", 1)))
+    eval_app.command("all")(_command(("fid", "is", "kid", "sfid", "precision", "recall"), ALL_DOC,
+                                     optional=("kid", "sfid", "precision", "recall")))
     app.add_typer(eval_app, name="eval")

@@ -100,6 +100,9 @@ def render_eval(res: dict[str, Any]) -> None:
         table.add_row("IS", fmt_number(res["is_mean"]), fmt_number(res["is_std"]))
     if "kid" in res["metrics"]:
         table.add_row("KID", fmt_number(res["kid_mean"], 6), fmt_number(res["kid_std"], 6))
+    for key, label in (("sfid", "sFID"), ("precision", "precision"), ("recall", "recall")):
+        if key in res["metrics"]:
+            table.add_row(label, fmt_number(res.get(key)), "")
     out.print(table)
     if res.get("images"):
         what = f"images {res['images']}"
@@ -133,6 +136,9 @@ class LiveTable:
             cols.append(("IS", lambda r: f"{fmt_number(r['is_mean'])} ± {fmt_number(r['is_std'])}"))
         if "kid" in self.metrics:
             cols.append(("KID", lambda r: f"{fmt_number(r['kid_mean'], 6)} ± {fmt_number(r['kid_std'], 6)}"))
+        for key, label in (("sfid", "sFID"), ("precision", "P"), ("recall", "R")):
+            if key in self.metrics:
+                cols.append((label, lambda r, key=key: fmt_number(r.get(key))))
         cols.append(("s", lambda r: f"{r['seconds']:.1f}"))
         return cols
 

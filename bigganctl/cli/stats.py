@@ -41,6 +41,13 @@ def compute_cmd(
                                     "--num-samples (or -n).")] = None,
     keep_features: Annotated[bool, typer.Option(
         "--keep-features", help="Also store the [N, 2048] features (needed for KID; 8 kB per image).")] = False,
+    adm_batch: Annotated[bool, typer.Option(
+        "--adm-batch", help="Write an ADM-format reference batch (mu, sigma, mu_s, sigma_s and arr_0: a seeded "
+                            "subset of the images, uint8 NHWC), as guided-diffusion's evaluator reads it.")] = False,
+    adm_images: Annotated[int, typer.Option(
+        "--adm-images", metavar="K", help="--adm-batch: images in arr_0 (all when fewer).")] = 10000,
+    adm_seed: Annotated[int, typer.Option(
+        "--adm-seed", metavar="S", help="--adm-batch: seed of the subset (RandomState(S).permutation).")] = 0,
     workers: Annotated[int, typer.Option(
         "--workers", metavar="K", min=0,
         help="Processes that decode and resize a folder's images (DataLoader workers); 0 decodes in "
@@ -57,7 +64,7 @@ def compute_cmd(
 ) -> None:
     """Compute reference statistics of an image folder or an image .npz.
 
-    The file holds mu, sigma (float64), optionally features, and metadata (extractor and its weights, layer, count, resolution, preprocessing, source, versions), so later comparisons can refuse mismatched statistics.
+    The file holds mu, sigma (float64), sFID's mu_s/sigma_s (Mixed_6d.branch1x1 = TF mixed_6/conv, first 7 channels NHWC, 2023 dims), optionally features, and metadata (extractor and its weights, layer, count, resolution, preprocessing, source, versions), so later comparisons can refuse mismatched statistics.
 
     Streams in constant memory (features kept only with --keep-features); saves a checkpoint every 5 minutes and on Ctrl-C, and the same command resumes from it. Under torchrun each process reads its contiguous share and rank 0 writes the file (docs/scale.md).
 
@@ -67,6 +74,8 @@ def compute_cmd(
 
       bigganctl stats compute imagenet/val --center-crop 256 --workers 8 --out val256.npz
 
+      bigganctl stats compute my_dataset/ --center-crop 128 --adm-batch --out VIRTUAL_mine128.npz
+
       torchrun --nproc_per_node 4 -m bigganctl stats compute imagenet/train --center-crop 128 --workers 6 --out train128.npz
     """
     from ..api.stats import compute_stats
@@ -75,14 +84,16 @@ def compute_cmd(
     st = compute_stats(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                        inception_weights=inception_weights, device=device, batch_size=batch_size,
                        overwrite=overwrite, workers=workers, resume=resume,
-                       progress=rich_reporter(quiet=quiet) or False, compile=compile_value(compile_, compile_mode))
+                       progress=rich_reporter(quiet=quiet) or False, compile=compile_value(compile_, compile_mode),
+                       adm_batch=adm_batch, adm_images=adm_images, adm_seed=adm_seed)
     if not is_main():
         return
     if json_:
         emit_json({"out": str(out_path), **st.meta})
     elif not quiet:
         note(f"wrote {out_path}: {st.meta['count']} images, {st.meta['resolution']} px, "
-             f"extractor {st.meta['extractor_id']}{', with features' if keep_features else ''}")
+             f"extractor {st.meta['extractor_id']}{', with features' if keep_features else ''}"
+             + (f", ADM reference batch with {st.meta['image_count']} images" if adm_batch else ""))
 
 
 def pull_cmd(

@@ -53,6 +53,8 @@ Examples:
 
   bigganctl sweep --trunc 0.05:0.3:0.05,0.5,1.0 --metrics fid,is,kid --ref val128.npz --out fine/ --json
 
+  bigganctl sweep --trunc 0.2:1.0:0.2 --metrics fid,precision,recall --ref imagenet-128 --out pr/   (precision/recall vs psi)
+
   bigganctl sweep --weights random --trunc 0.2:1.0:0.4 --n 64 --ref R.npz --inception-weights W.pth --out S/   (smoke test)
 """
 
@@ -65,10 +67,11 @@ SweepNOpt = Annotated[int, typer.Option(
     help="Samples per psi (the same seeds S..S+N-1 for every psi). At least 10 with IS (10 splits). "
          "Under torchrun spell it --num-samples (or -n).")]
 MetricsOpt = Annotated[str, typer.Option(
-    "--metrics", metavar="fid,is,kid", rich_help_panel=METRIC_PANEL,
-    help="Metrics per psi: any of fid, is, kid (or all). FID and KID need --ref; KID needs a reference "
-         "that gives features (see `eval kid --help`): with `all` and one that does not, the KID "
-         "column stays empty (a note says why), with `kid` named it is refused.")]
+    "--metrics", metavar="fid,is,kid,sfid,precision,recall", rich_help_panel=METRIC_PANEL,
+    help="Metrics per psi: any of fid, is, kid, sfid, precision, recall (pr: both; or all). All but IS need "
+         "--ref; KID and precision/recall need a reference that gives features (see `eval kid --help`), "
+         "sFID one with mu_s/sigma_s: with `all` and one that does not, the column stays empty (a note "
+         "says why), named it is refused. The plot shows precision and recall against psi.")]
 OutDirOpt = Annotated[Path, typer.Option(
     "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT_PANEL,
     help="Folder for sweep.csv, sweep.json, sweep.png, strip.png, manifest.json (and the resume state).")]

@@ -27,10 +27,11 @@ METRIC_VERSION_KEY = "metric_version"
 
 #: Numeric keys of an eval document that are settings, not results.
 _EVAL_NOT_METRICS = {"n", "trunc", "seed", "resolution", "is_splits", "kid_subsets", "kid_subset_size",
-                     "world_size", "batch_size", "resumed_from", METRIC_VERSION_KEY}
+                     "world_size", "batch_size", "resumed_from", "pr_k", "pr_reference_count", METRIC_VERSION_KEY}
 #: eval: fields that must agree (the protocol).
 _EVAL_PROTOCOL = ("n", "ref", "ref_extractor", "extractor_id", "trunc", "trunc_convention", "classes",
-                  "resolution", "is_splits", "is_shuffle", "kid_subsets", "kid_subset_size", METRIC_VERSION_KEY)
+                  "resolution", "is_splits", "is_shuffle", "is_rule", "kid_subsets", "kid_subset_size",
+                  "pr_k", "pr_distances", "pr_reference_count", METRIC_VERSION_KEY)
 #: eval: fields shown for both runs, never refused.
 _EVAL_IDENTITY = ("model", "weights", "images", "seed", "dtype", "device", "version")
 

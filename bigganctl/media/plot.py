@@ -20,7 +20,8 @@ from .images import GRID_PADDING, make_grid, write_image
 from ..types import Classes
 
 #: The columns of ``sweep.csv`` and of a sweep row (``model`` first when several models).
-COLUMNS = ("psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "n", "seconds")
+COLUMNS = ("psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
+           "n", "seconds")
 
 
 def write_csv(path: Path, rows: Sequence[dict], *, multi: bool) -> None:
@@ -37,7 +38,8 @@ def write_csv(path: Path, rows: Sequence[dict], *, multi: bool) -> None:
 
 def plot_sweep(path: Path, rows: Sequence[dict], *, metrics: Sequence[str], title: str = "") -> None:
     """``sweep.png``: IS against FID (points labelled by psi) and each metric against psi,
-    one line per model. Matplotlib's Agg canvas, no pyplot (no global backend state)."""
+    one line per model; precision and recall share one panel (the fidelity-diversity trade-off
+    of truncation). Matplotlib's Agg canvas, no pyplot (no global backend state)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -48,16 +50,21 @@ def plot_sweep(path: Path, rows: Sequence[dict], *, metrics: Sequence[str], titl
     if "fid" in metrics and "is" in metrics:
         panels.append(("fid", "is_mean", "IS", "is_std"))
     panels += [("psi", k, lab, err) for m, k, lab, err in (("fid", "fid", "FID", None), ("is", "is_mean", "IS", "is_std"),
-                                                            ("kid", "kid_mean", "KID", "kid_std")) if m in metrics]
+                                                            ("kid", "kid_mean", "KID", "kid_std"),
+                                                            ("sfid", "sfid", "sFID", None)) if m in metrics]
+    pr = [m for m in ("precision", "recall") if m in metrics]
+    if pr:
+        panels.append(("psi", ",".join(pr), " / ".join(pr), None))
     fig = Figure(figsize=(4.6 * len(panels), 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     models = list(dict.fromkeys(r["model"] for r in rows))
-    for j, (xk, yk, ylab, errk) in enumerate(panels):
+    for j, (xk, yks, ylab, errk) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), j + 1)
-        for m in models:
+        for m, yk in ((m, yk) for m in models for yk in yks.split(",")):
             rs = [r for r in rows if r["model"] == m and r.get(xk) is not None and r.get(yk) is not None]
             xs, ys = [r[xk] for r in rs], [r[yk] for r in rs]
-            line, = ax.plot(xs, ys, marker="o", label=m)
+            label = m if "," not in yks else (yk if len(models) == 1 else f"{m} {yk}")
+            line, = ax.plot(xs, ys, marker="o" if yk != "recall" else "s", label=label)
             if errk and xk == "psi":
                 ax.fill_between(xs, [y - (r[errk] or 0) for y, r in zip(ys, rs)],
                                 [y + (r[errk] or 0) for y, r in zip(ys, rs)], alpha=0.15, color=line.get_color())
@@ -69,7 +76,7 @@ def plot_sweep(path: Path, rows: Sequence[dict], *, metrics: Sequence[str], titl
         ax.set_title("IS vs FID (labels: psi)" if xk != "psi" else f"{ylab} vs psi", fontsize=10)
         ax.grid(alpha=0.3)
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")
-        if len(models) > 1:
+        if len(models) > 1 or "," in yks:
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)

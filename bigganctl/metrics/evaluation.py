@@ -1,4 +1,4 @@
-"""One evaluation: explicit inputs -> FID / IS / KID and the result document.
+"""One evaluation: explicit inputs -> FID / IS / KID / sFID / precision / recall and the result document.
 
 The inputs are objects the caller has already made (:mod:`bigganctl.api.evaluate` for
 ``bigganctl.evaluate`` and ``bigganctl eval``; :mod:`bigganctl.api.sweep` once per psi): a
@@ -28,16 +28,22 @@ from ..progress import Reporter
 from ..runtime import check_memory, default_batch_size
 from ..sampling import check_psi, class_plan
 from . import maths as S
+from .manifold import K as PR_K, precision_recall
 from ..distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, FEATURE_DIM, InceptionFeatures
-from .ref_features import NO_FEATURES_HINT, can_give_features, feature_count, is_adm_batch
+from .capabilities import SPATIAL_HINT, Protocol, kid_plan, kid_subset  # noqa: F401  (re-exported)
+from .ref_features import feature_count, is_adm_batch
 from .reference import Stats, check_comparable
 from ..models.base import model_name
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype
 from ..types import Classes
 
-METRICS = ("fid", "is", "kid")
+METRICS = ("fid", "is", "kid", "sfid", "precision", "recall")
+#: Metrics ``all`` gives only where the reference supports them (otherwise null and a note).
+REF_OPTIONAL = ("kid", "sfid", "precision", "recall")
+_ALIASES = {"isc": "is", "inception": "is", "inception_score": "is", "prec": "precision", "rec": "recall"}
+_NAMES = "fid, is, kid, sfid, precision, recall, pr, all"
 DEFAULT_N = 50_000
 
 Note = Callable[[str], None]
@@ -54,15 +60,17 @@ def normalize_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     for m in items:
         for part in str(m).split(","):
             key = part.strip().lower()
-            key = {"isc": "is", "inception": "is", "inception_score": "is"}.get(key, key)
+            key = _ALIASES.get(key, key)
             if key == "all":
                 out.extend(METRICS)
+            elif key in ("pr", "prc"):
+                out.extend(("precision", "recall"))
             elif key in METRICS:
                 out.append(key)
             elif key:
-                raise UsageError(f"unknown metric {part.strip()!r} (fid, is, kid, all)", param="metrics")
+                raise UsageError(f"unknown metric {part.strip()!r} ({_NAMES})", param="metrics")
     if not out:
-        raise UsageError("no metric given (fid, is, kid, all)", param="metrics")
+        raise UsageError(f"no metric given ({_NAMES})", param="metrics")
     return tuple(m for m in METRICS if m in out)
 
 
@@ -74,45 +82,37 @@ def kid_if_available(metrics: str | Iterable[str]) -> bool:
     return "all" in keys and "kid" not in keys
 
 
-@dataclass(frozen=True)
-class Protocol:
-    """Which metrics and how: IS splits (torch-fidelity's seeded shuffle, or ADM's contiguous
-    splits), KID subsets and subset size (None: ``min(1000, n, reference count)``);
-    ``kid_optional``: KID only if the reference can give features (``all``)."""
-
-    metrics: tuple[str, ...]
-    is_splits: int = S.IS_SPLITS
-    is_shuffle: bool = True
-    kid_subsets: int = S.KID_SUBSETS
-    kid_subset_size: int | None = None
-    kid_optional: bool = False
-
-    def check(self) -> Protocol:
-        check_int(self.is_splits, "is_splits")
-        check_int(self.kid_subsets, "kid_subsets")
-        check_int(self.kid_subset_size, "kid_subset_size", minimum=2, optional=True)
-        return self
-
-    @property
-    def needs_ref(self) -> list[str]:
-        return [m for m in self.metrics if m in ("fid", "kid")]
-
-    @property
-    def splits(self) -> int | None:
-        return self.is_splits if "is" in self.metrics else None
+def optional_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
+    """The reference-dependent metrics that came with ``all`` and were not named themselves:
+    dropped (with a note) when the reference cannot give them."""
+    items = [metrics] if isinstance(metrics, str) else list(metrics)
+    keys = [part.strip().lower() for m in items for part in str(m).split(",")]
+    if "all" not in keys:
+        return ()
+    rest = [k for k in keys if k and k != "all"]
+    named = set(normalize_metrics(rest)) if rest else set()
+    return tuple(m for m in REF_OPTIONAL if m not in named)
 
 
-def check_n(n: int, wanted: Sequence[str], is_splits: int) -> None:
+def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False,
+            optional: Sequence[str] = ()) -> None:
+    """Refuse an N the metrics cannot use (precision/recall that came with ``all``, in
+    ``optional``, are dropped later instead: :func:`run`)."""
     check_int(n, "n")
-    if ("fid" in wanted or "kid" in wanted) and n < 2:
-        raise UsageError(f"FID/KID need at least 2 samples (a covariance), got {n}", param="n")
-    if "is" in wanted and n < is_splits:
+    if any(m in wanted for m in ("fid", "kid", "sfid")) and n < 2:
+        raise UsageError(f"FID/KID/sFID need at least 2 samples (a covariance), got {n}", param="n")
+    if any(m in wanted and m not in optional for m in ("precision", "recall")) and n < PR_K + 1:
+        raise UsageError(f"precision/recall need at least {PR_K + 1} samples (a k={PR_K} neighbourhood), got {n}",
+                         param="n")
+    if "is" in wanted and not is_adm and n < is_splits:
         raise UsageError(f"the Inception Score over {is_splits} splits needs at least {is_splits} samples, got {n}",
                          param="n")
     # held per sample: the class plan and IS's split index (~48 B at their peak); KID's features
-    per_sample = 48 + (2 * 4 * FEATURE_DIM if "kid" in wanted else 0)
+    keeps = any(m in wanted for m in ("kid", "precision", "recall"))
+    per_sample = 48 + (2 * 4 * FEATURE_DIM if keeps else 0)
     check_memory(n * per_sample, what=f"{n} samples ({'/'.join(wanted)})", param="n",
-                 hint="evaluate fewer samples; FID and IS stream their features, KID keeps them")
+                 hint="evaluate fewer samples; FID, sFID and IS stream their features, KID and "
+                      "precision/recall keep them")
 
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
@@ -123,35 +123,6 @@ def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str,
     for w in check_comparable(ref, extractor_id=extractor_id, resolution=resolution, force=force):
         if w not in seen:
             note(w)
-
-
-def kid_plan(ref: Stats | None, protocol: Protocol, note: Note) -> Protocol:
-    """KID needs reference features: stored, or computable from an ADM batch's images
-    (:mod:`.ref_features`). Without them KID asked for by name is refused; KID that came with
-    ``all`` is dropped with one note (the result's KID keys stay, null)."""
-    if ref is None or "kid" not in protocol.metrics or can_give_features(ref):
-        return protocol
-    if not protocol.kid_optional:
-        raise UsageError(f"{ref.label} holds no features; KID needs them", param="ref", hint=NO_FEATURES_HINT)
-    note(f"KID not computed: {ref.label} holds no features (FID and IS only); for KID, {NO_FEATURES_HINT}")
-    return replace(protocol, metrics=tuple(m for m in protocol.metrics if m != "kid"))
-
-
-def kid_subset(requested: int | None, n: int, n_ref: int, note: Note) -> int:
-    limit = min(n, n_ref)
-    if requested is not None:
-        if requested > limit:
-            which = f"--n {n}" if n <= n_ref else f"the reference's {n_ref} features"
-            raise UsageError(f"{requested} is larger than {which}; KID draws subsets without replacement",
-                             param="kid_subset_size", hint=f"use --kid-subset-size {limit} or more samples")
-        return requested
-    if limit < S.KID_SUBSET_SIZE:
-        if limit < 2:
-            raise UsageError(f"KID needs at least 2 samples on each side, have {n} and {n_ref}", param="n")
-        note(f"KID subset size reduced from {S.KID_SUBSET_SIZE} to {limit} (only {n} samples, "
-             f"{n_ref} reference features); values are not comparable with subset size {S.KID_SUBSET_SIZE}")
-        return limit
-    return S.KID_SUBSET_SIZE
 
 
 def fid(acc: S.FIDAccumulator, ref: Stats) -> float:
@@ -193,7 +164,7 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
     total = src.n if n is None else int(n)
     if total > src.n:
         raise UsageError(f"{n} requested but {src.describe()} holds {src.n} images", param="n")
-    check_n(total, protocol.metrics, protocol.is_splits)
+    check_n(total, protocol.metrics, protocol.is_splits, protocol.is_adm, protocol.optional)
     return total
 
 
@@ -211,6 +182,28 @@ class RunOptions:
     compile: str | None = None
 
 
+def numbers(acc: Any, ref: Stats | None, protocol: Protocol, kid_subset_size: int | None,
+            device: torch.device) -> dict[str, Any]:
+    """The metrics of the reduced accumulators (null where not computed)."""
+    wanted = protocol.metrics
+    out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None,
+                           "sfid": None, "precision": None, "recall": None}
+    if acc.fid is not None:
+        out["fid"] = fid(acc.fid, ref)
+    if acc.isc is not None:
+        out["is_mean"], out["is_std"] = acc.isc.result()
+    if acc.sfid is not None:
+        out["sfid"] = acc.sfid.frechet_distance(ref.mu_s, ref.sigma_s)
+    if "kid" in wanted:
+        out["kid_mean"], out["kid_std"] = S.kid(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
+                                                subsets=protocol.kid_subsets, subset_size=kid_subset_size)
+    if "precision" in wanted or "recall" in wanted:
+        pr = precision_recall(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
+                              distances=protocol.pr_distances, device=device)
+        out.update({m: getattr(pr, m) for m in ("precision", "recall") if m in wanted})
+    return out
+
+
 def _collect(warn: Note, warnings: list[str]) -> Note:
     """``warn``, and the message kept in the result's ``warnings``."""
     def both(msg: str) -> None:
@@ -226,32 +219,31 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
     """Extract features of samples ``0..total-1`` of ``src`` (this rank's share), resuming a
     checkpoint, and return the result document (``warnings``: what was noted so far;
     ``t0``: when the evaluation started, for ``seconds``)."""
+    if total < PR_K + 1 and ("precision" in protocol.metrics or "recall" in protocol.metrics):
+        msg = f"precision/recall not computed: {total} samples, a k={PR_K} neighbourhood needs {PR_K + 1}"
+        warnings.append(msg)
+        if dist.is_main:
+            warn(msg)
+        protocol = replace(protocol, metrics=tuple(m for m in protocol.metrics if m not in ("precision", "recall")))
     wanted, d = protocol.metrics, dist
     bs = int(options.batch_size or default_batch_size(device, src.resolution if src.kind == "model" else None))
     lo, hi = shard(total, d)
     key = {"v": CHECKPOINT_VERSION, "source": info["identity"], "n": total, "shard": [lo, hi],
            "rank": d.rank, "world": d.world, "extractor_sha256": fx.sha256, "fid": "fid" in wanted,
-           "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle),
-           "kid": "kid" in wanted, "batch_size": bs, "device": device.type}
+           "is_splits": protocol.splits, "is_shuffle": bool(protocol.is_shuffle), "is_rule": protocol.is_rule,
+           "kid": protocol.keeps_features, "sfid": "sfid" in wanted, "batch_size": bs, "device": device.type}
     if options.compile:                   # compiled floats differ from eager's in the last bits
         key["compile"] = options.compile
     t_extract = time.time()
     acc, ckpt, resumed_from = extract_resumable(
         src, fx, key=key, kind="eval", n=total, shard=(lo, hi), dist=d, device=device, resume=options.resume,
-        need_fid="fid" in wanted, is_splits=protocol.splits, keep_features="kid" in wanted,
-        is_shuffle=protocol.is_shuffle, batch_size=bs, every=options.checkpoint_every,
+        need_fid="fid" in wanted, is_splits=protocol.splits, keep_features=protocol.keeps_features,
+        is_shuffle=protocol.is_shuffle, need_sfid="sfid" in wanted, is_block=protocol.is_block(), batch_size=bs, every=options.checkpoint_every,
         progress=progress if d.rank == 0 else None, desc=f"eval {'/'.join(wanted)}",
         note=warn if d.rank == 0 and progress else None, warn=_collect(warn, warnings) if d.rank == 0 else None)
     t_extract = time.time() - t_extract
 
-    out: dict[str, Any] = {"fid": None, "is_mean": None, "is_std": None, "kid_mean": None, "kid_std": None}
-    if acc.fid is not None:
-        out["fid"] = fid(acc.fid, ref)
-    if acc.isc is not None:
-        out["is_mean"], out["is_std"] = acc.isc.result()
-    if "kid" in wanted:
-        out["kid_mean"], out["kid_std"] = S.kid(torch.from_numpy(acc.features()), torch.from_numpy(ref.features),
-                                                subsets=protocol.kid_subsets, subset_size=kid_subset_size)
+    out = numbers(acc, ref, protocol, kid_subset_size, device)
     ckpt.remove()
     seconds = time.time() - t0
     out.update(
@@ -260,8 +252,14 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
         images=info.get("images"), ref=None if ref is None else ref.label,
         ref_extractor=None if ref is None else ref.extractor_id,
         metrics=list(wanted), extractor=EXTRACTOR, extractor_id=fx.id, inception_weights_sha256=fx.sha256,
-        resolution=src.resolution, is_splits=protocol.splits,
-        is_shuffle=bool(protocol.is_shuffle) if "is" in wanted else None,
+        resolution=src.resolution,
+        is_splits=(acc.isc.splits if acc.isc is not None else None),
+        is_shuffle=bool(protocol.is_shuffle and not protocol.is_adm) if "is" in wanted else None,
+        is_rule=protocol.is_rule,
+        pr_k=PR_K if "precision" in wanted or "recall" in wanted else None,
+        pr_distances=protocol.pr_distances if "precision" in wanted or "recall" in wanted else None,
+        pr_reference_count=(int(len(ref.features)) if ref is not None and ref.features is not None
+                            and ("precision" in wanted or "recall" in wanted) else None),
         kid_subsets=protocol.kid_subsets if "kid" in wanted else None, kid_subset_size=kid_subset_size,
         dtype=info.get("dtype"), device=str(device), world_size=d.world, batch_size=bs,
         resumed_from=resumed_from if d.world == 1 else None, seconds=round(seconds, 3),
@@ -300,12 +298,21 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
                device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
 
 
-def check_gates(result: dict[str, Any], *, max_fid: float | None = None, min_is: float | None = None) -> None:
-    """Raise GateFailed (exit 3) when a quality gate is missed."""
+#: gate -> (result key, label, True for an upper bound)
+GATES = {"max_fid": ("fid", "FID", True), "min_is": ("is_mean", "IS", False), "max_sfid": ("sfid", "sFID", True),
+         "min_precision": ("precision", "precision", False), "min_recall": ("recall", "recall", False)}
+
+
+def check_gates(result: dict[str, Any], **gates: float | None) -> None:
+    """Raise GateFailed (exit 3) when a quality gate (``max_fid``, ``min_is``, ``max_sfid``,
+    ``min_precision``, ``min_recall``) is missed; a metric not computed (null) passes."""
     missed = []
-    if max_fid is not None and result.get("fid") is not None and not result["fid"] <= max_fid:
-        missed.append(f"FID {result['fid']:.4f} > --max-fid {max_fid:g}")
-    if min_is is not None and result.get("is_mean") is not None and not result["is_mean"] >= min_is:
-        missed.append(f"IS {result['is_mean']:.4f} < --min-is {min_is:g}")
+    for gate, bound in gates.items():
+        key, label, upper = GATES[gate]
+        v = result.get(key)
+        if bound is None or v is None:
+            continue
+        if not (v <= bound if upper else v >= bound):
+            missed.append(f"{label} {v:.4f} {'>' if upper else '<'} --{gate.replace('_', '-')} {bound:g}")
     if missed:
         raise GateFailed("quality gate missed: " + "; ".join(missed))

@@ -1,11 +1,12 @@
 """Streaming feature extraction: sources -> Inception -> constant-memory accumulators.
 
-Features go into streaming accumulators (:mod:`.maths`); only KID keeps the [N, 2048]
-features. Long runs save their accumulators to ``$BIGGANCTL_HOME/runs/eval-<key>.pt`` (key:
+Features go into streaming accumulators (:mod:`.maths`): pool_3 for FID, ``mixed_6/conv``
+for sFID, logits for IS; only KID and precision/recall keep the [N, 2048] pool_3 features. Long runs save their accumulators to ``$BIGGANCTL_HOME/runs/eval-<key>.pt`` (key:
 every knob that changes the accumulated numbers) every few minutes and on Ctrl-C
 (:class:`Checkpointer`); the same run resumes there and ends with the same numbers as an
 uninterrupted one. Under ``torchrun`` each process extracts its contiguous share of the
-samples and the accumulators are all-reduced (features gathered in sample order for KID).
+samples and the accumulators are all-reduced (features gathered in sample order for KID and
+precision/recall).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from ..integrity import IntegrityError, describe_failure, load_sealed_torch, sav
 from ..distributed import Dist, collective, comm_device, gather_rows
 from ..progress import Reporter, task
 from . import maths as S
-from .features import FEATURE_DIM, NUM_LOGITS, InceptionFeatures
+from .features import FEATURE_DIM, NUM_LOGITS, SPATIAL_DIM, InceptionFeatures
 
 CHECKPOINT_SECONDS = 300.0
-CHECKPOINT_VERSION = 2          # 2: sealed with a sha256 trailer (bigganctl.integrity)
+CHECKPOINT_VERSION = 3          # 2: sealed with a sha256 trailer (bigganctl.integrity); 3: + sFID's sums
 
 
 def _stderr_warning(msg: str) -> None:
@@ -50,6 +51,7 @@ class Accumulators:
     keep_features: bool
     feats: list[torch.Tensor] = field(default_factory=list)
     done: int = 0
+    sfid: S.FIDAccumulator | None = None
 
     def features(self) -> np.ndarray:
         if not self.feats:
@@ -60,6 +62,7 @@ class Accumulators:
         return {"done": self.done,
                 "fid": None if self.fid is None else self.fid.state_dict(),
                 "isc": None if self.isc is None else self.isc.state_dict(),
+                "sfid": None if self.sfid is None else self.sfid.state_dict(),
                 "features": torch.cat(self.feats) if self.feats else None}
 
     def load_state_dict(self, st: dict) -> None:
@@ -68,16 +71,23 @@ class Accumulators:
             self.fid.load_state_dict(st["fid"])
         if self.isc is not None:
             self.isc.load_state_dict(st["isc"])
+        if self.sfid is not None:
+            self.sfid.load_state_dict(st["sfid"])
         self.feats = [st["features"]] if st.get("features") is not None else []
 
 
 def new_accumulators(*, n_total: int, need_fid: bool, is_splits: int | None, keep_features: bool,
-                     device: torch.device, is_shuffle: bool = True) -> Accumulators:
+                     device: torch.device, is_shuffle: bool = True, need_sfid: bool = False,
+                     is_block: int | None = None) -> Accumulators:
+    """``is_block``: ADM's IS rule (consecutive splits of that many samples; ``is_splits`` is
+    then only a flag)."""
     dev = torch.device("cpu") if device.type == "mps" else device    # no float64 on MPS
     return Accumulators(
         fid=S.FIDAccumulator(FEATURE_DIM, dev) if need_fid else None,
-        isc=S.ISAccumulator(n_total, NUM_LOGITS, is_splits, shuffle=is_shuffle, device=dev) if is_splits else None,
-        keep_features=keep_features)
+        isc=S.ISAccumulator(n_total, NUM_LOGITS, is_splits, shuffle=is_shuffle, device=dev, block=is_block)
+        if is_splits else None,
+        keep_features=keep_features,
+        sfid=S.FIDAccumulator(SPATIAL_DIM, dev) if need_sfid else None)
 
 
 class Checkpointer:
@@ -171,7 +181,12 @@ def extract(src, fx: InceptionFeatures, *, n: int, keep_features: bool, is_split
         try:
             for off, x in src.batches(lo + acc.done, hi, batch_size):
                 b = x.shape[0]
-                feats, logits = fx(x)
+                if acc.sfid is not None:
+                    feats, logits, spatial = fx.with_spatial(x)
+                    acc.sfid.update(spatial)
+                    del spatial
+                else:
+                    feats, logits = fx(x)
                 if acc.fid is not None:
                     acc.fid.update(feats)
                 if acc.isc is not None:
@@ -194,7 +209,8 @@ def extract(src, fx: InceptionFeatures, *, n: int, keep_features: bool, is_split
 
 def extract_resumable(src, fx: InceptionFeatures, *, key: dict, kind: str, n: int, shard: tuple[int, int],
                       dist: Dist, device: torch.device, resume: bool, need_fid: bool, is_splits: int | None,
-                      keep_features: bool, is_shuffle: bool = True, batch_size: int, every: int | None = None,
+                      keep_features: bool, is_shuffle: bool = True, need_sfid: bool = False,
+                      is_block: int | None = None, batch_size: int, every: int | None = None,
                       progress: Reporter | None = None, desc: str = "eval",
                       note: Callable[[str], None] | None = None,
                       warn: Callable[[str], None] | None = None) -> tuple[Accumulators, Checkpointer, int]:
@@ -206,7 +222,7 @@ def extract_resumable(src, fx: InceptionFeatures, *, key: dict, kind: str, n: in
     is written) and how many of this shard's samples came from the checkpoint."""
     ckpt = Checkpointer(checkpoint_path(key, kind), key, every=every, warn=warn)
     acc = new_accumulators(n_total=n, need_fid=need_fid, is_splits=is_splits, keep_features=keep_features,
-                           device=fx.device, is_shuffle=is_shuffle)
+                           device=fx.device, is_shuffle=is_shuffle, need_sfid=need_sfid, is_block=is_block)
     st = ckpt.load() if resume else None
     if st is not None:
         acc.load_state_dict(st)
@@ -226,12 +242,13 @@ def extract_resumable(src, fx: InceptionFeatures, *, key: dict, kind: str, n: in
 # ----------------------------------------------------------------------------- distributed
 
 def reduce(acc: Accumulators, d: Dist, n: int, device: torch.device) -> None:
-    """All-reduce the float64 accumulators of every rank; gather KID's features in sample order."""
+    """All-reduce the float64 accumulators of every rank; gather the kept features (KID,
+    precision/recall) in sample order."""
     if not d.active:
         return
     comm = comm_device(device)
     with collective("the all-reduce of the statistics"):
-        for a in (acc.fid, acc.isc):
+        for a in (acc.fid, acc.isc, acc.sfid):
             if a is None:
                 continue
             moved = {k: getattr(a, k) for k in vars(a) if isinstance(getattr(a, k), torch.Tensor)

@@ -38,6 +38,12 @@ FEATURE_LAYER = "2048"              # pool_3: FID and KID
 LOGITS_LAYER = "logits_unbiased"    # 1008 logits without bias: IS
 FEATURE_DIM = 2048
 NUM_LOGITS = 1008
+#: sFID's layer: TF ``mixed_6/conv:0`` = torch-fidelity's ``Mixed_6d.branch1x1`` (after its ReLU),
+#: the first 7 of its 192 channels in NHWC order, flattened (ADM's evaluator).
+SPATIAL_LAYER = "mixed_6/conv"
+SPATIAL_MODULE = "Mixed_6d.branch1x1"
+SPATIAL_CHANNELS = 7
+SPATIAL_DIM = 17 * 17 * SPATIAL_CHANNELS     # 2023
 
 #: torch-fidelity's conversion of the official TF weights (sha256 starts with the tag).
 OFFICIAL_SHA256_PREFIX = "6726825d"
@@ -172,8 +178,16 @@ def tf32_flags() -> dict[str, object]:
         return {"error": str(e)[:120]}
 
 
+def spatial_of(branch: torch.Tensor) -> torch.Tensor:
+    """``Mixed_6d.branch1x1``'s output [B, 192, 17, 17] -> sFID's features [B, 2023]: the first
+    7 channels in NHWC order, flattened (as TF's ``mixed_6/conv:0[..., :7]``; flattening NCHW
+    gives a different, much larger sFID)."""
+    return branch[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(branch.shape[0], -1).float()
+
+
 class InceptionFeatures:
-    """uint8 NCHW batches -> (``'2048'`` features, ``'logits_unbiased'``), fp32, on ``device``.
+    """uint8 NCHW batches -> (``'2048'`` features, ``'logits_unbiased'``), fp32, on ``device``;
+    :meth:`with_spatial` adds sFID's ``mixed_6/conv`` features from the same forward pass.
 
     The extractor runs without TF32 (``allow_tf32``; :func:`tf32` sets and restores the
     flags around each call). A CUDA out-of-memory error splits the batch in halves (and
@@ -181,10 +195,12 @@ class InceptionFeatures:
 
     >>> fx = InceptionFeatures("random_inception.pth", device="cpu")   # doctest: +SKIP
     >>> f, logits = fx(images_uint8)       # [B, 2048], [B, 1008]
+    >>> f, logits, s = fx.with_spatial(images_uint8)                  # doctest: +SKIP
     """
 
     #: TF32 inside the extractor (benchmarks/gpu_check.py measures its effect on FID)
     allow_tf32 = False
+    _want_spatial = False
 
     def __init__(self, weights: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                  compile: str | None = None):
@@ -196,14 +212,36 @@ class InceptionFeatures:
         self.device = torch.device(device)
         self.net = place(build_extractor(state), self.device)
         self.compile = compile              # a mode (bigganctl.compiling) or None
+        self._tap: dict[str, torch.Tensor] = {}
+        self.net.get_submodule(SPATIAL_MODULE).register_forward_hook(self._keep_spatial)
         self._run = self.net if compile is None else compiled_module(self.net, compile)
         self.rows: int | None = None        # the batch limit after an out-of-memory error
+
+    def _keep_spatial(self, module, inputs, output) -> None:
+        if self._want_spatial:                                    # only while with_spatial runs
+            self._tap["spatial"] = output[:, :SPATIAL_CHANNELS]
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
-        feats, logits, lo, n = [], [], 0, images.shape[0]
+        feats, logits, spatial = self._forward(images, spatial=False)
+        return feats, logits
+
+    @torch.inference_mode()
+    def with_spatial(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pool_3 [B, 2048], logits [B, 1008], sFID's features [B, 2023]) of one forward pass."""
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected uint8 [B, 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        self._want_spatial = True
+        try:
+            return self._forward(images, spatial=True)
+        finally:
+            self._want_spatial = False
+            self._tap.clear()
+
+    def _forward(self, images: torch.Tensor, *, spatial: bool):
+        feats, logits, spat, lo, n = [], [], [], 0, images.shape[0]
         with tf32(self.allow_tf32):
             while lo < n:
                 hi = min(n, lo + (self.rows or n))
@@ -211,15 +249,19 @@ class InceptionFeatures:
                     f, g = self._run(to_device(images[lo:hi], self.device))
                     feats.append(f.float())
                     logits.append(g.float())
+                    if spatial:               # a compiled extractor pads the batch: its rows first
+                        spat.append(spatial_of(self._tap["spatial"][:hi - lo]))
                     lo = hi
                     continue
                 except torch.cuda.OutOfMemoryError:
                     if hi - lo <= 1:
                         raise
                 self._back_off((hi - lo) // 2)
-        if len(feats) == 1:
-            return feats[0], logits[0]
-        return torch.cat(feats), torch.cat(logits)
+
+        def cat(xs):
+            return xs[0] if len(xs) == 1 else torch.cat(xs)
+
+        return cat(feats), cat(logits), cat(spat) if spatial else None
 
     def _back_off(self, rows: int) -> None:
         self.rows = max(1, rows)

@@ -20,6 +20,7 @@ import torch
 
 IS_SPLITS = 10
 IS_SHUFFLE_SEED = 2020      # torch-fidelity's rng_seed
+ADM_IS_BLOCK = 5000         # ADM's evaluator: consecutive splits of 5000 samples (the last may be short)
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 KID_SEED = 2020
@@ -174,13 +175,24 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 # ----------------------------------------------------------------------------- IS
 
-def is_split_of(n: int, splits: int = IS_SPLITS, shuffle: bool = True, seed: int = IS_SHUFFLE_SEED) -> np.ndarray:
+def adm_split_count(n: int, block: int = ADM_IS_BLOCK) -> int:
+    """How many splits ADM's rule makes of ``n`` samples: ``ceil(n / block)``."""
+    return max(1, -(-int(n) // block))
+
+
+def is_split_of(n: int, splits: int = IS_SPLITS, shuffle: bool = True, seed: int = IS_SHUFFLE_SEED, *,
+                block: int | None = None) -> np.ndarray:
     """The split of each of ``n`` samples under torch-fidelity's protocol.
 
     torch-fidelity permutes the samples with ``RandomState(seed).permutation(n)`` and cuts
     the permuted list into ``splits`` contiguous chunks ``[i*n//splits, (i+1)*n//splits)``.
     Sample ``s`` sits at position ``inverse[s]`` of the permuted list.
+
+    ``block`` (ADM's evaluator): sample ``s`` is in split ``s // block``, no shuffle, the
+    last split holding the remainder (``splits`` is then ignored).
     """
+    if block is not None:
+        return np.arange(n, dtype=np.int64) // int(block)
     pos = np.arange(n)
     if shuffle:
         perm = np.random.RandomState(seed).permutation(n)
@@ -200,12 +212,14 @@ class ISAccumulator:
     """
 
     def __init__(self, n: int, num_classes: int, splits: int = IS_SPLITS, shuffle: bool = True,
-                 seed: int = IS_SHUFFLE_SEED, device: torch.device | str = "cpu"):
+                 seed: int = IS_SHUFFLE_SEED, device: torch.device | str = "cpu", *, block: int | None = None):
+        if block is not None:                 # ADM's rule: consecutive blocks, not shuffled
+            splits = adm_split_count(n, block)
         if n < splits:
             raise ValueError(f"the Inception Score over {splits} splits needs at least {splits} samples, got {n}")
         self.n, self.splits = int(n), int(splits)
         # on the device once: no host-to-device copy per batch
-        self.split_of = torch.from_numpy(is_split_of(n, splits, shuffle, seed)).to(device)
+        self.split_of = torch.from_numpy(is_split_of(n, splits, shuffle, seed, block=block)).to(device)
         self.count = torch.zeros(splits, dtype=torch.float64, device=device)
         self.sum_p = torch.zeros(splits, num_classes, dtype=torch.float64, device=device)
         self.sum_plogp = torch.zeros(splits, dtype=torch.float64, device=device)
@@ -252,9 +266,10 @@ class ISAccumulator:
 
 
 def inception_score(logits: torch.Tensor, splits: int = IS_SPLITS, shuffle: bool = True,
-                    seed: int = IS_SHUFFLE_SEED) -> tuple[float, float]:
-    """IS of stored logits [N, C] (the streaming accumulator in one call)."""
-    acc = ISAccumulator(logits.shape[0], logits.shape[1], splits, shuffle, seed)
+                    seed: int = IS_SHUFFLE_SEED, *, block: int | None = None) -> tuple[float, float]:
+    """IS of stored logits [N, C] (the streaming accumulator in one call); ``block``: ADM's
+    rule (consecutive splits of ``block`` samples; ADM reports the mean only)."""
+    acc = ISAccumulator(logits.shape[0], logits.shape[1], splits, shuffle, seed, block=block)
     acc.update(logits, 0)
     return acc.result()
 

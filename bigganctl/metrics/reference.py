@@ -85,12 +85,19 @@ REFERENCES: dict[str, RefSpec] = {s.name: s for s in (
 
 @dataclass
 class Stats:
-    """mu (float64 [D]), sigma (float64 [D, D]), optional features (float32 [N, D]), metadata."""
+    """mu (float64 [D]), sigma (float64 [D, D]), optional features (float32 [N, D]), metadata;
+    optional ``mu_s``/``sigma_s``: sFID's spatial statistics (``mixed_6/conv``, 2023 dims)."""
 
     mu: np.ndarray
     sigma: np.ndarray
     features: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    mu_s: np.ndarray | None = None
+    sigma_s: np.ndarray | None = None
+
+    @property
+    def has_spatial(self) -> bool:
+        return self.mu_s is not None and self.sigma_s is not None
 
     @property
     def dim(self) -> int:
@@ -182,6 +189,7 @@ def read_stats(path: str | os.PathLike, *, option: str = "ref") -> Stats:
                              param=option)
         mu, sigma = np.asarray(z["mu"]), np.asarray(z["sigma"])
         features = np.asarray(z["features"], dtype=np.float32) if "features" in keys else None
+        spatial = (np.asarray(z["mu_s"]), np.asarray(z["sigma_s"])) if {"mu_s", "sigma_s"} <= keys else (None, None)
         raw_meta = str(z[META_KEY]) if META_KEY in keys else None
         if DIGEST_ARRAY in keys and str(z[DIGEST_ARRAY]) != arrays_digest({k: z[k] for k in keys - {DIGEST_ARRAY}}):
             raise UsageError(f"{p}: its arrays do not match the integrity digest bigganctl stored with them "
@@ -207,7 +215,7 @@ def read_stats(path: str | os.PathLike, *, option: str = "ref") -> Stats:
     else:
         meta.update(format="mu-sigma-npz", extractor_id=OFFICIAL_ID, assumed=True,
                     note="no metadata: assumed TF-Inception pool_3 statistics (pytorch-fid / TTUR style)")
-    return _checked(Stats(mu, sigma, features, meta), p, option)
+    return _checked(Stats(mu, sigma, features, meta, *spatial), p, option)
 
 
 def _numpy_safe_globals() -> list:
@@ -263,6 +271,13 @@ def _checked(st: Stats, p: Path, option: str) -> Stats:
     if st.features is not None and (st.features.ndim != 2 or st.features.shape[1] != mu.shape[0]):
         raise UsageError(f"{p}: features {list(st.features.shape)} do not match mu", param=option)
     st.mu, st.sigma = mu, sigma
+    if st.has_spatial:
+        mu_s, sigma_s = np.asarray(st.mu_s, np.float64), np.asarray(st.sigma_s, np.float64)
+        if mu_s.ndim != 1 or sigma_s.shape != (mu_s.shape[0], mu_s.shape[0]) or not (
+                np.isfinite(mu_s).all() and np.isfinite(sigma_s).all()):
+            raise UsageError(f"{p}: mu_s {list(mu_s.shape)} / sigma_s {list(sigma_s.shape)} are not finite "
+                             "statistics of one dimension", option=option)
+        st.mu_s, st.sigma_s = mu_s, sigma_s
     return st
 
 
@@ -310,6 +325,8 @@ def write_stats(path: str | os.PathLike, st: Stats) -> Path:
                                      META_KEY: np.array(json.dumps(st.meta, sort_keys=True, default=str))}
     if st.features is not None:
         arrays["features"] = st.features.astype(np.float32)
+    if st.has_spatial:
+        arrays.update(mu_s=st.mu_s.astype(np.float64), sigma_s=st.sigma_s.astype(np.float64))
     arrays[DIGEST_ARRAY] = np.array(arrays_digest(arrays))
     try:
         with atomic_path(p, suffix=".npz") as tmp:
@@ -366,7 +383,7 @@ def stats_info(ref: str, *, option: str = "NAME|FILE") -> dict[str, Any]:
         st = read_stats(p, option=option)
         info = {"path": str(p)}
     info.update({k: v for k, v in st.meta.items() if k not in info})
-    info.update(dim=st.dim, has_features=st.features is not None,
+    info.update(dim=st.dim, has_features=st.features is not None, has_spatial=st.has_spatial,
                 feature_count=None if st.features is None else int(st.features.shape[0]),
                 trace_sigma=float(np.trace(st.sigma)), mu_norm=float(np.linalg.norm(st.mu)))
     return info
