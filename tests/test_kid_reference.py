@@ -161,7 +161,9 @@ def test_registered_reference_pull_features_then_eval_all(cli, monkeypatch):
             "--n", "4", "--splits", "2", "--trunc", "1.0", "--force", "--json", "--quiet", *_w())
     assert r.exit_code == 0, r.stderr
     res = r.json()
-    assert res["metrics"] == ["fid", "is", "kid"] and res["kid_mean"] is not None and res["kid_subset_size"] == M
+    # P/R use the same cached arr_0 features; no sFID: the stand-in's mu_s is 16-d, not 2023-d
+    assert res["metrics"] == ["fid", "is", "kid", "precision", "recall"] and res["sfid"] is None
+    assert res["kid_mean"] is not None and res["kid_subset_size"] == M and res["pr_reference_count"] == M
     assert res["ref"] == "imagenet-128"
 
 
