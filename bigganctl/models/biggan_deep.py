@@ -19,9 +19,10 @@ on the CPU the loader stores the convolution weights NHWC (``cpu_memory_format``
 keeps the activations NHWC too (about 1.4x faster than NCHW there). Layers:
 :mod:`bigganctl.models.deep_layers`.
 
-Batch-size independence: on the CPU, the matmuls and the 4x4 convs (where oneDNN/MKL pick
-batch-size-dependent kernels) run one sample at a time, so a sample's pixels are
-bit-identical in any batch. On accelerators and under torch.compile (:meth:`BigGANDeep.core`,
+Batch-size independence: on the CPU, the matmuls (self-attention's included) and the 4x4
+convs (where oneDNN/MKL pick batch-size-dependent kernels or split a batch between threads)
+run one sample at a time, so at a given thread count a sample's pixels are bit-identical in
+any batch. On accelerators and under torch.compile (:meth:`BigGANDeep.core`,
 psi-free) everything is batched (equal to float rounding; docs/performance.md).
 """
 
