@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .gates import text as gate_text, verdicts
+
 
 def num(x: Any, digits: int = 4, none: str = "–") -> str:
     """A metric for tables: ``none`` for None, fixed digits, scientific for tiny values."""
@@ -44,17 +46,8 @@ _GATES = {"max_fid": ("fid", "FID", True), "min_is": ("is_mean", "IS", False), "
 
 def eval_gates(res: dict[str, Any], **gates: float | None) -> list[tuple[str, bool]]:
     """(text, passed) of each gate given (``max_fid``, ``min_is``, ``max_sfid``,
-    ``min_precision``, ``min_recall``; the same tests as ``check_gates``)."""
-    out = []
-    for gate, bound in gates.items():
-        key, label, upper = _GATES[gate]
-        v = res.get(key)
-        if bound is None or v is None:
-            continue
-        flag = "--" + gate.replace("_", "-")
-        out.append((f"{label} {v:.4f} {'≤' if upper else '≥'} {flag} {bound:g}",
-                    bool(v <= bound if upper else v >= bound)))
-    return out
+    ``min_precision``, ``min_recall``; the verdicts of ``check_gates``)."""
+    return [(gate_text(g, v, b, "≤" if upper else "≥"), ok) for g, v, b, upper, ok in verdicts(res, **gates)]
 
 
 def eval_section(res: dict[str, Any], gates: list[tuple[str, bool]], title: str) -> str:

@@ -24,6 +24,7 @@ import torch
 from .. import __version__
 from ..checks import check_int
 from ..errors import GateFailed, UsageError
+from ..gates import text as gate_text, verdicts
 from ..progress import Reporter
 from ..runtime import check_memory, default_batch_size
 from ..sampling import check_psi, class_plan
@@ -298,21 +299,9 @@ def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats 
                device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
 
 
-#: gate -> (result key, label, True for an upper bound)
-GATES = {"max_fid": ("fid", "FID", True), "min_is": ("is_mean", "IS", False), "max_sfid": ("sfid", "sFID", True),
-         "min_precision": ("precision", "precision", False), "min_recall": ("recall", "recall", False)}
-
-
 def check_gates(result: dict[str, Any], **gates: float | None) -> None:
     """Raise GateFailed (exit 3) when a quality gate (``max_fid``, ``min_is``, ``max_sfid``,
     ``min_precision``, ``min_recall``) is missed; a metric not computed (null) passes."""
-    missed = []
-    for gate, bound in gates.items():
-        key, label, upper = GATES[gate]
-        v = result.get(key)
-        if bound is None or v is None:
-            continue
-        if not (v <= bound if upper else v >= bound):
-            missed.append(f"{label} {v:.4f} {'>' if upper else '<'} --{gate.replace('_', '-')} {bound:g}")
+    missed = [gate_text(g, v, b, ">" if upper else "<") for g, v, b, upper, ok in verdicts(result, **gates) if not ok]
     if missed:
         raise GateFailed("quality gate missed: " + "; ".join(missed))
