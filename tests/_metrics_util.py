@@ -32,6 +32,28 @@ def inception_file(seed: int = 0) -> Path:
     return p
 
 
+def random_extractor_stats(path: Path, *, features: bool) -> Path:
+    """Reference statistics labelled with the random Inception file's extractor, no forward
+    pass: 40 stored 2048-d features at 128 px (``features=True``), or an arbitrary 16 px
+    ``mu``/``sigma`` of rank 16 without features."""
+    from bigganctl.metrics.features import extractor_id, weights_sha256
+    from bigganctl.metrics.reference import Stats, write_stats
+
+    rng = np.random.default_rng(0)
+    eid = extractor_id(weights_sha256(inception_file()))
+    if features:
+        feats = (0.2 + 0.01 * rng.random((40, 2048))).astype(np.float32)
+        f64 = feats.astype(np.float64)
+        stats = Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, {"extractor_id": eid, "resolution": 128,
+                                                                        "count": 40})
+    else:
+        a = rng.standard_normal((2048, 16)) * 0.01
+        stats = Stats(0.2 + 0.01 * rng.random(2048), a @ a.T, None, {"extractor_id": eid, "resolution": 16,
+                                                                       "count": 16})
+    write_stats(path, stats)
+    return path
+
+
 def smooth_images(n: int, seed: int, size: int = 32, grid: int = 4) -> np.ndarray:
     """``n`` smooth random RGB images, uint8 NHWC (upsampled from a ``grid`` x ``grid`` noise)."""
     g = torch.Generator().manual_seed(seed)

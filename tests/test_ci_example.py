@@ -16,13 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from _metrics_util import inception_file
+from _metrics_util import inception_file, random_extractor_stats
 from _schemas import validate
-from bigganctl.metrics.features import extractor_id, weights_sha256
-from bigganctl.metrics.reference import Stats, write_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "ci" / "benchmark.sh"
@@ -33,12 +30,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 def smoke_reference(path: Path) -> Path:
     """128 px statistics with 40 features, labelled with the random Inception file's extractor."""
-    rng = np.random.default_rng(0)
-    feats = (0.2 + 0.01 * rng.random((40, 2048))).astype(np.float32)
-    f64 = feats.astype(np.float64)
-    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 128, "count": 40}
-    write_stats(path, Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, meta))
-    return path
+    return random_extractor_stats(path, features=True)
 
 
 def job_env(work: Path, bigganctl: str, **extra: str) -> dict[str, str]:

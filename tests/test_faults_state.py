@@ -14,26 +14,21 @@ import numpy as np
 import pytest
 import torch
 
-from _metrics_util import inception_file
+from _metrics_util import inception_file, random_extractor_stats
 from tiny_generator import TinyGenerator
 from bigganctl import hub
 from bigganctl.api.evaluate import evaluate
 from bigganctl.errors import UsageError
 from bigganctl.integrity import TRAILER
 from bigganctl.metrics.features import extractor_id, weights_sha256
-from bigganctl.metrics.reference import Stats, read_stats, write_stats
+from bigganctl.metrics.reference import read_stats
 
 N = 8
 
 
 @pytest.fixture(scope="module")
 def ref_file(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((2048, 16)) * 0.01
-    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 16, "count": 16}
-    p = tmp_path_factory.mktemp("ref") / "ref.npz"
-    write_stats(p, Stats(0.2 + 0.01 * rng.random(2048), a @ a.T, None, meta))
-    return p
+    return random_extractor_stats(tmp_path_factory.mktemp("ref") / "ref.npz", features=False)
 
 
 def _run(ref_file, **kw):

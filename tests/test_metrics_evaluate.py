@@ -6,17 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from _metrics_util import inception_file
+from _metrics_util import inception_file, random_extractor_stats
 from tiny_generator import TinyGenerator
 from bigganctl.errors import GateFailed, UsageError
 from bigganctl.api.evaluate import evaluate
 from bigganctl.metrics.evaluation import check_gates, normalize_metrics, optional_metrics
-from bigganctl.metrics.features import extractor_id, weights_sha256
-from bigganctl.metrics.reference import Stats, write_stats
 from bigganctl.sampling import class_plan
 
 N = 12
@@ -25,12 +22,7 @@ N = 12
 @pytest.fixture(scope="module")
 def ref_file(tmp_path_factory):
     """Arbitrary 2048-d statistics labelled with the random extractor (no forwards needed)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((2048, 16)) * 0.01
-    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 16, "count": 16}
-    p = tmp_path_factory.mktemp("ref") / "ref.npz"
-    write_stats(p, Stats(0.2 + 0.01 * rng.random(2048), a @ a.T, None, meta))
-    return p
+    return random_extractor_stats(tmp_path_factory.mktemp("ref") / "ref.npz", features=False)
 
 
 def _run(ref_file, **kw):

@@ -17,8 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from _killpoint import run_to_killpoint
-from _metrics_util import inception_file
-from bigganctl.metrics.features import extractor_id, weights_sha256
+from _metrics_util import inception_file, random_extractor_stats
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,12 +30,7 @@ TILE = 128 + 2               # biggan-deep-128 tiles plus the grid padding
 
 def _ref(path: Path) -> Path:
     """2048-d statistics with 40 features, labelled with the random extractor, 128 px."""
-    rng = np.random.default_rng(0)
-    feats = (0.2 + 0.01 * rng.random((40, 2048))).astype(np.float32)
-    f64 = feats.astype(np.float64)
-    meta = {"extractor_id": extractor_id(weights_sha256(inception_file())), "resolution": 128, "count": 40}
-    write_stats(path, Stats(f64.mean(0), np.cov(f64, rowvar=False), feats, meta))
-    return path
+    return random_extractor_stats(path, features=True)
 
 
 def _common(ref: Path) -> list[str]:
