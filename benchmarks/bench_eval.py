@@ -77,7 +77,7 @@ def child_conventional(cfg: dict) -> dict:
     import torch_fidelity
     from pytorch_pretrained_biggan import BigGAN, convert_to_images
 
-    from bigganctl.sampling import truncated_noise
+    from bigganctl.noise import truncated_noise
 
     t0 = time.perf_counter()
     G = BigGAN.from_pretrained(cfg["folder"]).eval()

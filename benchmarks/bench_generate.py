@@ -10,7 +10,7 @@ both are compared (max |diff|) as a sanity check that they compute the same imag
     python benchmarks/bench_generate.py --res 256 --batch 4 --n 16 --json out/bench.json
     python benchmarks/bench_generate.py --compile            # adds the compiled column
 
-``--compile`` adds ``bigganctl-compiled`` (``bigganctl.compiling.compiled_generator``): its
+``--compile`` adds ``bigganctl-compiled`` (``bigganctl.runtime.compiling.compiled_generator``): its
 warm-up (compilation) is reported separately, and run twice per round with one compile
 cache, so the second process shows the persistent cache's warm-up.
 
@@ -52,8 +52,8 @@ def child(impl: str, folder: str, inputs: str, threads: int, out_path: str) -> N
     data = torch.load(inputs, weights_only=True)
     z, y, psi, batch = data["z"], data["y"], float(data["psi"]), int(data["batch"])
     if impl.startswith("bigganctl"):
-        from bigganctl.compiling import compiled_generator
-        from bigganctl.loader import load_generator
+        from bigganctl.runtime.compiling import compiled_generator
+        from bigganctl.weights.loader import load_generator
 
         t_import = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from bigganctl.testing import hf
     from bigganctl.models.config import DEEP_CONFIGS
-    from bigganctl.sampling import truncated_noise
+    from bigganctl.noise import truncated_noise
 
     cfg = DEEP_CONFIGS[args.res]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),

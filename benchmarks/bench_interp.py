@@ -90,13 +90,13 @@ def child(args) -> None:
     import torch
 
     from bigganctl.api.interp import render_interp
-    from bigganctl.interpolation import make_path
+    from bigganctl.paths import make_path
 
     torch.set_num_threads(1)
     if args.model == "tiny":
         G = _tiny_generator()
     else:
-        from bigganctl.loader import load_generator
+        from bigganctl.weights.loader import load_generator
 
         G = load_generator(args.model, weights="random", device="cpu", dtype="fp32")
     path = make_path([207, 1], [0], steps=args.frames - 1)          # 2 classes: steps + 1 frames

@@ -33,14 +33,14 @@ sys.path[:0] = [{repo!r}, {tests!r}]
 import torch
 torch.set_num_threads({threads})
 from tiny_generator import TinyGenerator
-import bigganctl.loader
+import bigganctl.weights.loader
 G = TinyGenerator(resolution={res})
-bigganctl.loader.load_generator = lambda *a, **k: G
+bigganctl.weights.loader.load_generator = lambda *a, **k: G
 mode, n, out = {mode!r}, {n}, {out!r}
 t0 = time.perf_counter()
 if mode == "gen":
     from bigganctl.generate import iter_uint8
-    from bigganctl.sampling import eval_plan
+    from bigganctl.noise import eval_plan
     plan = eval_plan("balanced", n, 0, 1000)
     for _off, x in iter_uint8(G, plan.labels, plan.seeds, 1.0, batch_size={bs}):
         pass

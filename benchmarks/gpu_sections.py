@@ -17,12 +17,13 @@ import numpy as np
 import torch
 
 import bigganctl
-from bigganctl import compiling, loader
+from bigganctl.runtime import compiling
+from bigganctl.weights import loader
 from bigganctl.api.bench import generation_throughput
 from bigganctl.testing import hf
 from bigganctl.generate import batch_size_for, iter_uint8
 from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
-from bigganctl.runtime import default_batch_size
+from bigganctl.runtime.device import default_batch_size
 
 RESOLUTIONS = (128, 256, 512)
 #: rehearsal stand-ins for deep-128/256/512: 8, 16 and 32 px, channel width 8
@@ -116,7 +117,7 @@ class Context:
 # ----------------------------------------------------------------------------- 1. environment
 
 def section_env(ctx: Context, check) -> None:
-    from bigganctl.compiling import cache_dir
+    from bigganctl.runtime.compiling import cache_dir
     from bigganctl.metrics.features import tf32_flags
 
     v = check.value
@@ -168,7 +169,7 @@ def section_eager(ctx: Context, check) -> None:
 
 def _correctness(ctx: Context, check) -> None:
     """deep-128 on the device vs the CPU and vs pytorch-pretrained-biggan; half precision vs fp32."""
-    from bigganctl.sampling import truncated_noise
+    from bigganctl.noise import truncated_noise
 
     folder = ctx.folder(128)
     G = ctx.load(128, "fp32")

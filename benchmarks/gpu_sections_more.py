@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import bigganctl
-from bigganctl import compiling
+from bigganctl.runtime import compiling
 from bigganctl.api.bench import generation_throughput
 from bigganctl.generate import batch_size_for, iter_uint8
 
@@ -165,7 +165,7 @@ def _agreement(ctx, G, mode: str, bs: int) -> dict:
 
 
 def _compiled(ctx, check, mode: str, title: str) -> None:
-    from bigganctl.compiling import compile_counters
+    from bigganctl.runtime.compiling import compile_counters
 
     G = ctx.load(128, "bf16")
     bs = min(batch_size_for(G, None), ctx.n["batch_cap"])
@@ -213,7 +213,7 @@ def section_autotune(ctx, check) -> None:
 
 
 def _autotune_child(folder: str, device: str, backend: str, cap: int) -> None:
-    from bigganctl.loader import load_generator
+    from bigganctl.weights.loader import load_generator
 
     compiling.BACKEND = backend
     G = load_generator(folder, device=device, dtype="bf16", progress=False)

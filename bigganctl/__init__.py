@@ -18,8 +18,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_generator": "bigganctl.api.common",
-    "truncated_noise": "bigganctl.sampling",
+    "load_generator": "bigganctl.weights.loader",
+    "truncated_noise": "bigganctl.noise",
     "to_uint8": "bigganctl.generate",
     "sample": "bigganctl.api.sample",
     "evaluate": "bigganctl.api.evaluate",

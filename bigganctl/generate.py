@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .interpolation import InterpPath, frame_conditions, waypoint_noise
-from .runtime import default_batch_size
-from .sampling import class_plan, truncated_noise
+from .paths import InterpPath, frame_conditions, waypoint_noise
+from .runtime.device import default_batch_size
+from .noise import class_plan, truncated_noise
 from .types import Classes, Generator
 
 
@@ -35,7 +35,7 @@ def model_device(G: torch.nn.Module) -> torch.device:
 
 
 def batch_size_for(G: torch.nn.Module, batch_size: int | None) -> int:
-    """``batch_size``, or the default rule (:func:`bigganctl.runtime.default_batch_size`)."""
+    """``batch_size``, or the default rule (:func:`bigganctl.runtime.device.default_batch_size`)."""
     return batch_size or default_batch_size(model_device(G), G.resolution)
 
 

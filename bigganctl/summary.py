@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .gates import text as gate_text, verdicts
+from .metrics.gates import text as gate_text, verdicts
 
 
 def num(x: Any, digits: int = 4, none: str = "–") -> str:

@@ -1,7 +1,7 @@
 """Named types of the arguments every operation shares (what a notebook may pass).
 
 ``Model``: a registered name (``"biggan-deep-128"``), a model folder, a
-:class:`~bigganctl.registry.ModelSpec`, or an already loaded generator.
+:class:`~bigganctl.weights.registry.ModelSpec`, or an already loaded generator.
 ``Classes``: a class spec or several (an index, a name or WordNet id, ``"balanced"`` for
 evaluations, comma-separated strings), or resolved :class:`~bigganctl.classes.ClassInfo`.
 ``Compile``: False/None (eager), True (torch.compile's default mode) or a mode name.
@@ -17,7 +17,7 @@ from typing import Union
 import torch
 
 from .classes import ClassInfo
-from .registry import ModelSpec
+from .weights.registry import ModelSpec
 
 Model = Union[str, os.PathLike, ModelSpec, torch.nn.Module]
 ClassSpec = Union[int, str, ClassInfo]

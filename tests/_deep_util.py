@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from bigganctl.formats import hf
+from bigganctl.weights.formats import hf
 from bigganctl.testing import hf as hf_writer
 from bigganctl.models.biggan_deep import BigGANDeep
-from bigganctl.sampling import truncated_noise
+from bigganctl.noise import truncated_noise
 
 N_STATS = 51
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bigganctl import hub
+from bigganctl.weights import hub
 from bigganctl.metrics import features
 from bigganctl.metrics.reference import REFERENCES
-from bigganctl.registry import ASSETS, REGISTRY, ModelSpec
+from bigganctl.weights.registry import ASSETS, REGISTRY, ModelSpec
 
 N_IMAGES = 10
 ADM_SPATIAL_DIM = features.SPATIAL_DIM      # mu_s/sigma_s: sFID's 2023 dims (eval sfid|all)

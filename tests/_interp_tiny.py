@@ -1,4 +1,4 @@
-"""Test-only helpers for the interp tests: a stand-in ``bigganctl.loader`` returning the
+"""Test-only helpers for the interp tests: a stand-in ``bigganctl.weights.loader`` returning the
 shared tiny generator (fast CLI tests), one that gets interrupted, and the pixel tolerance."""
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ class TinyGenerator(tiny_generator.TinyGenerator):
 
 
 def fake_loader_module(cls=None, **kw) -> types.ModuleType:
-    """A ``bigganctl.loader`` stand-in: ``load_generator`` returns a TinyGenerator."""
-    from bigganctl.registry import REGISTRY
+    """A ``bigganctl.weights.loader`` stand-in: ``load_generator`` returns a TinyGenerator."""
+    from bigganctl.weights.registry import REGISTRY
 
-    mod = types.ModuleType("bigganctl.loader")
+    mod = types.ModuleType("bigganctl.weights.loader")
 
     def load_generator(name, weights=None, device="auto", dtype="fp32", progress=None):
         G = (cls or TinyGenerator)(**kw)
@@ -40,7 +40,7 @@ def install_fake_loader(monkeypatch, cls=None, **kw) -> None:
     import bigganctl
 
     mod = fake_loader_module(cls, **kw)
-    monkeypatch.setitem(sys.modules, "bigganctl.loader", mod)
+    monkeypatch.setitem(sys.modules, "bigganctl.weights.loader", mod)
     monkeypatch.setattr(bigganctl, "loader", mod, raising=False)
 
 

@@ -62,7 +62,7 @@ def main() -> None:
         import bigganctl
         from _interp_tiny import fake_loader_module
 
-        sys.modules["bigganctl.loader"] = bigganctl.loader = fake_loader_module()
+        sys.modules["bigganctl.weights.loader"] = bigganctl.weights.loader = fake_loader_module()
     sys.argv = ["bigganctl", *sys.argv[3:]]
     runpy.run_module("bigganctl", run_name="__main__", alter_sys=True)
 

@@ -56,7 +56,7 @@ def _models_live_for_the_session():
     still empties the cache for the tests that need fresh loads."""
     import weakref
 
-    from bigganctl import loader
+    from bigganctl.weights import loader
 
     kept: list = []
 

@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from bigganctl.errors import CheckpointError
-from bigganctl.formats import ajbrock, ivclab, tutorial
+from bigganctl.weights.formats import ajbrock, ivclab, tutorial
 from bigganctl.testing import ajbrock as ajbrock_writer, ivclab as ivclab_writer, tutorial as tutorial_writer
 from bigganctl.models.biggan import BigGAN, stat_weights
 from bigganctl.models.config import (AUTHOR_CONFIG_128, TFHUB_CONFIGS, TUTORIAL_CONFIG_128,
                                      TUTORIAL_SEED_CONFIG_128, BigGANConfig)
-from bigganctl.registry import get_spec
+from bigganctl.weights.registry import get_spec
 
 #: copies of ../shared/data/keys/*.txt (the real modules' state_dict() key lists)
 KEYS = Path(__file__).resolve().parent / "data" / "keys"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from bigganctl.errors import CheckpointError
-from bigganctl.formats import hf
+from bigganctl.weights.formats import hf
 from bigganctl.testing import hf as hf_writer
 from bigganctl.models.biggan_deep import BigGANDeep, stat_position
 from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
@@ -203,7 +203,7 @@ def test_bn_stats_cache_follows_buffer_changes_and_dtype(ckpt):
 def test_half_models_keep_float32_bn_statistics(ckpt, dtype):
     """The loader's cast leaves the statistics float32: the float64 maths reads them
     unrounded, and an fp16 variance above 65504 stays finite."""
-    from bigganctl import loader
+    from bigganctl.weights import loader
 
     loader.clear_cache()
     G = loader.load_generator(str(ckpt("tiny")), device="cpu", dtype=dtype)
@@ -411,7 +411,7 @@ def test_another_thread_count_moves_pixels_by_the_uint8_rule_only(deep):
 @pytest.mark.numerics
 @torch.no_grad()
 def test_loader_places_it_nhwc_on_the_cpu_equal_to_nchw_within_rounding(ckpt):
-    from bigganctl.loader import load_generator
+    from bigganctl.weights.loader import load_generator
 
     folder = ckpt("tiny")
     G = load_generator(folder, device="cpu")

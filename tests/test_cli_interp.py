@@ -145,7 +145,7 @@ def test_bad_input_exits_2_naming_the_option(cli, work, monkeypatch, args, optio
         pytest.fail("bad input must fail before the model loads")
 
     install_fake_loader(monkeypatch)
-    monkeypatch.setattr(sys.modules["bigganctl.loader"], "load_generator", must_not_load)
+    monkeypatch.setattr(sys.modules["bigganctl.weights.loader"], "load_generator", must_not_load)
     r = cli("interp", "--weights", "random", *args)
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith(f"error: {option}:") and r.stderr.count("\n") <= 2, r.stderr

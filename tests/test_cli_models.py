@@ -8,8 +8,8 @@ import os
 import torch
 
 from _httpserver import FileServer
-from bigganctl import hub
-from bigganctl.registry import REGISTRY, ModelSpec, RemoteFile
+from bigganctl.weights import hub
+from bigganctl.weights.registry import REGISTRY, ModelSpec, RemoteFile
 
 DATA = os.urandom(200_000)
 SHA = hashlib.sha256(DATA).hexdigest()

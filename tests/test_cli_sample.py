@@ -1,5 +1,5 @@
 """`bigganctl sample` end to end: bad input, outputs, JSON; the acceptance runs with the
-real loader (`--weights random`) once bigganctl.loader exists."""
+real loader (`--weights random`) once bigganctl.weights.loader exists."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from tiny_generator import TinyGenerator
 
-import bigganctl.api.common as core
+import bigganctl.api._shared as core
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from bigganctl import compiling, runtime
+from bigganctl.runtime import compiling, device as runtime
 from bigganctl.errors import UsageError
 from bigganctl.generate import iter_uint8
 from bigganctl.models.biggan_deep import BigGANDeep
@@ -74,7 +74,7 @@ def test_resolve_compile():
 
 
 def test_cache_dir_under_home_unless_set(monkeypatch, tmp_path):
-    from bigganctl.hub import home
+    from bigganctl.weights.hub import home
 
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     assert compiling.enable_cache() == str(home() / "compile")

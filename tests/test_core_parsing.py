@@ -7,7 +7,7 @@ from scipy import stats
 from bigganctl.errors import UsageError
 from bigganctl.generate import to_uint8
 from bigganctl.parsing import parse_grid, parse_range, split_csv
-from bigganctl.sampling import check_psi, truncated_noise
+from bigganctl.noise import check_psi, truncated_noise
 
 
 def test_parse_range_examples():

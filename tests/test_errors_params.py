@@ -14,7 +14,7 @@ from bigganctl.errors import UsageError
 
 
 def test_python_sample_names_psi(monkeypatch):
-    import bigganctl.api.common as common
+    import bigganctl.api._shared as common
 
     monkeypatch.setattr(common, "open_generator", lambda *a, **k: pytest.fail("must not load"))
     with pytest.raises(UsageError) as e:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bigganctl.errors import UsageError
-from bigganctl.sampling import resolve_seeds, seed_uniforms, truncated_noise
+from bigganctl.noise import resolve_seeds, seed_uniforms, truncated_noise
 
 
 # ----------------------------------------------------------------------------- defect 3
@@ -152,7 +152,7 @@ def test_a_file_name_that_is_not_utf8_is_read_without_a_traceback(cli, tmp_path)
 
 @pytest.mark.parametrize("metric, n", [("is", 10 ** 12), ("kid", 10 ** 9), ("all", 10 ** 10)])
 def test_an_n_beyond_memory_is_refused_up_front(cli, metric, n, monkeypatch):
-    import bigganctl.api.common as core
+    import bigganctl.api._shared as core
 
     monkeypatch.setattr(core, "open_generator", lambda *a, **k: pytest.fail("refused before loading"))
     from _metrics_util import inception_file
@@ -167,7 +167,7 @@ def test_an_n_beyond_memory_is_refused_up_front(cli, metric, n, monkeypatch):
 def test_available_memory_is_known_here_and_bounded_by_rlimit():
     import resource
 
-    from bigganctl.runtime import available_memory
+    from bigganctl.runtime.device import available_memory
 
     have = available_memory()
     assert have is None or have > 0

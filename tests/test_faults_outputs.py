@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import bigganctl.api.common as core
+import bigganctl.api._shared as core
 from test_faults_state import small_tmpfs
 from tiny_generator import TinyGenerator
 

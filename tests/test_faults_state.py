@@ -16,7 +16,7 @@ import torch
 
 from _metrics_util import inception_file, random_extractor_stats
 from tiny_generator import TinyGenerator
-from bigganctl import hub
+from bigganctl.weights import hub
 from bigganctl.api.evaluate import evaluate
 from bigganctl.errors import UsageError
 from bigganctl.integrity import TRAILER
@@ -216,7 +216,7 @@ def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, t
 
 @pytest.mark.parametrize("ro", [False, True], ids=["full-home", "read-only-home"])
 def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, capsys, ro):
-    from bigganctl import foldcache, loader
+    from bigganctl.weights import foldcache, loader
     from bigganctl.testing import hf
     from test_compile import TINY
 
@@ -239,7 +239,7 @@ def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, c
 # ----------------------------------------------------------------------------- defect 11
 
 def _memo_of_inception() -> Path:
-    from bigganctl.checksums import memo_path
+    from bigganctl.weights.checksums import memo_path
 
     weights_sha256(inception_file())                        # remembered under $BIGGANCTL_HOME/hashes
     p = memo_path(inception_file(), hub.home())

@@ -1,4 +1,4 @@
-"""The load cache (bigganctl.foldcache): a miss writes the folded weights as safetensors, a
+"""The load cache (bigganctl.weights.foldcache): a miss writes the folded weights as safetensors, a
 hit loads them without reading the checkpoint, a corrupted file is detected and rebuilt."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bigganctl import foldcache, loader
+from bigganctl.weights import foldcache, loader
 from bigganctl.testing import hf
 
 from test_compile import TINY

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from _httpserver import FileServer
-from bigganctl import hub
+from bigganctl.weights import hub
 from bigganctl.errors import ChecksumError, WeightsUnavailable
-from bigganctl.registry import RemoteFile, get_spec
+from bigganctl.weights.registry import RemoteFile, get_spec
 
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 123)          # > 3 chunks, not chunk-aligned
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -331,7 +331,7 @@ def _tofu_setup(srv):
 
 
 def test_first_download_records_the_sha256_and_a_changed_file_is_refused(online):
-    from bigganctl import checksums
+    from bigganctl.weights import checksums
     from bigganctl.errors import ChecksumError
 
     with FileServer() as srv:
@@ -366,7 +366,7 @@ def test_first_download_records_the_sha256_and_a_changed_file_is_refused(online)
 
 
 def test_changed_file_is_refused_offline_too(online, monkeypatch, no_sockets):
-    from bigganctl import checksums
+    from bigganctl.weights import checksums
     from bigganctl.errors import ChecksumError
 
     folder = hub.home() / "models" / "test"

@@ -13,7 +13,7 @@ from PIL import Image
 
 from bigganctl.errors import RuntimeFailure, UsageError
 from bigganctl.generate import iter_uint8
-from bigganctl.interpolation import (
+from bigganctl.paths import (
     EASES,
     check_fps,
     frame_conditions,
@@ -23,7 +23,7 @@ from bigganctl.interpolation import (
     waypoint_captions,
     waypoint_noise,
 )
-from bigganctl.sampling import truncated_noise
+from bigganctl.noise import truncated_noise
 from bigganctl.api.interp import render_interp
 from bigganctl.generate import iter_interp_tiles
 from bigganctl.media.frames import Captioner, compose_frame, write_video

@@ -20,11 +20,11 @@ import pytest
 import torch
 from torch import nn
 
-from bigganctl import hub, loader
+from bigganctl.weights import hub, loader
 from bigganctl.errors import CheckpointError, UsageError, WeightsUnavailable
-from bigganctl.formats.common import load_state_dict_file
+from bigganctl.weights.formats.checkpoint import load_state_dict_file
 from bigganctl.models.base import Generator
-from bigganctl.registry import REGISTRY, ModelSpec, RemoteFile
+from bigganctl.weights.registry import REGISTRY, ModelSpec, RemoteFile
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -253,7 +253,7 @@ def test_spec_without_files_asks_for_weights():
 _HASH_SNIPPET = """
 import hashlib, sys, torch
 torch.set_num_threads(1)
-from bigganctl.loader import load_generator
+from bigganctl.weights.loader import load_generator
 G = load_generator(sys.argv[1], weights="random", device="cpu")
 h = hashlib.sha256()
 for k, v in sorted(G.state_dict().items()):

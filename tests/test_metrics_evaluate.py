@@ -14,7 +14,7 @@ from tiny_generator import TinyGenerator
 from bigganctl.errors import GateFailed, UsageError
 from bigganctl.api.evaluate import evaluate
 from bigganctl.metrics.evaluation import check_gates, normalize_metrics, optional_metrics
-from bigganctl.sampling import class_plan
+from bigganctl.noise import class_plan
 
 N = 12
 

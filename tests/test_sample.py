@@ -16,7 +16,7 @@ from bigganctl.errors import RuntimeFailure, UsageError
 from bigganctl.api.sample import default_out, plan_outputs, reproduce_command, resolve_seeds, sample, write_outputs
 from bigganctl.generate import to_uint8
 from bigganctl.media.images import image_format, make_grid, manifest_path, sample_filename, write_image, write_npz
-from bigganctl.sampling import truncated_noise
+from bigganctl.noise import truncated_noise
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_paper_convention_takes_thresholds_above_one():
 
 
 def test_bad_arguments_fail_before_loading(monkeypatch):
-    import bigganctl.api.common as mod
+    import bigganctl.api._shared as mod
 
     monkeypatch.setattr(mod, "open_generator", lambda *a, **k: pytest.fail("must not load"))
     cases = [
@@ -313,7 +313,7 @@ def test_invoked_command(monkeypatch, argv0, expected):
 
 def test_the_evaluation_plans_in_memory(G):
     """classes="balanced" | "random": eval's samples (seed S+i, the i-th class of the plan)."""
-    from bigganctl.sampling import class_plan
+    from bigganctl.noise import class_plan
 
     res = sample(G, classes="random", n=5, seed=7, psi=0.5)
     assert res.seeds == [7, 8, 9, 10, 11] and res.classes == []

@@ -18,7 +18,7 @@ import pytest
 from tiny_generator import TinyGenerator
 
 import bigganctl
-import bigganctl.loader
+import bigganctl.weights.loader
 import bigganctl.media.images
 from _killpoint import run_to_killpoint
 from _metrics_util import inception_file
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def G(monkeypatch):
     """A 16 px generator in place of the loader (both `sample` and `eval` load through it)."""
     g = TinyGenerator()
-    monkeypatch.setattr(bigganctl.loader, "load_generator", lambda *a, **k: g)
+    monkeypatch.setattr(bigganctl.weights.loader, "load_generator", lambda *a, **k: g)
     return g
 
 
@@ -123,7 +123,7 @@ def test_npz_equals_the_in_memory_path(cli, G, tmp_path, plan):
     by_hand = read_npz_by_hand(tmp_path / "s.npz")
     np.testing.assert_array_equal(by_hand["arr_0"], want)
     np.testing.assert_array_equal(by_hand["arr_1"], res.labels.numpy())
-    from bigganctl.sampling import class_plan
+    from bigganctl.noise import class_plan
     np.testing.assert_array_equal(res.labels.numpy(), class_plan(plan, 10, 1000, 5)[0].numpy())
     assert doc["count"] == 10 and doc["bytes"]["npz"] == (tmp_path / "s.npz").stat().st_size
     assert doc["seconds"] > 0 and doc["resumed_from"] == 0
@@ -290,7 +290,7 @@ def test_resume_continues_in_process(cli, G, tmp_path, monkeypatch):
 ])
 def test_absurd_or_mixed_plans_exit_2(cli, tmp_path, monkeypatch, args, option, needle):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(bigganctl.loader, "load_generator", lambda *a, **k: pytest.fail("must fail before loading"))
+    monkeypatch.setattr(bigganctl.weights.loader, "load_generator", lambda *a, **k: pytest.fail("must fail before loading"))
     r = cli("sample", *args)
     assert r.exit_code == 2, r.stderr
     assert r.stderr.startswith(f"error: {option}:") and needle in r.stderr, r.stderr
@@ -310,7 +310,7 @@ def test_a_full_disk_is_refused_before_generating(cli, tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    monkeypatch.setattr(bigganctl.loader, "load_generator", lambda *a, **k: TinyGenerator())
+    monkeypatch.setattr(bigganctl.weights.loader, "load_generator", lambda *a, **k: TinyGenerator())
     monkeypatch.setattr("bigganctl.generate.generate_batch", lambda *a, **k: pytest.fail("must not generate"))
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 5000, 5000))

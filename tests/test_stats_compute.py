@@ -71,7 +71,7 @@ def test_an_interrupted_run_resumes_to_the_same_statistics(mixed, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         compute(mixed, tmp_path / "a.npz", progress=Interrupting(1), **kw)
     assert not (tmp_path / "a.npz").exists()
-    from bigganctl import hub
+    from bigganctl.weights import hub
 
     assert len(list((hub.home() / "runs").glob("stats-*.pt"))) == 1
     again = Interrupting(None)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from _metrics_util import inception_file, smooth_images, write_folder
-from bigganctl.machine import isa
+from bigganctl.runtime.machine import isa
 from bigganctl.models.config import DEEP_CONFIGS
 
 

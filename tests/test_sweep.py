@@ -133,7 +133,7 @@ def _check_rows_equal_eval_all(swept, which):
 
 
 def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
-    import bigganctl.loader
+    import bigganctl.weights.loader
     import bigganctl.metrics.evaluation
     import bigganctl.metrics.features
 
@@ -142,7 +142,7 @@ def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
 
     monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", boom)
     monkeypatch.setattr(bigganctl.metrics.features, "InceptionFeatures", boom)
-    monkeypatch.setattr(bigganctl.loader, "load_generator", boom)
+    monkeypatch.setattr(bigganctl.weights.loader, "load_generator", boom)
     out = swept["out"]
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
     code, stdout, stderr = _invoke(*swept["args"])

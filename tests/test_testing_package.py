@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from bigganctl.formats import ajbrock, hf, ivclab, tutorial
-from bigganctl.registry import ModelSpec
+from bigganctl.weights.formats import ajbrock, hf, ivclab, tutorial
+from bigganctl.weights.registry import ModelSpec
 from bigganctl.testing import ajbrock as ajbrock_writer, hf as hf_writer, tutorial as tutorial_writer
 
 from test_biggan import SMALL
@@ -38,7 +38,7 @@ def test_loading_never_imports_bigganctl_testing(tmp_path):
     code = f"""
 import pickle, sys
 import torch
-from bigganctl import loader
+from bigganctl.weights import loader
 with open({str(tmp_path / "specs.pkl")!r}, "rb") as f:
     for spec, path in pickle.load(f):
         assert isinstance(loader.load_generator(spec, path, device="cpu"), torch.nn.Module)

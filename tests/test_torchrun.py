@@ -265,7 +265,7 @@ def test_one_gpu_for_several_ranks_is_a_usage_error(cli, fake_two_ranks, tmp_pat
 
 
 def test_each_rank_takes_its_local_gpu(monkeypatch):
-    from bigganctl.distributed import Dist, _rank_device
+    from bigganctl.runtime.distributed import Dist, _rank_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import bigganctl
-from bigganctl import loader
-from bigganctl.formats import hf
+from bigganctl.weights import loader
+from bigganctl.weights.formats import hf
 from bigganctl.testing import hf as hf_writer
-from bigganctl.formats.common import find_weights_file
+from bigganctl.weights.formats.checkpoint import find_weights_file
 from bigganctl.models.config import BigGANDeepConfig
 
 TINY = BigGANDeepConfig(output_dim=8, channel_width=8, attention_layer_position=1,

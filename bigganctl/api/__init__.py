@@ -6,7 +6,7 @@
 - ``interp``    class-interpolation videos
 - ``bench``     generation throughput
 - ``stats``     reference statistics of real images (``compute_stats``)
-- ``common``    the one model-resolution path and progress for notebooks (``tqdm.auto``)
+- ``_shared``   the one model-resolution path of the operations (``open_generator``)
 
 The package ``bigganctl`` re-exports the stable names (``bigganctl.sample``, ...).
 """

@@ -17,13 +17,13 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..compiling import cache_dir, compiled_generator, compiled_module, eager, resolve_compile
+from ..runtime.compiling import cache_dir, compiled_generator, compiled_module, eager, resolve_compile
 from ..generate import batch_size_for, iter_uint8, model_device
 from ..progress import Reporter
-from ..machine import system_info
-from ..runtime import dtype_name, resolve_device, resolve_dtype
-from ..sampling import check_psi
-from .common import open_generator
+from ..runtime.machine import system_info
+from ..runtime.device import dtype_name, resolve_device, resolve_dtype
+from ..noise import check_psi
+from ._shared import open_generator
 from ..types import Compile, Device, Dtype, Generator, Model
 
 
@@ -56,7 +56,7 @@ def generation_throughput(G: Generator, *, n: int, batch_size: int | None = None
     compilation with ``compile``: True or a mode), ``compiled`` (the mode or None) and,
     compiled, ``cudagraph_skips`` (graphs inductor declined to capture in this run).
     """
-    from ..compiling import compile_counters
+    from ..runtime.compiling import compile_counters
 
     device = model_device(G)
     bs = batch_size_for(G, batch_size)

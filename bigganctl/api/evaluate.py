@@ -23,21 +23,21 @@ from typing import Any
 
 import torch
 
-from ..compiling import resolve_compile
+from ..runtime.compiling import resolve_compile
 from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
                                   images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics,
                                   optional_metrics, run, sized)
-from ..distributed import is_main, session
+from ..runtime.distributed import is_main, session
 from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
 from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
 from ..metrics.sources import Preprocess, open_images
-from ..progress import ProgressArg, Reporter
-from ..runtime import default_batch_size, dtype_name, resolve_dtype
-from .common import open_generator, reporter
+from ..progress import ProgressArg, Reporter, as_reporter
+from ..runtime.device import default_batch_size, dtype_name, resolve_dtype
+from ._shared import open_generator
 from ..types import Classes, Compile, Device, Dtype, Model
 
 
@@ -142,7 +142,7 @@ def evaluate(model: Model | None = None, weights: str | None = None, images: str
                         kid_optional=kid_if_available(metrics), optional=optional_metrics(metrics),
                         is_shuffle=is_shuffle, pr_distances=pr_distances)
     return _evaluate(what, protocol, n=n, ref=ref, inception_weights=inception_weights, device=device,
-                     dtype=dtype, force=force, progress=reporter(progress), warn=warn,
+                     dtype=dtype, force=force, progress=as_reporter(progress), warn=warn,
                      options=RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile)))
 
 

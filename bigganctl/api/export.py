@@ -1,7 +1,7 @@
 """``sample --npz / --images`` at evaluation scale: images go to disk as batches finish.
 
 Memory stays constant in N: each process generates its contiguous share
-(:func:`bigganctl.distributed.shard`) batch by batch and writes every batch straight to
+(:func:`bigganctl.runtime.distributed.shard`) batch by batch and writes every batch straight to
 its rows of the preallocated ``.npz`` (:mod:`bigganctl.media.npz_stream`) and its
 ``--images`` files, then records how far it got (:mod:`.export_state`). When every share
 is done, rank 0 stores the archive's CRC (combined from the ranks' CRCs, nothing read
@@ -25,7 +25,7 @@ import torch
 
 from .._io import stage_rename, together, write_json
 from ..classes import get_class
-from ..distributed import Dist, gather_objects, main_decides, shard
+from ..runtime.distributed import Dist, gather_objects, main_decides, shard
 from ..generate import batch_size_for, iter_uint8, model_device
 from ..media import npz_stream
 from ..media.images import GRID_PADDING, make_grid, manifest_path, sample_filename, write_image
@@ -33,7 +33,7 @@ from ..media.manifest import reproduce_command
 from ..metrics.sources import fingerprint, generator_dtype
 from ..models.base import model_name
 from ..progress import Reporter, task
-from ..sampling import Plan
+from ..noise import Plan
 from . import export_state as st
 
 #: The most tiles a grid may have (a larger grid is refused: write --npz / --images).

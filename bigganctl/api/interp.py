@@ -2,7 +2,7 @@
 a video, streamed) and :func:`interp` (``bigganctl interp``: options in, video and
 manifest out).
 
-The path (waypoints, frame count, easing, slerp) is :mod:`bigganctl.interpolation`; the
+The path (waypoints, frame count, easing, slerp) is :mod:`bigganctl.paths`; the
 frames come from :func:`bigganctl.generate.iter_interp_tiles`; writers and the sink are
 :mod:`bigganctl.media.video` and :mod:`bigganctl.media.frames`.
 """
@@ -23,16 +23,16 @@ from ..classes import resolve_classes
 from ..checks import check_int
 from ..errors import UsageError
 from ..generate import iter_interp_tiles
-from ..interpolation import InterpPath, make_path, waypoint_captions
+from ..paths import InterpPath, make_path, waypoint_captions
 from ..media.frames import Captioner, check_frames_dir, compose_frame, grid_shape, write_video
 from ..media.images import manifest_path
 from ..media.manifest import interp_manifest
 from ..media.video import FORMATS, check_video_options
 from ..parsing import parse_range
 from ..progress import Reporter, Step, task
-from ..registry import REGISTRY
-from ..sampling import check_psi
-from .common import open_generator
+from ..weights.registry import REGISTRY
+from ..noise import check_psi
+from ._shared import open_generator
 from ..types import Compile, Device, Dtype, Model
 
 

@@ -25,15 +25,15 @@ from .._io import together, write_json
 from ..classes import ClassInfo, resolve_classes
 from ..checks import check_int
 from ..errors import RuntimeFailure, UsageError
-from ..distributed import Dist, gather_rows, shard
+from ..runtime.distributed import Dist, gather_rows, shard
 from ..generate import iter_uint8, model_device
 from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sample_path, image_format,
                             make_grid, manifest_path, sample_filename, write_image, write_npz)
 from ..media.manifest import plan_manifest, reproduce_command, sample_manifest
-from ..runtime import check_memory
-from ..sampling import DEFAULT_N, EVAL_PLANS, check_psi, eval_plan, grid_plan, resolve_seeds
-from . import common
-from .common import model_truncation
+from ..runtime.device import check_memory
+from ..noise import DEFAULT_N, EVAL_PLANS, check_psi, eval_plan, grid_plan, resolve_seeds
+from . import _shared as common
+from ._shared import model_truncation
 from ..types import Classes, Compile, Model
 
 __all__ = ["DEFAULT_N", "DEFAULT_CLASSES", "SampleResult", "sample", "resolve_seeds", "plan_outputs",
@@ -77,10 +77,10 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
 
     ``classes="balanced"`` or ``"random"``: the evaluation plans instead of a grid, ``n``
     samples as ``eval`` generates them (sample ``i``: seed ``seed + i``, the ``i``-th class
-    of :func:`bigganctl.sampling.class_plan`). For many samples write them to disk instead
+    of :func:`bigganctl.noise.class_plan`). For many samples write them to disk instead
     (``bigganctl sample --npz``, constant memory).
 
-    Under torchrun, pass ``dist`` (:func:`bigganctl.distributed.session`): each process
+    Under torchrun, pass ``dist`` (:func:`bigganctl.runtime.distributed.session`): each process
     generates its contiguous share and rank 0 receives every image; the other ranks get a
     result without images (``images`` has 0 rows).
     """

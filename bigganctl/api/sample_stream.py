@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..distributed import Dist, main_decides
+from ..runtime.distributed import Dist, main_decides
 from ..errors import UsageError
 from ..media.manifest import plan_manifest, sample_manifest
 from ..progress import Reporter
-from ..sampling import check_psi, eval_plan, grid_plan
-from . import common
+from ..noise import check_psi, eval_plan, grid_plan
+from . import _shared as common
 from . import sample as core
 from .export import export, sample_files
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from .._io import check_writable_target
-from ..compiling import resolve_compile
+from ..runtime.compiling import resolve_compile
 from ..checks import check_int
 from ..errors import UsageError
-from ..distributed import main_decides, session, shard
+from ..runtime.distributed import main_decides, session, shard
 from ..metrics.adm_batch import ADM_IMAGES, SUBSET_SEED, write_adm_batch
 from ..metrics.extract import CHECKPOINT_VERSION, extract_resumable
 from ..metrics.features import SPATIAL_DIM, SPATIAL_LAYER, SPATIAL_MODULE, InceptionFeatures, resolve_weights
@@ -18,8 +18,8 @@ from ..metrics.ref_features import fill_features
 from ..metrics.reference import Stats, load_reference, stats_meta, write_stats
 from ..metrics.sources import Preprocess, open_images
 from ..progress import ProgressArg, Reporter
-from ..runtime import default_batch_size, resolve_device
-from .common import reporter
+from ..runtime.device import default_batch_size, resolve_device
+from ..progress import as_reporter
 from ..types import Compile, Device
 
 
@@ -56,7 +56,7 @@ def compute_stats(source: str | os.PathLike, out: str | os.PathLike | None = Non
     with session(device) as (d, dev):
         if out is not None:
             main_decides(lambda: _check_out(out, overwrite), d, what="checking --out")
-        shown = reporter(progress) if d.is_main else None
+        shown = as_reporter(progress) if d.is_main else None
         src = open_images(source, Preprocess(resize=resize, center_crop=center_crop), option="source",
                           workers=workers)
         total = src.n if n is None else int(n)

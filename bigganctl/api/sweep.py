@@ -7,8 +7,8 @@
     doc["rows"]        # one per (model, psi): psi, convention, fid, is_mean, ... seconds
 
 Every psi evaluates the same samples: sample ``i`` has seed ``seed + i`` and the ``i``-th
-class of the class plan (:func:`bigganctl.sampling.class_plan`), and its noise comes
-from the same uniforms whatever psi is (:mod:`bigganctl.sampling`), so the curve is smooth
+class of the class plan (:func:`bigganctl.noise.class_plan`), and its noise comes
+from the same uniforms whatever psi is (:mod:`bigganctl.noise`), so the curve is smooth
 and its differences are due to psi alone. Each row is exactly what
 :func:`bigganctl.evaluate` returns for that psi alone; the generator, the Inception network
 and the reference statistics are loaded once.
@@ -37,15 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from .._io import make_dir, together, write_json
-from ..compiling import resolve_compile
+from ..runtime.compiling import resolve_compile
 from ..integrity import describe_failure
-from ..distributed import Dist, main_decides, session
+from ..runtime.distributed import Dist, main_decides, session
 from ..media.manifest import sweep_manifest
 from ..media.plot import plot_sweep, write_csv, write_strip
 from ..metrics.evaluation import RunOptions
 from ..progress import Reporter
-from ..runtime import default_batch_size
-from .common import open_generator, tqdm_reporter
+from ..runtime.device import default_batch_size
+from ._shared import open_generator
+from ..progress import tqdm_reporter
 from ..types import Classes, Compile, Device, Dtype
 from .sweep_plan import (DEFAULT_GRID, DEFAULT_METRICS, DEFAULT_N, DEFAULT_STRIP_COLUMNS, FILES, STATE_FILE,  # noqa: F401
                          STATE_VERSION, Plan, document, parse_psis, plan, public, resume_point, seal_state,

@@ -25,8 +25,8 @@ from ..metrics.features import extractor_id, resolve_weights, weights_sha256
 from ..metrics.reference import REFERENCES, unknown_ref
 from ..parsing import parse_float, parse_grid
 from ..progress import Reporter
-from ..runtime import dtype_name, resolve_device, resolve_dtype
-from ..sampling import check_psi, plan_key
+from ..runtime.device import dtype_name, resolve_device, resolve_dtype
+from ..noise import check_psi, plan_key
 from ..types import Classes, Device, Dtype
 
 DEFAULT_GRID = "0.1:1.0:0.1"
@@ -127,7 +127,7 @@ def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, clas
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a folder", param="out_dir")
 
-    from ..loader import weights_identity
+    from ..weights.loader import weights_identity
 
     idents = [weights_identity(m, weights, progress=progress) for m in names]
     for ident in idents:

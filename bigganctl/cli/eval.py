@@ -156,7 +156,7 @@ def _command(metrics: tuple[str, ...], doc: str, optional: tuple[str, ...] = ())
     ) -> None:
         from ..api.evaluate import evaluate
         from ..metrics.evaluation import check_gates
-        from ..distributed import is_main
+        from ..runtime.distributed import is_main
 
         gates = _gates(metrics, max_fid=max_fid, min_is=min_is, max_sfid=max_sfid, min_precision=min_precision,
                        min_recall=min_recall)

@@ -11,9 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import hub
+from ..weights import hub
 from ..errors import ChecksumError, UsageError, WeightsUnavailable
-from ..registry import REGISTRY, ModelSpec
+from ..weights.registry import REGISTRY, ModelSpec
 from .options import JsonOpt, QuietOpt
 from .render import emit_json, err, note, out, rich_reporter
 
@@ -38,7 +38,7 @@ def _lookup(name: str) -> ModelSpec | hub.Asset:
     asset = hub.get_asset(name)
     if asset is not None:
         return asset
-    from ..loader import resolve_spec
+    from ..weights.loader import resolve_spec
 
     try:
         return resolve_spec(name)
@@ -147,14 +147,14 @@ def _info(spec: ModelSpec | hub.Asset) -> dict[str, Any]:
                            "cache_dir": st["dir"], "size": _total_size(spec, st), "files": files,
                            "notes": spec.notes}
     if isinstance(spec, ModelSpec):
-        from ..sampling import CONVENTIONS
+        from ..noise import CONVENTIONS
 
         doc.update({"arch": spec.arch, "format": spec.format, "resolution": spec.resolution,
                     "truncation": spec.truncation,
                     "truncation_convention": CONVENTIONS.get(spec.truncation, ""),
                     "config": _config_dict(spec.config), "paper": spec.paper})
         if spec.local_dir:
-            from ..formats.common import find_weights_file
+            from ..weights.formats.checkpoint import find_weights_file
 
             wfile = find_weights_file(Path(spec.local_dir))
             doc.update({"local_dir": spec.local_dir, "cache": "local", "cache_dir": spec.local_dir,

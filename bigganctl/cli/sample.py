@@ -9,18 +9,18 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..api import common
+from ..api import _shared as common
 from ..api import sample as core
 from ..api import sample_stream as stream
 from ..api.export import GRID_MAX
-from ..api.common import model_truncation
+from ..api._shared import model_truncation
 from ..classes import resolve_classes
 from ..parsing import parse_float
 from ..progress import task
-from ..distributed import main_decides, session
-from ..runtime import resolve_device, resolve_dtype
+from ..runtime.distributed import main_decides, session
+from ..runtime.device import resolve_device, resolve_dtype
 from ..errors import UsageError
-from ..sampling import EVAL_PLANS, check_psi, resolve_seeds
+from ..noise import EVAL_PLANS, check_psi, resolve_seeds
 from .options import (
     DEFAULT_MODEL,
     OUTPUT_PANEL,

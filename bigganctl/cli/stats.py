@@ -79,7 +79,7 @@ def compute_cmd(
       torchrun --nproc_per_node 4 -m bigganctl stats compute imagenet/train --center-crop 128 --workers 6 --out train128.npz
     """
     from ..api.stats import compute_stats
-    from ..distributed import is_main
+    from ..runtime.distributed import is_main
 
     st = compute_stats(src, out_path, resize=resize, center_crop=center_crop, n=n, keep_features=keep_features,
                        inception_weights=inception_weights, device=device, batch_size=batch_size,

@@ -106,7 +106,7 @@ def sweep(
     quiet: QuietOpt = False,
 ) -> None:
     from ..api.sweep import parse_psis, run_sweep
-    from ..distributed import is_main
+    from ..runtime.distributed import is_main
     from ..metrics.evaluation import normalize_metrics
 
     quiet = quiet or not is_main()              # torchrun: rank 0 prints

@@ -21,8 +21,8 @@ from ..classes import ClassInfo
 from ..models.base import model_name
 from ..generate import model_device
 from ..parsing import range_text
-from ..runtime import dtype_name
-from ..sampling import CONVENTIONS
+from ..runtime.device import dtype_name
+from ..noise import CONVENTIONS
 from ..types import Generator, Model
 
 PIXELS = "uint8 = round((x + 1) * 127.5) clamped to [0, 255] (bigganctl.to_uint8)"
@@ -130,7 +130,7 @@ def interp_manifest(G: Generator, path: Any, info: Any, *, psi: float, classes: 
                     nrow: int | None, frames_dir: str | None, video_format: str,
                     command: str | None = None) -> dict[str, Any]:
     """Everything needed to reproduce (and identify) a rendered video; ``path`` an
-    :class:`~bigganctl.interpolation.InterpPath`, ``info`` the render's VideoInfo."""
+    :class:`~bigganctl.paths.InterpPath`, ``info`` the render's VideoInfo."""
     dtype, device = precision(G)
     return {
         "kind": "bigganctl.interp",

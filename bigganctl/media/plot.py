@@ -15,7 +15,7 @@ import torch
 from .._io import atomic_open, atomic_path
 from ..errors import RuntimeFailure
 from ..generate import strip_images
-from ..sampling import class_plan
+from ..noise import class_plan
 from .images import GRID_PADDING, make_grid, write_image
 from ..types import Classes
 

@@ -35,7 +35,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import RuntimeFailure, UsageError
-from ..interpolation import check_fps
+from ..paths import check_fps
 
 # --------------------------------------------------------------------------------------
 # Writers

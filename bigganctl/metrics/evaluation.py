@@ -7,7 +7,7 @@ reference statistics (:mod:`.reference`) and a :class:`Protocol` (which metrics,
 Nothing here loads a model or decides anything from which arguments happen to be given.
 
 Generated sample ``i`` uses noise seed ``seed + i`` and the ``i``-th class of the class
-plan (:func:`bigganctl.sampling.class_plan`), so the numbers never depend on the batch size
+plan (:func:`bigganctl.noise.class_plan`), so the numbers never depend on the batch size
 or the number of processes.
 """
 
@@ -24,13 +24,13 @@ import torch
 from .. import __version__
 from ..checks import check_int
 from ..errors import GateFailed, UsageError
-from ..gates import text as gate_text, verdicts
+from .gates import text as gate_text, verdicts
 from ..progress import Reporter
-from ..runtime import check_memory, default_batch_size
-from ..sampling import check_psi, class_plan
+from ..runtime.device import check_memory, default_batch_size
+from ..noise import check_psi, class_plan
 from . import maths as S
 from .manifold import K as PR_K, precision_recall
-from ..distributed import Dist, shard
+from ..runtime.distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, FEATURE_DIM, InceptionFeatures
 from .capabilities import SPATIAL_HINT, Protocol, kid_plan, kid_subset  # noqa: F401  (re-exported)
@@ -175,7 +175,7 @@ def sized(src: ImageSource, n: int | None, protocol: Protocol) -> int:
 class RunOptions:
     """How to run (never what the numbers are): batch size (None: the default rule),
     resuming, extra checkpoints every N samples, the torch.compile mode (None: eager; a
-    resolved mode, :func:`bigganctl.compiling.resolve_compile`)."""
+    resolved mode, :func:`bigganctl.runtime.compiling.resolve_compile`)."""
 
     batch_size: int | None = None
     resume: bool = True

@@ -25,9 +25,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .. import hub
+from ..weights import hub
 from ..integrity import IntegrityError, describe_failure, load_sealed_torch, save_sealed_torch
-from ..distributed import Dist, collective, comm_device, gather_rows
+from ..runtime.distributed import Dist, collective, comm_device, gather_rows
 from ..progress import Reporter, task
 from . import maths as S
 from .features import FEATURE_DIM, NUM_LOGITS, SPATIAL_DIM, InceptionFeatures

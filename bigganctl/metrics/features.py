@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 
-from ..runtime import to_device
-from ..compiling import compiled_module
+from ..runtime.device import to_device
+from ..runtime.compiling import compiled_module
 from ..errors import UsageError, WeightsUnavailable
-from ..formats.common import check_keys, load_state_dict_file
-from ..hub import ASSETS, cached_sha256, ensure_file
+from ..weights.formats.checkpoint import check_keys, load_state_dict_file
+from ..weights.hub import ASSETS, cached_sha256, ensure_file
 from ..progress import Reporter
 
 EXTRACTOR = "inception-v3-compat"
@@ -211,7 +211,7 @@ class InceptionFeatures:
         check_keys(state, state_dict_shapes(), what=f"Inception weights {self.path}")
         self.device = torch.device(device)
         self.net = place(build_extractor(state), self.device)
-        self.compile = compile              # a mode (bigganctl.compiling) or None
+        self.compile = compile              # a mode (bigganctl.runtime.compiling) or None
         self._tap: dict[str, torch.Tensor] = {}
         self.net.get_submodule(SPATIAL_MODULE).register_forward_hook(self._keep_spatial)
         self._run = self.net if compile is None else compiled_module(self.net, compile)

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, hub
+from .. import __version__
+from ..weights import hub
 from .._io import atomic_path, file_lock, make_dir
 from ..errors import RuntimeFailure, UsageError
 from ..integrity import arrays_digest, describe_failure
 from ..progress import Reporter
-from ..distributed import Dist, all_true, shard
+from ..runtime.distributed import Dist, all_true, shard
 from .extract import extract, reduce
 from .features import FEATURE_DIM, InceptionFeatures
 from .reference import ADM_FORMAT, Stats

@@ -37,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, hub
+from .. import __version__
+from ..weights import hub
 from .._io import atomic_path
 from ..errors import RuntimeFailure, UsageError, WeightsUnavailable
 from ..integrity import arrays_digest, describe_failure
 from ..progress import Reporter
-from ..registry import RemoteFile
+from ..weights.registry import RemoteFile
 from .features import EXTRACTOR, FEATURE_DIM, FEATURE_LAYER, OFFICIAL_ID
 from .maths import sigma_problem
 

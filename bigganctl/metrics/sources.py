@@ -38,7 +38,7 @@ from .decode import shown, to_rgb
 from ..errors import UsageError
 from ..models.base import model_name
 from ..generate import iter_uint8
-from ..runtime import dtype_name
+from ..runtime.device import dtype_name
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..runtime import to_device
+from ..runtime.device import to_device
 
 TRUNCATION_CONVENTIONS = ("deepmind", "paper")
 
@@ -67,7 +67,7 @@ class Generator(nn.Module):
             f"y must be int64 class indices [B] or float class vectors [B, {self.num_classes}], "
             f"got {tuple(y.shape)} {y.dtype}")
 
-    # -- the split that torch.compile uses (bigganctl.compiling) ------------------------
+    # -- the split that torch.compile uses (bigganctl.runtime.compiling) ------------------------
     def prepare(self, psi: float) -> Any:
         """Everything ``psi`` decides, as tensors (e.g. batch-norm statistics): the input of
         :meth:`core`. A compiled core then takes psi as data, so a new psi is not a recompile.

@@ -3,7 +3,7 @@
 The author's release (ajbrock/BigGAN-PyTorch ``G_ema.pth``), the DeepMind TF-Hub models
 as ported by ivclab, and the tutorial layout of the seed document differ only in knobs of
 :class:`~bigganctl.models.config.BigGANConfig`. The format adapters in
-``bigganctl/formats/`` convert each file into the internal layout below, folding spectral
+``bigganctl/weights/formats/`` convert each file into the internal layout below, folding spectral
 norm into plain weights exactly as the reference computes sigma in eval mode; the model
 runs no power iterations.
 

@@ -2,7 +2,7 @@
 
 Parameter and buffer names are the Hugging Face state-dict keys with spectral norm folded
 (``generator.gen_z.weight`` instead of ``weight_orig``/``weight_u``/``weight_v``), so
-:mod:`bigganctl.formats.hf` converts with a one-line key map.
+:mod:`bigganctl.weights.formats.hf` converts with a one-line key map.
 
 Forward (as the HF port): ``cond = cat(z, embed(y))`` -> linear to 4x4x16ch viewed NHWC ->
 bottleneck blocks (self-attention before block ``attention_layer_position``) -> BN, ReLU,

@@ -1,6 +1,6 @@
 """Files in the real formats with random weights, for tests and benchmarks (yours too).
 
-Nothing here is needed to load a model: :mod:`bigganctl.loader` and the format readers
+Nothing here is needed to load a model: :mod:`bigganctl.weights.loader` and the format readers
 never import this package.
 
 - :mod:`bigganctl.testing.hf`: Hugging Face BigGAN-deep folders (``write_checkpoint``,

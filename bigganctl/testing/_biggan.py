@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .._io import atomic_path
-from ..formats._biggan import StateDict
+from ..weights.formats._biggan import StateDict
 from ..models.config import BigGANConfig
 
 

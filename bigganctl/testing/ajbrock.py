@@ -1,4 +1,4 @@
-"""Writers of the author's ``G_ema.pth`` layout (:mod:`bigganctl.formats.ajbrock`) with
+"""Writers of the author's ``G_ema.pth`` layout (:mod:`bigganctl.weights.formats.ajbrock`) with
 sane random weights, for tests and benchmarks."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..formats import _biggan as B
-from ..formats.ajbrock import check_config, file_config, key_prefix
+from ..weights.formats import _biggan as B
+from ..weights.formats.ajbrock import check_config, file_config, key_prefix
 from ..models.config import AUTHOR_CONFIG_128, BigGANConfig
 from ..models.random_init import sn_estimate
 from ._biggan import random_internal_state, random_scale, save

@@ -1,4 +1,4 @@
-"""Writers of Hugging Face BigGAN-deep checkpoint folders (:mod:`bigganctl.formats.hf`):
+"""Writers of Hugging Face BigGAN-deep checkpoint folders (:mod:`bigganctl.weights.formats.hf`):
 any HF-layout state dict, or one with sane random weights, for tests and benchmarks."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from .._io import atomic_path
-from ..formats.common import StateDict
-from ..formats.hf import CONFIG_NAME, expected_keys
+from ..weights.formats.checkpoint import StateDict
+from ..weights.formats.hf import CONFIG_NAME, expected_keys
 from ..models.biggan_deep import state_shapes
 from ..models.config import BigGANDeepConfig
 from ..models.random_init import analytic_bn_stats, converged_sn_vectors, raw_random_weights, sn_param_names

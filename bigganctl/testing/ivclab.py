@@ -1,4 +1,4 @@
-"""Writers of ivclab's ``biggan*-release.pt`` layout (:mod:`bigganctl.formats.ivclab`)
+"""Writers of ivclab's ``biggan*-release.pt`` layout (:mod:`bigganctl.weights.formats.ivclab`)
 with sane random weights, for tests and benchmarks."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..formats import _biggan as B
-from ..formats.ivclab import ATTN_KEYS, check_config, key_prefix, sn_matrix
+from ..weights.formats import _biggan as B
+from ..weights.formats.ivclab import ATTN_KEYS, check_config, key_prefix, sn_matrix
 from ..models.config import TFHUB_CONFIGS, BigGANConfig
 from ..models.random_init import sn_estimate
 from ._biggan import random_internal_state, random_scale, save

@@ -1,4 +1,4 @@
-"""Writers of the tutorial layout (:mod:`bigganctl.formats.tutorial`) with sane random
+"""Writers of the tutorial layout (:mod:`bigganctl.weights.formats.tutorial`) with sane random
 weights, for tests and benchmarks."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..formats import _biggan as B
-from ..formats.tutorial import check_config, default_nesting, key_prefix, parts
+from ..weights.formats import _biggan as B
+from ..weights.formats.tutorial import check_config, default_nesting, key_prefix, parts
 from ..models.config import TUTORIAL_CONFIG_128, BigGANConfig
 from ..models.random_init import sn_estimate
 from ._biggan import random_internal_state, random_scale, save

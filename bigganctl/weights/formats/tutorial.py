@@ -7,7 +7,7 @@ attention blocks (``gamma`` (), ``theta``, ``phi``, ``g``, ``o``); ``proj_o.0`` 
 and ``proj_o.2`` (1x1 conv to RGB). Every conv and the cBN linears
 (``class_scale_transform``, ``class_shift_transform``) use ``torch.nn.utils.spectral_norm``
 (``weight_orig``, ``weight_u``, ``weight_v``; in eval mode ``sigma = u . (W v)`` with the
-stored vectors, folded once by :func:`bigganctl.formats.common.fold_torch_sn`).
+stored vectors, folded once by :func:`bigganctl.weights.formats.checkpoint.fold_torch_sn`).
 
 cBN is ``ClassConditionalBatchNorm2d``: a full ``nn.BatchNorm2d`` (affine, running
 statistics, eps 1e-5), then ``(1 + class_scale(c)) * bn(x) + class_shift(c)``.
@@ -29,9 +29,9 @@ from collections.abc import Iterator
 
 import torch
 
-from ..models.config import TUTORIAL_CONFIG_128, BigGANConfig
+from ...models.config import TUTORIAL_CONFIG_128, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, fold_torch_sn, load_state_dict_file, torch_sn_keys
+from .checkpoint import check_keys, fold_torch_sn, load_state_dict_file, torch_sn_keys
 
 FORMAT = "tutorial"
 _ATTN_NAMES = {"gamma", "theta", "phi", "g", "o"}

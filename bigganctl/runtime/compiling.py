@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
-from .errors import UsageError
-from .types import Generator
+from ..errors import UsageError
+from ..types import Generator
 
 #: torch.compile modes: ``reduce-overhead`` and ``max-autotune`` use CUDA graphs on GPUs.
 MODES = ("default", "reduce-overhead", "max-autotune")
@@ -66,7 +66,7 @@ def cache_dir() -> str:
     env = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if env and env not in _SET and os.path.abspath(env) != os.path.abspath(default_cache_dir()):
         return env
-    from .hub import home
+    from ..weights.hub import home
 
     return str(home() / "compile")
 

@@ -39,7 +39,7 @@ import torch
 
 from .errors import UsageError
 from .parsing import MAX_SEED
-from .sampling import DEEPMIND_BOUND, truncated_noise
+from .noise import DEEPMIND_BOUND, truncated_noise
 
 MAX_STEPS = 10_000
 MAX_FPS = 240.0

@@ -12,7 +12,7 @@ the cache):
   --force`` forgets it.
 
 Bookkeeping only: no network (the hub downloads and decides when to check). The cache
-root is passed in, so this module needs nothing from :mod:`bigganctl.hub`.
+root is passed in, so this module needs nothing from :mod:`bigganctl.weights.hub`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._io import sha256_file, sha256_matches
-from .integrity import json_verified, seal_json
+from .._io import sha256_file, sha256_matches
+from ..integrity import json_verified, seal_json
 from .registry import RemoteFile
 
 _FULL_SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -1,4 +1,4 @@
-"""The HTTP transport behind :mod:`bigganctl.hub`: one GET with resume, retries with
+"""The HTTP transport behind :mod:`bigganctl.weights.hub`: one GET with resume, retries with
 back-off, and copying a member out of a zip/tar download.
 
 Failures are classified for the hub's mirror logic: :class:`Unreachable` (no connection
@@ -22,8 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RuntimeFailure
-from .progress import Reporter, task
+from ..errors import RuntimeFailure
+from ..progress import Reporter, task
 
 CHUNK = 1 << 20
 
@@ -80,7 +80,7 @@ def extract_member(archive: Path, member: str, dest: Path) -> Path:
 
 
 def fetch(url: str, part: Path, *, label: str, expected_size: int | None, policy: Policy,
-          progress: Reporter | bool | None = None) -> None:
+          progress: Reporter | None = None) -> None:
     """GET ``url`` into ``part`` (resuming what is there), retrying transient failures with
     exponential back-off. Raises Unreachable, Permanent or (after the last try) Transient."""
     delay = policy.backoff
@@ -109,7 +109,7 @@ _UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED
                        errno.ENETDOWN, errno.EHOSTDOWN, errno.ETIMEDOUT}
 
 
-def _download_once(url: str, part: Path, *, progress: Reporter | bool | None, label: str,
+def _download_once(url: str, part: Path, *, progress: Reporter | None, label: str,
                    expected_size: int | None, policy: Policy) -> None:
     """One HTTP GET into ``part``, resuming from its current size with a Range request."""
     have = part.stat().st_size if part.is_file() else 0

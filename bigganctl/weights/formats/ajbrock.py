@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
-from ..models.config import AUTHOR_CONFIG_128, BigGANConfig
+from ...errors import CheckpointError
+from ...models.config import AUTHOR_CONFIG_128, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, load_state_dict_file
+from .checkpoint import check_keys, load_state_dict_file
 
 FORMAT = "ajbrock"
 #: ajbrock's Generator builds its output BN as ``layers.bn(ch)``: eps 1e-5 whatever BN_eps is.

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import torch
 
-from ..errors import CheckpointError
+from ...errors import CheckpointError
 
 StateDict = dict[str, torch.Tensor]
 

@@ -6,9 +6,9 @@
 
 ``model``: a registered name (``bigganctl models list``), a Hugging Face-style folder
 (``config.json`` + weights; the architecture is read from the config) or a
-:class:`~bigganctl.registry.ModelSpec`.
+:class:`~bigganctl.weights.registry.ModelSpec`.
 
-``weights``: ``None`` (registry -> cache -> download, see :mod:`bigganctl.hub`), a local
+``weights``: ``None`` (registry -> cache -> download, see :mod:`bigganctl.weights.hub`), a local
 file or folder in the spec's checkpoint format, or ``"random"`` (a deterministic, sane
 random initialisation: the same weights in every process and on every machine).
 
@@ -39,12 +39,12 @@ import torch
 
 from . import foldcache, hub
 from .checksums import stat_key
-from .errors import CheckpointError, UsageError
-from .formats.common import WEIGHT_PATTERNS, check_keys, find_weights_file
-from .models.config import BigGANConfig, BigGANDeepConfig
-from .progress import Reporter
+from ..errors import CheckpointError, UsageError
+from .formats.checkpoint import WEIGHT_PATTERNS, check_keys, find_weights_file
+from ..models.config import BigGANConfig, BigGANDeepConfig
+from ..progress import ProgressArg, Reporter, as_reporter
 from .registry import REGISTRY, ModelSpec, RemoteFile, get_spec
-from .runtime import resolve_device, resolve_dtype
+from ..runtime.device import resolve_device, resolve_dtype
 
 #: architecture name -> "module:Class" (or the class itself; tests register tiny ones)
 ARCHS: dict[str, Any] = {
@@ -54,10 +54,10 @@ ARCHS: dict[str, Any] = {
 
 #: checkpoint format name -> module path (or a module-like object with ``read``)
 FORMATS: dict[str, Any] = {
-    "hf": "bigganctl.formats.hf",
-    "ajbrock": "bigganctl.formats.ajbrock",
-    "ivclab": "bigganctl.formats.ivclab",
-    "tutorial": "bigganctl.formats.tutorial",
+    "hf": "bigganctl.weights.formats.hf",
+    "ajbrock": "bigganctl.weights.formats.ajbrock",
+    "ivclab": "bigganctl.weights.formats.ivclab",
+    "tutorial": "bigganctl.weights.formats.tutorial",
 }
 
 #: how a folder's config.json names its architecture, when it has no "arch" key
@@ -172,10 +172,10 @@ def _weights_remote(spec: ModelSpec) -> RemoteFile | None:
 
 
 def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
-                     progress: Reporter | bool | None) -> tuple[str, Path | None, Path | None]:
+                     progress: Reporter | None) -> tuple[str, Path | None, Path | None]:
     """-> (source, what identifies the weights for the load cache, the weights file).
 
-    The weights file is decided here, once (:func:`~bigganctl.formats.common.find_weights_file`
+    The weights file is decided here, once (:func:`~bigganctl.weights.formats.checkpoint.find_weights_file`
     for folders): the format reader gets that very file, so the sha256 recorded in
     ``G.weights_info`` is always the sha256 of the file that was loaded.
     """
@@ -216,7 +216,7 @@ def _resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None, *,
 
 def weights_identity(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
                      weights: str | os.PathLike | None = None, *,
-                     progress: Reporter | bool | None = None) -> dict[str, Any]:
+                     progress: Reporter | None = None) -> dict[str, Any]:
     """What :func:`load_generator` would load, without building the model: the spec's
     name, architecture, format and truncation convention, and the weights' sha256 (or
     ``"random"``). Cache keys that must change when the weights do use this."""
@@ -241,7 +241,7 @@ def _is_archive(p: Path) -> bool:
 
 
 def _stat_key(p: Path | None) -> tuple:
-    """A file's or a folder's (each visible file's) :func:`~bigganctl.checksums.stat_key`."""
+    """A file's or a folder's (each visible file's) :func:`~bigganctl.weights.checksums.stat_key`."""
     if p is None:
         return ()
     p = p.resolve()
@@ -268,19 +268,19 @@ def clear_cache() -> None:
 def load_generator(model: str | os.PathLike | ModelSpec = "biggan-deep-128",
                    weights: str | os.PathLike | None = None, device: str | torch.device = "auto",
                    dtype: str | torch.dtype = "fp32", *,
-                   progress: Reporter | bool | None = None) -> torch.nn.Module:
-    """Build a generator and load its weights; see the module docstring. ``progress``: a
-    :class:`~bigganctl.progress.Reporter` for downloads (``bigganctl.load_generator`` draws
-    tqdm bars).
+                   progress: ProgressArg = True) -> torch.nn.Module:
+    """``bigganctl.load_generator``: build a generator and load its weights (see the module
+    docstring). ``progress``, for downloads: True (tqdm.auto bars), False, ``fn(done, total)``
+    or a :class:`~bigganctl.progress.Reporter` (the CLI's rich bars).
 
-    Raises UsageError (unknown model: ``--model``; missing weights path: ``--weights``),
+    Raises UsageError (an unknown ``model``, a missing ``weights`` path),
     WeightsUnavailable (not cached and not downloadable), CheckpointError (a file that
     does not match its format, naming the keys; an unsafe pickle).
     """
     spec = resolve_spec(model)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
-    source, target, wfile = _resolve_weights(spec, weights, progress=progress)
+    source, target, wfile = _resolve_weights(spec, weights, progress=as_reporter(progress))
     key = ((spec.name, spec.arch, spec.format, spec.truncation, repr(spec.config), spec.local_dir),
            source, _stat_key(target), _stat_key(wfile if wfile != target else None), str(dev), dt)
     hit = _CACHE.get(key)

@@ -32,9 +32,9 @@ from typing import Any
 
 import torch
 
-from ..models.config import TFHUB_CONFIGS, BigGANConfig
+from ...models.config import TFHUB_CONFIGS, BigGANConfig
 from . import _biggan as B
-from .common import check_keys, load_state_dict_file, torch_sn_keys
+from .checkpoint import check_keys, load_state_dict_file, torch_sn_keys
 
 FORMAT = "ivclab"
 

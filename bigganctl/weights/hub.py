@@ -12,7 +12,7 @@ Beside every cached file live hidden helpers: ``.<filename>.lock`` (an ``fcntl``
 two processes never download the same file at once), ``.<filename>.sha256`` (a memo of its
 sha256, keyed on size and mtime) and, for files whose full sha256 the registry does not
 pin, ``.<filename>.tofu.json`` (the sha256 recorded at the first download: trust on first
-use; see :mod:`bigganctl.checksums`). An interrupted download leaves ``.<filename>.part``,
+use; see :mod:`bigganctl.weights.checksums`). An interrupted download leaves ``.<filename>.part``,
 resumed with an HTTP Range request; nothing appears under the final name unverified.
 
 Offline (``BIGGANCTL_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``) no socket is ever opened: cached
@@ -20,7 +20,7 @@ files only, and a missing one raises :class:`WeightsUnavailable` saying how to g
 
 The one entry point other modules need is :func:`ensure_file`
 (``ensure_file(RemoteFile("VIRTUAL_imagenet128_labeled.npz", (url,)), "stats")``); the HTTP
-transport is :mod:`bigganctl._download`.
+transport is :mod:`bigganctl.weights.download`.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-from . import _download, checksums
-from ._io import file_lock, make_dir, sha256_file, sha256_matches
-from .errors import ChecksumError, WeightsUnavailable
-from .progress import Reporter
+from . import checksums, download
+from .._io import file_lock, make_dir, sha256_file, sha256_matches
+from ..errors import ChecksumError, WeightsUnavailable
+from ..progress import Reporter
 from .registry import ASSETS, REGISTRY, Asset, ModelSpec, RemoteFile
 
 # Network knobs (module attributes so tests and users can tune them).
@@ -45,9 +45,9 @@ USER_AGENT = "bigganctl (+https://github.com/bigganctl)"
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
-def _policy() -> _download.Policy:
+def _policy() -> download.Policy:
     """The knobs as they are now (tests and users may change the module attributes)."""
-    return _download.Policy(timeout=CONNECT_TIMEOUT, retries=RETRIES, backoff=BACKOFF, user_agent=USER_AGENT)
+    return download.Policy(timeout=CONNECT_TIMEOUT, retries=RETRIES, backoff=BACKOFF, user_agent=USER_AGENT)
 
 
 Spec = Union[ModelSpec, Asset]
@@ -92,7 +92,7 @@ def pullable_names() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# Checksums (the memo and trust-on-first-use records: bigganctl.checksums)
+# Checksums (the memo and trust-on-first-use records: bigganctl.weights.checksums)
 
 def cached_sha256(path: str | os.PathLike, *, compute: bool = True, verify: bool = False) -> str | None:
     """sha256 of ``path``, computed once and remembered (keyed on size + mtime).
@@ -213,7 +213,7 @@ def forget(spec: Spec) -> None:
         checksums.forget(file_path(spec, rf))
 
 
-def ensure_spec(spec: Spec, *, progress: Reporter | bool | None = None) -> list[Path]:
+def ensure_spec(spec: Spec, *, progress: Reporter | None = None) -> list[Path]:
     """``ensure_file`` for every file of a model or asset; returns their paths."""
     return [ensure_file(rf, subdir_of(spec), progress=progress, pull_name=spec.name,
                         notes=spec.notes, alternative=getattr(spec, "alternative", "--weights PATH"))
@@ -223,7 +223,7 @@ def ensure_spec(spec: Spec, *, progress: Reporter | bool | None = None) -> list[
 # ---------------------------------------------------------------------------------------
 # ensure_file
 
-def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | bool | None = None,
+def ensure_file(remote: RemoteFile, subdir: str, *, progress: Reporter | None = None,
                 pull_name: str | None = None, notes: str = "",
                 alternative: str = "--weights PATH") -> Path:
     """Return the path of ``remote`` in the cache, downloading it first if needed.
@@ -311,7 +311,7 @@ def _cached_ok(dest: Path, remote: RemoteFile, trust: checksums.Trust, *, delete
                         hint="delete it and run `bigganctl models pull` on a connected machine")
 
 
-def _download_any(remote: RemoteFile, dest: Path, trust: checksums.Trust, *, progress: Reporter | bool | None,
+def _download_any(remote: RemoteFile, dest: Path, trust: checksums.Trust, *, progress: Reporter | None,
                   alternative: str) -> None:
     errors: list[str] = []
     checksum_failures: list[str] = []
@@ -319,21 +319,21 @@ def _download_any(remote: RemoteFile, dest: Path, trust: checksums.Trust, *, pro
     for url in remote.urls:
         # Plain files download to .<filename>.part; archives to .<archive name>.part
         # (kept for resume until the member is extracted).
-        part_name = remote.filename if remote.member is None else _download.url_basename(url)
+        part_name = remote.filename if remote.member is None else download.url_basename(url)
         part = dest.with_name(f".{part_name}.part")
         try:
-            _download.fetch(url, part, progress=progress, label=remote.filename, policy=_policy(),
+            download.fetch(url, part, progress=progress, label=remote.filename, policy=_policy(),
                             expected_size=None if remote.member else remote.size)
-        except _download.Unreachable as e:
+        except download.Unreachable as e:
             unreachable += 1
             errors.append(f"{url}: {e}")
             continue
-        except (_download.Permanent, _download.Transient) as e:
+        except (download.Permanent, download.Transient) as e:
             errors.append(f"{url}: {e}")
             continue
         if remote.member is not None:
             try:
-                produced = _download.extract_member(part, remote.member, dest)
+                produced = download.extract_member(part, remote.member, dest)
             finally:
                 with contextlib.suppress(OSError):
                     part.unlink()
@@ -386,7 +386,7 @@ def extract_to_cache(archive: str | os.PathLike, remote: RemoteFile, subdir: str
         return dest
     _mkdir(folder)
     with file_lock(folder / f".{remote.filename}.lock"):
-        produced = _download.extract_member(Path(archive), remote.member, dest)
+        produced = download.extract_member(Path(archive), remote.member, dest)
         problem = _place(produced, dest, remote, trust, source=str(archive))
         if problem:
             raise ChecksumError(f"{remote.member} in {archive} does not match its expected checksum ({problem})",

@@ -1,6 +1,6 @@
 """Model zoo: names -> architecture, config, checkpoint format and where the weights live.
 
-A table, not an if-chain. ``bigganctl.hub`` resolves a spec's files on disk; the loader
+A table, not an if-chain. ``bigganctl.weights.hub`` resolves a spec's files on disk; the loader
 builds the architecture and reads the files with the spec's format adapter.
 """
 
@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UsageError
-from .models.config import (AUTHOR_CONFIG_128, DEEP_CONFIGS, TFHUB_CONFIGS, TUTORIAL_CONFIG_128,
-                            BigGANConfig)
+from ..errors import UsageError
+from ..models.config import AUTHOR_CONFIG_128, DEEP_CONFIGS, TFHUB_CONFIGS, TUTORIAL_CONFIG_128, BigGANConfig
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 # Pins only where a public source states them; every other file is trusted on first use
-# (its sha256 recorded at the first download; bigganctl.checksums).
+# (its sha256 recorded at the first download; bigganctl.weights.checksums).
 # deep-128 weights: the Hub's Git LFS pointer of osanseviero/BigGAN-deep-128 pytorch_model.bin
 # (oid sha256 + size); config.json: 630 bytes in the Hub's file listing (sha256 not stated).
 register(_deep(128, 210_849_368, "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9", 630))

@@ -23,12 +23,19 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
-from ..models.biggan_deep import state_shapes
-from ..models.random_init import sn_param_names
-from ..models.config import BigGANDeepConfig
-from .common import (WEIGHT_FILES, StateDict, check_keys, find_weights_file, fold_torch_sn,
-                     load_state_dict_file, torch_sn_keys)
+from ...errors import CheckpointError
+from ...models.biggan_deep import state_shapes
+from ...models.random_init import sn_param_names
+from ...models.config import BigGANDeepConfig
+from .checkpoint import (
+    WEIGHT_FILES,
+    StateDict,
+    check_keys,
+    find_weights_file,
+    fold_torch_sn,
+    load_state_dict_file,
+    torch_sn_keys,
+)
 
 CONFIG_NAME = "config.json"
 

@@ -1,7 +1,7 @@
 """The load cache: a checkpoint's folded state dict, kept as safetensors for the next load.
 
 Reading a checkpoint means unpickling it and folding spectral norm into plain weights (a
-power iteration per layer, :mod:`bigganctl.formats`). The result depends only on the
+power iteration per layer, :mod:`bigganctl.weights.formats`). The result depends only on the
 file's bytes and on the code that folds, so it is written once to::
 
     <home>/folded/<source sha256>-<code key>.safetensors     the folded state dict
@@ -27,12 +27,12 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from ._io import atomic_path, sha256_file
-from .integrity import describe_failure
+from .. import __version__
+from .._io import atomic_path, sha256_file
+from ..integrity import describe_failure
 from .hub import cached_sha256, home
 
-#: Bump when the folded state of an unchanged checkpoint changes (formats/ or models/).
+#: Bump when the folded state of an unchanged checkpoint changes (weights/formats/ or models/).
 FOLD_VERSION = 1
 
 

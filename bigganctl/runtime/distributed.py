@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import torch
 
-from .errors import BigGANCtlError, RuntimeFailure, UsageError, sigterm_as_interrupt
-from .runtime import resolve_device
+from ..errors import BigGANCtlError, RuntimeFailure, UsageError, sigterm_as_interrupt
+from .device import resolve_device
 
 T = TypeVar("T")
 #: Rows sent per collective when gathering to rank 0: bounds the extra memory of a gather.

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import torch
 
-from ..errors import CheckpointError
-from ..models.config import BigGANConfig
+from ...errors import CheckpointError
+from ...models.config import BigGANConfig
 
 StateDict = dict[str, torch.Tensor]
 
