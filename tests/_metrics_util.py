@@ -69,3 +69,13 @@ def write_folder(folder: Path, images: np.ndarray, ext: str = "png") -> Path:
     for i, im in enumerate(images):
         Image.fromarray(im).save(folder / f"{i:04d}.{ext}")
     return folder
+
+
+def fake_rows(monkeypatch, numbers) -> None:
+    """Stand in for the evaluation of every sweep row (nothing generated, no Inception pass):
+    ``numbers(psi, n, protocol)`` -> the row's result document."""
+    from bigganctl.metrics import evaluation
+
+    monkeypatch.setattr(evaluation, "generator_source", lambda G, **kw: (None, {"trunc": kw["psi"]}))
+    monkeypatch.setattr(evaluation, "evaluate_source",
+                        lambda src, info, **kw: numbers(info["trunc"], kw["n"], kw["protocol"]))
