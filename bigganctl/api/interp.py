@@ -30,9 +30,7 @@ from ..media.manifest import interp_manifest
 from ..media.video import FORMATS, check_video_options
 from ..parsing import parse_range
 from ..progress import Reporter, Step, task
-from ..weights.registry import REGISTRY
-from ..noise import check_psi
-from ._shared import open_generator
+from ._shared import open_for_psi
 from ..types import Compile, Device, Dtype, Model
 
 
@@ -100,11 +98,7 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
     class_entries = [c.to_dict() for c in resolve_classes(list(classes))] if classes else []
     indices = [e["index"] for e in class_entries]
     path = make_path(indices, seed_list, steps=steps, ease=ease, z_mode=z, loop=loop)
-    if model in REGISTRY:
-        check_psi(psi, REGISTRY[model].truncation)
-
-    G = open_generator(model, weights, device, dtype, progress=progress, compile=compile)
-    psi = check_psi(psi, G.truncation)
+    G, psi = open_for_psi(model, psi, weights, device, dtype, progress=progress, compile=compile)
     if any(i >= G.num_classes for i in indices):
         raise UsageError(f"this model has {G.num_classes} classes", param="classes")
 
