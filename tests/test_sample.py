@@ -323,3 +323,22 @@ def test_the_evaluation_plans_in_memory(G):
     diff = (one.images[0].int() - res.images[2].int()).abs()       # another batch: the uint8 rule
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
     assert sample(G, classes="balanced", n=3).labels.tolist() == [0, 1, 2]
+
+
+def test_save_samples_is_the_commands_operation(G, tmp_path):
+    """``bigganctl.save_samples``, which ``bigganctl sample`` calls: a grid alone in memory,
+    files streamed otherwise, the same pixels as ``sample``; bad input before any file."""
+    import bigganctl
+
+    res = sample(G, classes=[207, 1], n=2, seed=4, psi=0.5)
+    doc = bigganctl.save_samples(G, classes=[207, 1], n=2, seed=4, psi=0.5, out=tmp_path / "g.png", device="cpu")
+    assert np.array_equal(np.array(Image.open(doc["outputs"]["grid"])),
+                          make_grid(res.images, 2).permute(1, 2, 0).numpy())
+    doc = bigganctl.save_samples(G, classes=[207, 1], n=2, seed=4, psi=0.5, npz=tmp_path / "b.npz", grid=False,
+                                 device="cpu")
+    with np.load(doc["outputs"]["npz"]) as f:
+        assert np.array_equal(f["arr_0"], res.images.permute(0, 2, 3, 1).numpy())
+        assert f["arr_1"].tolist() == [207, 207, 1, 1]
+    with pytest.raises(UsageError) as e:
+        bigganctl.save_samples(G, classes=[1], psi=2.0, out=tmp_path / "x.png", device="cpu")
+    assert e.value.param == "psi" and not (tmp_path / "x.png").exists()

@@ -84,17 +84,14 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
     generates its contiguous share and rank 0 receives every image; the other ranks get a
     result without images (``images`` has 0 rows).
     """
-    is_plan = isinstance(classes, str) and classes.strip().lower() in EVAL_PLANS
-    if is_plan and seeds is not None:
-        raise UsageError("the evaluation plans take n and seed, not seeds", param="seeds")
-    infos = [] if is_plan else resolve_classes(classes)
-    cols = resolve_seeds(n, seed, seeds)
+    plan_name, infos, cols = sample_inputs(classes, n, seed, seeds)
+    is_plan = plan_name is not None
     check_int(batch_size, "batch_size", optional=True)
     shown = as_reporter(progress)
     G, psi = open_for_psi(model, psi, weights, device, dtype, progress=shown, compile=compile)
     if G.num_classes < 1000:
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", param="model")
-    plan = (eval_plan(classes, len(cols), seed, G.num_classes) if is_plan
+    plan = (eval_plan(plan_name, len(cols), seed, G.num_classes) if is_plan
             else grid_plan([c.index for c in infos], cols))
     check_memory(len(plan.seeds) * 3 * G.resolution ** 2, what=f"{len(plan.seeds)} images at {G.resolution} px",
                  param="seeds" if seeds is not None else "n",
@@ -105,6 +102,18 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
     manifest = plan_manifest(G, model, plan, psi) if is_plan else sample_manifest(G, model, infos, cols, psi)
     columns = cols if not is_plan else cols[:max(1, math.isqrt(len(cols) - 1) + 1)]
     return SampleResult(images, plan.labels, list(plan.seeds), infos, columns, manifest)
+
+
+def sample_inputs(classes: Classes, n: int | None, seed: int,
+                  seeds: Sequence[int] | str | None) -> tuple[str | None, list[ClassInfo], list[int]]:
+    """``(plan, classes, seeds)``: an evaluation plan's name (``balanced``/``random``, then no
+    grid classes) or None and the grid's classes, and the seeds (``n`` from ``seed``, or
+    ``seeds``; a plan takes no ``seeds``)."""
+    is_plan = isinstance(classes, str) and classes.strip().lower() in EVAL_PLANS
+    if is_plan and seeds is not None:
+        raise UsageError("the evaluation plans take n and seed, not seeds", param="seeds")
+    infos = [] if is_plan else resolve_classes(classes)
+    return (classes.strip().lower() if is_plan else None), infos, resolve_seeds(n, seed, seeds)
 
 
 def generate_images(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *, batch_size: int | None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,9 @@ class Plan:
         return [(i, psi) for i in range(len(self.idents)) for psi in self.grid]
 
 
-def plan(models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Classes, weights: str | None,
-         out_dir: Any, inception_weights: Any, device: Device, dtype: Dtype, batch_size: int | None,
+def plan(models: str | Sequence[str] | None, psis: str | Iterable[float], n: int, ref: str | os.PathLike | None,
+         metrics: str | Iterable[str], seed: int, classes: Classes, weights: str | None,
+         out_dir: str | os.PathLike, inception_weights: str | os.PathLike | None, device: Device, dtype: Dtype, batch_size: int | None,
          strip_columns: int, progress: Reporter | None) -> Plan:
     """Validate every input (UsageError naming the option) and fix the identity of
     everything that changes the numbers (the resume key)."""

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import shlex
-import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from ..api import sample as core
-from ..api import sample_stream as stream
 from ..api.export import GRID_MAX
-from ..classes import resolve_classes
+from ..api.save import save_samples
 from ..parsing import parse_float
-from ..runtime.distributed import main_decides, session
-from ..runtime.device import resolve_device, resolve_dtype
 from ..errors import UsageError
-from ..noise import EVAL_PLANS, resolve_seeds
+from ..noise import EVAL_PLANS
 from .options import (
     DEFAULT_MODEL,
     OUTPUT_PANEL,
@@ -106,36 +102,22 @@ def sample_cmd(
     quiet: QuietOpt = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    # 1. every input checked before any work (exit 2 on the first bad one)
-    infos, cols, total = _plan_inputs(classes, plan, n, seed, seeds)
+    _check_plan_flags(classes, plan, seeds)
     psi = parse_float(trunc, option="--trunc")         # checked against the model's convention by the core
-    resolve_device(device)
-    dt = resolve_dtype(dtype)
-    grid = _grid_choice(grid, out, total, streamed=npz is not None or images is not None)
-    if grid and out is None:
-        out = core.default_out(model, infos or [], cols, psi) if not plan else \
-            Path("samples") / f"{Path(model).name}_{plan}_psi{psi:g}_seed{seed}_n{total}.png"
     command = invoked_command() or _command_line(
         classes, [("--classes", plan), ("--n", n), ("--seed", seed), ("--seeds", seeds), ("--trunc", trunc),
                   ("--out", out), ("--images", images), ("--npz", npz), ("--nrow", nrow), ("--model", model),
                   ("--weights", weights), ("--device", device), ("--dtype", dtype), ("--batch-size", batch_size),
                   ("--compile-mode", compile_mode)],
-        [("--compile", compile_ and compile_mode is None), ("--no-grid", not grid), ("--no-resume", not resume),
+        [("--compile", compile_ and compile_mode is None), ("--no-grid", grid is False), ("--no-resume", not resume),
          ("--json", json_out), ("--quiet", quiet), ("--overwrite", overwrite)])
-    with session(device) as (d, dev):            # torchrun: one share per process
-        shown = rich_reporter(quiet=quiet or not d.is_main)
-        if npz is None and images is None:       # a grid alone: in memory, rank 0 writes it
-            doc = _grid_alone(model, weights, dev, dt, compile_value(compile_, compile_mode), plan, infos, cols,
-                              seed, psi, out, nrow, overwrite, batch_size, shown, command, d)
-            if doc is None:
-                return
-        else:                                    # streamed to disk, resumable
-            doc = stream.run(model=model, weights=weights, device=dev, dtype=dt, compile=compile_value(
-                compile_, compile_mode), plan=plan, infos=infos, cols=cols, seed=seed, psi=psi, out=out,
-                images=images, npz=npz, nrow=nrow, grid=grid, overwrite=overwrite, resume=resume,
-                batch_size=batch_size, progress=shown, command=command, dist=d)
-            if doc is None:
-                return
+    doc = save_samples(
+        model=model, classes=plan or classes or list(core.DEFAULT_CLASSES), n=n, seed=seed, seeds=seeds, psi=psi,
+        out=out, images=images, npz=npz, nrow=nrow, grid=grid, weights=weights, device=device, dtype=dtype,
+        batch_size=batch_size, resume=resume, overwrite=overwrite, progress=rich_reporter(quiet=quiet),
+        compile=compile_value(compile_, compile_mode), command=command)
+    if doc is None:                               # torchrun: rank 0 reports
+        return
     if json_out:
         emit_json(doc)
     else:
@@ -143,30 +125,10 @@ def sample_cmd(
             typer.echo(f"{kind}: {path}")
 
 
-def _grid_alone(model, weights, dev, dt, compile, plan, infos, cols, seed, psi, out, nrow, overwrite,
-                batch_size, shown, command, d) -> dict | None:
-    t0 = time.time()
-    total = len(cols) * (1 if plan else len(infos))
-    outputs = main_decides(lambda: core.plan_outputs(
-        out=out, images_dir=None, npz=None, classes=infos, seeds=cols, nrow=nrow, grid=True,
-        overwrite=overwrite), d, what="checking the outputs")
-    result = core.sample(model=model, classes=plan or infos, n=total if plan else None, seed=seed,
-                         seeds=None if plan else cols, psi=psi, weights=weights, device=dev, dtype=dt,
-                         batch_size=batch_size, progress=shown, dist=d, compile=compile)
-    if not d.is_main:
-        return None
-    doc = core.write_outputs(outputs, result, command=command)
-    doc.update(count=total, bytes={"grid": Path(doc["outputs"]["grid"]).stat().st_size},
-               resumed_from=0, seconds=round(time.time() - t0, 3), images_per_second=None)
-    return doc
-
-
-def _plan_inputs(classes, plan, n, seed, seeds) -> tuple[list, list[int], int]:
-    """(grid classes, seeds, number of images); an evaluation plan has no grid classes."""
+def _check_plan_flags(classes: list[str] | None, plan: str | None, seeds: str | None) -> None:
+    """--class (a grid) and --classes (an evaluation plan) are two flags for one parameter."""
     if plan is None:
-        infos = resolve_classes(classes if classes else list(core.DEFAULT_CLASSES))
-        cols = resolve_seeds(n, seed, seeds)
-        return infos, cols, len(infos) * len(cols)
+        return
     if plan.strip().lower() not in EVAL_PLANS:
         raise UsageError(f"unknown plan {plan!r} (balanced, random; grid classes go to --class)",
                          param="--classes")
@@ -174,26 +136,6 @@ def _plan_inputs(classes, plan, n, seed, seeds) -> tuple[list, list[int], int]:
         raise UsageError("give either --class (a grid) or --classes (an evaluation plan)", param="--classes")
     if seeds is not None:
         raise UsageError("an evaluation plan takes --n and --seed (seeds S..S+N-1)", param="seeds")
-    cols = resolve_seeds(n, seed, None)
-    return [], cols, len(cols)
-
-
-def _grid_choice(grid: bool | None, out: Path | None, total: int, *, streamed: bool) -> bool:
-    """The grid is the default up to GRID_MAX images; beyond, it is left out when --npz /
-    --images is given and refused when asked for (a grid of 50,000 tiles is no picture)."""
-    asked = grid is True or (grid is None and out is not None)
-    if grid is False:
-        return False
-    if total <= GRID_MAX:
-        return True
-    if asked:
-        raise UsageError(f"a grid of {total} images is too large (at most {GRID_MAX})",
-                         param="out" if out is not None else "--grid",
-                         hint="pass --no-grid and write the samples with --npz FILE or --images DIR")
-    if not streamed:
-        raise UsageError(f"{total} images are too many for a grid (at most {GRID_MAX}) and nothing else is "
-                         "asked for", param="n", hint="add --npz FILE.npz or --images DIR")
-    return False
 
 
 def _command_line(classes: list[str] | None, values: list[tuple[str, Any]], flags: list[tuple[str, bool]]) -> str:

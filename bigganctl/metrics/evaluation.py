@@ -117,7 +117,7 @@ def check_n(n: int, wanted: Sequence[str], is_splits: int, is_adm: bool = False,
 
 
 def check_reference(ref: Stats | None, protocol: Protocol, *, extractor_id: str, force: bool, note: Note,
-                    resolution: Any = None, seen: Sequence[str] = ()) -> None:
+                    resolution: int | None = None, seen: Sequence[str] = ()) -> None:
     """Refuse statistics that cannot be compared; note the warnings not in ``seen``."""
     if ref is None:
         return

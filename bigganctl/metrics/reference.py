@@ -284,7 +284,7 @@ def _checked(st: Stats, p: Path, option: str) -> Stats:
 
 # ----------------------------------------------------------------------------- compatibility
 
-def check_comparable(ref: Stats, *, extractor_id: str, resolution: Any = None, force: bool = False,
+def check_comparable(ref: Stats, *, extractor_id: str, resolution: int | None = None, force: bool = False,
                      option: str = "ref") -> list[str]:
     """Refuse statistics that cannot be compared; return warnings for what is assumed/forced.
 
@@ -338,7 +338,7 @@ def write_stats(path: str | os.PathLike, st: Stats) -> Path:
     return p
 
 
-def stats_meta(*, extractor: dict[str, str], count: int, resolution: Any, preprocessing: str, source: str,
+def stats_meta(*, extractor: dict[str, str], count: int, resolution: int | None, preprocessing: str, source: str,
                has_features: bool, **extra: Any) -> dict[str, Any]:
     import torch_fidelity
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
-from ..models.config import AUTHOR_CONFIG_128, DEEP_CONFIGS, TFHUB_CONFIGS, TUTORIAL_CONFIG_128, BigGANConfig
+from ..models.config import AUTHOR_CONFIG_128, DEEP_CONFIGS, TFHUB_CONFIGS, TUTORIAL_CONFIG_128, BigGANConfig, BigGANDeepConfig
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class RemoteFile:
 class ModelSpec:
     name: str
     arch: str                          # "biggan-deep" | "biggan"
-    config: Any                        # BigGANDeepConfig | BigGANConfig
+    config: BigGANDeepConfig | BigGANConfig
     format: str                        # "hf" | "ajbrock" | "ivclab" | "tutorial"
     truncation: str                    # "deepmind" | "paper"
     description: str
