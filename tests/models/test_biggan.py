@@ -27,29 +27,14 @@ from bigganctl.models.config import (AUTHOR_CONFIG_128, TFHUB_CONFIGS, TUTORIAL_
 from bigganctl.weights.registry import get_spec
 
 #: copies of ../shared/data/keys/*.txt (the real modules' state_dict() key lists)
-KEYS = Path(__file__).resolve().parent / "data" / "keys"
+KEYS = Path(__file__).resolve().parents[1] / "data" / "keys"
 
 FORMATS = {"ajbrock": ajbrock, "ivclab": ivclab, "tutorial": tutorial}
 FULL = {"ajbrock": AUTHOR_CONFIG_128, "ivclab": TFHUB_CONFIGS[128], "tutorial": TUTORIAL_CONFIG_128}
 KEY_FILES = {"ajbrock": "ajbrock_biggan128_G_keys.txt", "ivclab": "ivclab_biggan128_keys.txt",
              "tutorial": "coursera_biggan128_G_keys.txt"}
 
-# Small configs for numerics: narrow channels, fewer blocks where attention is costly.
-SMALL = {
-    "ajbrock": dataclasses.replace(AUTHOR_CONFIG_128, ch=8, n_classes=10),
-    "ivclab": dataclasses.replace(TFHUB_CONFIGS[128], ch=8, n_classes=10),
-    "ivclab512": dataclasses.replace(TFHUB_CONFIGS[512], ch=8, n_classes=10, resolution=128,
-                                     in_mult=(16, 16, 8, 8, 4), out_mult=(16, 8, 8, 4, 2),
-                                     dim_z=96, attn_res=(64,)),
-    # Coursera: attention after every block (nested); 64 px keeps the 64x64 attention cheap
-    "coursera": dataclasses.replace(TUTORIAL_CONFIG_128, ch=8, n_classes=10, resolution=64,
-                                    in_mult=(16, 8, 4, 2), out_mult=(8, 4, 2, 1), dim_z=100,
-                                    attn_res=(8, 16, 32, 64)),
-    # the seed document's flat layout: one attention block at 64x64, block 0 keeps channels
-    "seed": dataclasses.replace(TUTORIAL_SEED_CONFIG_128, ch=8, n_classes=10),
-}
-SMALL_FORMAT = {"ajbrock": ajbrock, "ivclab": ivclab, "ivclab512": ivclab, "coursera": tutorial,
-                "seed": tutorial}
+from _tiny_configs import SMALL, SMALL_FORMAT  # noqa: E402
 
 
 def read_key_file(name: str) -> list[tuple[str, tuple[int, ...]]]:

@@ -16,7 +16,7 @@ from _metrics_util import inception_file, smooth_images, write_folder
 from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, write_stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(**extra):

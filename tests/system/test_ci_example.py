@@ -21,7 +21,7 @@ import pytest
 from _metrics_util import inception_file, random_extractor_stats
 from _schemas import validate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "ci" / "benchmark.sh"
 BASELINE = ROOT / "examples" / "ci" / "baseline"
 

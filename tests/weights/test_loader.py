@@ -26,7 +26,7 @@ from bigganctl.weights.formats.checkpoint import load_state_dict_file
 from bigganctl.models.base import Generator
 from bigganctl.weights.registry import REGISTRY, ModelSpec, RemoteFile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,13 +4,12 @@ statistics. (torchrun against one process: test_torchrun.py.)"""
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import pytest
 import torch
 
-from _metrics_util import inception_file, smooth_images, write_folder
+from _metrics_util import Interrupting, inception_file, smooth_images, write_folder
 from bigganctl.api.stats import compute_stats as compute
 from bigganctl.errors import UsageError
 from bigganctl.metrics.sources import FolderSource, Preprocess
@@ -45,23 +44,6 @@ def test_an_unreadable_image_in_a_worker_is_a_usage_error(tmp_path):
     src = FolderSource(folder, workers=2)
     with pytest.raises(UsageError, match="cannot read image .*0001.png"):
         list(src.batches(0, src.n, 2))
-
-
-class Interrupting:
-    """A progress reporter that presses Ctrl-C once ``stop`` samples are done."""
-
-    def __init__(self, stop: int | None):
-        self.stop, self.initial = stop, None
-
-    @contextlib.contextmanager
-    def __call__(self, label, *, total, initial=0, unit="it"):
-        self.initial = initial
-
-        def step(done):
-            if self.stop is not None and done >= self.stop:
-                raise KeyboardInterrupt
-
-        yield step
 
 
 @pytest.mark.numerics

@@ -23,13 +23,11 @@ from _metrics_util import inception_file, smooth_images, write_folder
 from bigganctl.testing import hf
 from bigganctl.metrics.features import extractor_id, weights_sha256
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
-from bigganctl.models.config import BigGANDeepConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-RUNNER = Path(__file__).resolve().parent / "_torchrun_cli.py"
+ROOT = Path(__file__).resolve().parents[2]
+RUNNER = Path(__file__).resolve().parents[1] / "_torchrun_cli.py"
 #: A BigGAN-deep at 8 px with 1000 classes: the real architecture and loader, milliseconds a sample.
-TINY = BigGANDeepConfig(output_dim=8, channel_width=8, attention_layer_position=1,
-                        layers=((False, 16, 16), (True, 16, 8), (False, 8, 4), (False, 4, 2), (False, 2, 1)))
+from _tiny_configs import TINY  # noqa: E402
 N = 7                        # odd: the two shares differ in size (3 and 4)
 
 

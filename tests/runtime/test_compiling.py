@@ -14,13 +14,11 @@ from bigganctl.runtime import compiling, device as runtime
 from bigganctl.errors import UsageError
 from bigganctl.generate import iter_uint8
 from bigganctl.models.biggan_deep import BigGANDeep
-from bigganctl.models.config import BigGANDeepConfig
 
 from _interp_tiny import assert_pixels_close
+from _tiny_configs import TINY
 
 #: tests/test_biggan_deep.py's TINY: attention before block 1, 8x8 output.
-TINY = BigGANDeepConfig(output_dim=8, channel_width=8, attention_layer_position=1,
-                        layers=((False, 16, 16), (True, 16, 8), (False, 8, 4), (False, 4, 2), (False, 2, 1)))
 LABELS = torch.arange(10) * 97 % 1000
 SEEDS = list(range(10))
 

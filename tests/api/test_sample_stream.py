@@ -24,7 +24,7 @@ from _killpoint import run_to_killpoint
 from _metrics_util import inception_file
 from bigganctl.media import npz_stream
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ def _env():
 
 @pytest.fixture(scope="module")
 def tiny_deep(tmp_path_factory):
-    from test_torchrun import TINY
+    from _tiny_configs import TINY
     from bigganctl.testing import hf
 
     return Path(hf.write_random_checkpoint(tmp_path_factory.mktemp("deep") / "tiny", TINY, seed=3))

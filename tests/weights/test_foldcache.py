@@ -9,7 +9,7 @@ import torch
 from bigganctl.weights import foldcache, loader
 from bigganctl.testing import hf
 
-from test_compile import TINY
+from _tiny_configs import TINY
 
 
 @pytest.fixture(scope="module")

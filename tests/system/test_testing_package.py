@@ -14,8 +14,7 @@ from bigganctl.weights.formats import ajbrock, hf, ivclab, tutorial
 from bigganctl.weights.registry import ModelSpec
 from bigganctl.testing import ajbrock as ajbrock_writer, hf as hf_writer, tutorial as tutorial_writer
 
-from test_biggan import SMALL
-from test_compile import TINY
+from _tiny_configs import SMALL, TINY
 
 
 @pytest.mark.parametrize("module", [hf, ajbrock, ivclab, tutorial])
@@ -50,7 +49,7 @@ print(sorted(m for m in sys.modules if m.startswith("bigganctl.testing")))
 
 
 def test_no_module_outside_testing_imports_it():
-    from test_layout import PACKAGE, import_graph
+    from _layout_util import PACKAGE, import_graph
 
     users = {m for m, deps in import_graph(PACKAGE).items()
              if not m.startswith("bigganctl.testing") and any(d.startswith("bigganctl.testing") for d in deps)}

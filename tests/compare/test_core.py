@@ -16,7 +16,7 @@ from bigganctl.compare import parse_tolerance, tolerances
 from bigganctl.compare.tolerance import HIGHER, LOWER, verdict
 from bigganctl.errors import UsageError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "examples" / "ci" / "baseline"
 
 

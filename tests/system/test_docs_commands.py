@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the tests/_*.py helpers
 
 from _doc_commands import DocCommand, DocError, collect, collect_all, lowered, parse_check  # noqa: E402
 from _doc_stand_ins import StandIns  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import bigganctl.api._shared as core
-from test_faults_state import small_tmpfs
+from _tmpfs import small_tmpfs
 from tiny_generator import TinyGenerator
 
 

@@ -20,7 +20,7 @@ from _killpoint import run_to_killpoint
 from _metrics_util import inception_file, random_extractor_stats
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
            "n", "seconds"]
 METRICS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")

@@ -22,7 +22,7 @@ from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
 from _deep_util import (inputs, load_ours, load_reference, patched_stats_checkpoint,
                          reference_is_right, reference_row, soft_class_vector)
 
-KEYS_FILE = Path(__file__).resolve().parent / "data" / "keys" / "hf_biggan_deep_128_keys.txt"   # = shared/data/keys
+KEYS_FILE = Path(__file__).resolve().parents[1] / "data" / "keys" / "hf_biggan_deep_128_keys.txt"   # = shared/data/keys
 PARITY_PSI = (0.1, 0.4, 0.5, 1.0)
 #: max |ours - pytorch-pretrained-biggan| over 128/256/512, psi 0.1/0.4/0.5/1.0 and a soft
 #: class vector, fp32, ours NHWC as the loader places it on the CPU (the reference is NCHW):

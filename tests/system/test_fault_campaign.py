@@ -24,11 +24,12 @@ import pytest
 
 from _killpoint import signal_at_killpoint
 from _metrics_util import inception_file, smooth_images, write_folder
-from test_faults_state import TRAILER, small_tmpfs
+from _tmpfs import small_tmpfs
+from bigganctl.integrity import TRAILER
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNNER = [sys.executable, str(ROOT / "tests" / "_killpoint.py"), "no-such-file", "--"]
 
 

@@ -5,9 +5,7 @@ full filesystem (a small tmpfs; skipped where mounting is not permitted)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 import torch
 
 from _metrics_util import inception_file, random_extractor_stats
+from _tmpfs import small_tmpfs
 from tiny_generator import TinyGenerator
 from bigganctl.weights import hub
 from bigganctl.api.evaluate import evaluate
@@ -60,21 +59,6 @@ def _payload_state(path: Path) -> dict:
     return torch.load(io.BytesIO(path.read_bytes()[:-TRAILER]), weights_only=True)
 
 
-@contextlib.contextmanager
-def small_tmpfs(path: Path, size: str = "64k", ro: bool = False):
-    """A real tmpfs of ``size`` at ``path`` (read-only with ``ro``); skips when mounting is
-    not permitted (not root, no CAP_SYS_ADMIN, a container without mount rights)."""
-    path.mkdir(parents=True, exist_ok=True)
-    opts = f"size={size}" + (",ro" if ro else "")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or r.returncode}): needs root / CAP_SYS_ADMIN")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
 # ----------------------------------------------------------------------------- defect 1
 
 @pytest.mark.numerics
@@ -109,7 +93,7 @@ def test_a_truncated_or_unsealed_checkpoint_is_reported_too(ref_file):
 
 @pytest.mark.numerics
 def test_an_altered_stats_checkpoint_never_reaches_the_reference(tmp_path, capsys):
-    from test_stats_compute import Interrupting
+    from _metrics_util import Interrupting
     from _metrics_util import smooth_images, write_folder
     from bigganctl.api.stats import compute_stats as compute
 
@@ -218,7 +202,7 @@ def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, t
 def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, capsys, ro):
     from bigganctl.weights import foldcache, loader
     from bigganctl.testing import hf
-    from test_compile import TINY
+    from _tiny_configs import TINY
 
     folder = hf.write_random_checkpoint(tmp_path / "tiny_deep", TINY, seed=5)
     monkeypatch.setenv("BIGGANCTL_LOAD_CACHE", "1")

@@ -15,7 +15,7 @@ from tiny_generator import TinyGenerator
 
 import bigganctl.api._shared as core
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
