@@ -1,9 +1,12 @@
 """Small model configurations shared by the tests: a BigGAN-deep of a few thousand weights
-(``TINY``) and narrow BigGAN configurations of every checkpoint format (``SMALL``)."""
+(``TINY``), narrow BigGAN configurations of every checkpoint format (``SMALL``), and a
+wrapper that simulates CUDA running out of memory above a batch size (``OOMAbove``)."""
 
 from __future__ import annotations
 
 import dataclasses
+
+import torch
 
 from bigganctl.models.config import (AUTHOR_CONFIG_128, TFHUB_CONFIGS, TUTORIAL_CONFIG_128,
                                      TUTORIAL_SEED_CONFIG_128, BigGANDeepConfig)
@@ -29,3 +32,19 @@ SMALL = {
 }
 SMALL_FORMAT = {"ajbrock": ajbrock, "ivclab": ivclab, "ivclab512": ivclab, "coursera": tutorial,
                 "seed": tutorial}
+
+
+class OOMAbove:
+    """A generator that runs out of CUDA memory on batches larger than ``limit``."""
+
+    def __init__(self, G, limit: int):
+        self.G, self.limit, self.sizes = G, limit, []
+
+    def __getattr__(self, name):
+        return getattr(self.G, name)
+
+    def __call__(self, z, y, psi):
+        self.sizes.append(z.shape[0])
+        if z.shape[0] > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.G(z, y, psi)

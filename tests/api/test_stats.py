@@ -1,9 +1,11 @@
 """`stats compute` for large folders: DataLoader workers give the pixels of one process, in
 order, and report unreadable files as usage errors; an interrupted run resumes to the same
-statistics. (torchrun against one process: test_torchrun.py.)"""
+statistics. (torchrun against one process: tests/runtime/test_distributed.py.) A target that is no .npz
+or exists without --overwrite is refused."""
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pytest
@@ -64,3 +66,15 @@ def test_an_interrupted_run_resumes_to_the_same_statistics(mixed, tmp_path):
     np.testing.assert_array_equal(resumed.mu, whole.mu)         # the same sums in the same order
     np.testing.assert_array_equal(resumed.sigma, whole.sigma)
     np.testing.assert_array_equal(resumed.features, whole.features)
+
+
+def test_compute_stats_refuses_bad_targets(tmp_path):
+    from bigganctl.api.stats import compute_stats
+
+    write_folder(tmp_path / "imgs", smooth_images(3, 0, size=8))
+    (tmp_path / "out.npz").write_bytes(b"x")
+    with pytest.raises(UsageError, match="--overwrite"):
+        compute_stats(tmp_path / "imgs", tmp_path / "out.npz")
+    with pytest.raises(UsageError, match=r"\.npz"):
+        compute_stats(tmp_path / "imgs", tmp_path / "out.txt")
+    assert json.loads(json.dumps({"ok": 1}))     # keep json import honest

@@ -3,12 +3,10 @@ one table: ``bigganctl.cli.options.PARAM_FLAGS``)."""
 
 from __future__ import annotations
 
-import pickle
 
 import pytest
 
 import bigganctl
-from bigganctl.checks import check_int
 from bigganctl.cli.options import cli_flag
 from bigganctl.errors import UsageError
 
@@ -49,26 +47,3 @@ def test_cli_flag_table():
     assert cli_flag("--no-grid") == "--no-grid" and cli_flag("SRC") == "SRC"
 
 
-@pytest.mark.parametrize("value, minimum, ok", [
-    (3, 1, 3), (0, 0, 0), (0, 1, None), (-1, 0, None), (2.5, 1, None), (True, 1, None), ("3", 1, None), (1, 2, None),
-])
-def test_check_int(value, minimum, ok):
-    if ok is None:
-        with pytest.raises(UsageError) as e:
-            check_int(value, "n", minimum=minimum)
-        assert e.value.param == "n" and repr(value) in e.value.message
-    else:
-        assert check_int(value, "n", minimum=minimum) == ok
-
-
-def test_check_int_takes_numpy_integers_and_none_when_optional():
-    np = pytest.importorskip("numpy")
-    assert check_int(np.int64(4), "n") == 4 and type(check_int(np.int64(4), "n")) is int
-    assert check_int(None, "nrow", optional=True) is None
-    with pytest.raises(UsageError):
-        check_int(None, "nrow")
-
-
-def test_usage_error_survives_pickling():       # torchrun: rank 0's error is sent to every rank
-    e = pickle.loads(pickle.dumps(UsageError("bad", param="psi", hint="try 0.5")))
-    assert (e.param, e.message, e.hint, e.option, str(e)) == ("psi", "bad", "try 0.5", "psi", "psi: bad")

@@ -1,5 +1,5 @@
 """`bigganctl compare`: verdicts and exit codes, tolerances, protocol refusal, every input
-kind, noise, summaries; the schemas refuse renamed or removed keys. Documents are the
+kind, noise, summaries (the schemas: tests/system/test_schemas.py). Documents are the
 committed baseline of examples/ci (real `eval` / `bench` output on random weights) and
 variations of it, so no model runs here."""
 
@@ -11,17 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _schemas import command_name, validate
-from bigganctl.compare import parse_tolerance, tolerances
-from bigganctl.compare.tolerance import HIGHER, LOWER, verdict
-from bigganctl.errors import UsageError
-
-ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "examples" / "ci" / "baseline"
-
-
-def _doc(name: str) -> dict:
-    return json.loads((BASELINE / f"{name}.json").read_text())
+from _schemas import BASELINE, baseline_doc as _doc
 
 
 def _write(path: Path, doc: dict) -> Path:
@@ -208,21 +198,6 @@ def test_bad_files_exit_2(cli, tmp_path, ev):
     assert r.exit_code == 2 and "cannot compare a eval result" in r.stderr
 
 
-def test_tolerance_parsing():
-    assert parse_tolerance("images_per_s=-10%")[1].direction == HIGHER
-    name, tol = parse_tolerance("is=2%")
-    assert name == "is_mean" and tol.direction == HIGHER and tol.value == pytest.approx(0.02)
-    name, tol = parse_tolerance("fid=+0.5")
-    assert tol.direction == LOWER and tol.value == 0.5 and not tol.relative
-    assert parse_tolerance("seconds=off")[1].value is None
-    assert tolerances(["fid=1%,kid=+0.001"])["kid_mean"].value == 0.001
-    with pytest.raises(UsageError):
-        parse_tolerance("fid=2%%")
-    fid = tolerances(None)["fid"]
-    assert verdict(fid, 10.0, 10.5) == "ok" and verdict(fid, 10.0, 10.51) == "regressed"
-    assert verdict(fid, 10.0, 9.0) == "improved"
-
-
 def test_summary_appends_markdown_sections(cli, ev, tmp_path):
     base, changed = ev
     summary = tmp_path / "summary.md"
@@ -246,48 +221,6 @@ def test_sweep_summary_links_the_plot(tmp_path):
 
 
 # ----------------------------------------------------------------------------- schemas
-
-def test_schema_names():
-    assert command_name(["eval", "all", "--n", "10", "--json"]) == "eval"
-    assert command_name(["stats", "info", "R.npz", "--json"]) == "stats-info"
-    assert command_name(["models", "list", "--json"]) == "models-list"
-
-
-def test_schemas_refuse_renamed_or_removed_keys_and_accept_additions():
-    doc = _doc("eval")
-    validate({**doc, "something_new": 1}, "eval")
-    renamed = {("FID" if k == "fid" else k): v for k, v in doc.items()}
-    with pytest.raises(AssertionError, match="'fid' is a required property"):
-        validate(renamed, "eval")
-    bench = _doc("bench")
-    del bench["system"]["isa"]
-    with pytest.raises(AssertionError, match="system"):
-        validate(bench, "bench")
-    with pytest.raises(AssertionError):
-        validate({**doc, "n": "ten"}, "eval")
-
-
-def test_every_schema_is_valid_json_schema():
-    import jsonschema
-
-    from _schemas import SCHEMA_DIR
-
-    names = sorted(p.name for p in SCHEMA_DIR.glob("*.schema.json"))
-    assert {"eval.schema.json", "sweep.schema.json", "bench.schema.json", "stats-info.schema.json",
-            "compare.schema.json"} <= set(names)
-    for n in names:
-        jsonschema.Draft202012Validator.check_schema(json.loads((SCHEMA_DIR / n).read_text()))
-
-
-def test_every_json_run_of_the_suite_is_checked(cli, monkeypatch):
-    """The conftest hook: a --json run whose output misses a required key fails the test."""
-    import _schemas
-
-    strict = {"type": "object", "required": ["a_key_nobody_prints"]}
-    monkeypatch.setattr(_schemas, "schema", lambda name: strict if name == "classes" else None)
-    with pytest.raises(AssertionError, match="a_key_nobody_prints"):
-        cli("classes", "goldfish", "--json")
-    assert cli("classes", "goldfish").exit_code == 0                 # no --json: nothing to check
 
 
 def test_a_refusal_is_in_the_summary_too(cli, ev, tmp_path):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from _metrics_util import smooth_images, write_folder
 from bigganctl.errors import UsageError, WeightsUnavailable
 from bigganctl.metrics.features import OFFICIAL_ID
-from bigganctl.metrics.sources import NpzSource, Preprocess, adm_center_crop, open_images
 from bigganctl.metrics.reference import (
     TORCHVISION_ID,
     Stats,
@@ -127,90 +124,6 @@ def test_unknown_reference_name_suggests(tmp_path):
         load_reference("imagenet-12")
 
 
-def test_stats_list_and_info_cli(cli, tmp_path):
-    r = cli("stats", "list", "--json")
-    assert r.exit_code == 0
-    names = [x["name"] for x in r.json()["references"]]
-    assert names == ["imagenet-64", "imagenet-128", "imagenet-256", "imagenet-512"]
-    assert not any(x["cached"] for x in r.json()["references"])
-    mu, sigma = _mu_sigma()
-    write_stats(tmp_path / "s.npz", Stats(mu, sigma, None, {"extractor_id": "x", "count": 3}))
-    r = cli("stats", "info", str(tmp_path / "s.npz"), "--json")
-    assert r.exit_code == 0, r.stderr
-    info = r.json()
-    assert info["dim"] == 2048 and info["count"] == 3 and info["has_features"] is False
-    r = cli("stats", "info", "imagenet-256", "--json")
-    assert r.exit_code == 0 and r.json()["cached"] is False and "stats pull" in r.json()["hint"]
-    assert cli("stats", "info", "nope.npz").exit_code == 2
-    r = cli("stats", "pull", "imagenet-64")              # offline in tests
-    assert r.exit_code == 1 and "stats pull imagenet-64" in r.stderr
-
-
 # ----------------------------------------------------------------------------- image sources
 
-def test_folder_is_recursive_sorted_and_filters_extensions(tmp_path):
-    ims = smooth_images(4, 0, size=8)
-    write_folder(tmp_path / "b", ims[2:])
-    write_folder(tmp_path / "a", ims[:2], ext="jpg")
-    (tmp_path / "notes.txt").write_text("x")
-    src = open_images(tmp_path)
-    assert src.n == 4 and [f.parent.name for f in src.files] == ["a", "a", "b", "b"]
-    batches = list(src.batches(1, 4, 2))
-    assert [off for off, _ in batches] == [1, 3] and batches[0][1].shape == (2, 3, 8, 8)
-    np.testing.assert_array_equal(batches[1][1][0].permute(1, 2, 0).numpy(), ims[3])   # png: lossless
 
-
-def test_folder_errors_name_the_problem(tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="no images") as e:
-        open_images(tmp_path / "empty")
-    assert e.value.param == "images"
-    mixed = tmp_path / "mixed"
-    write_folder(mixed, smooth_images(1, 0, size=8))
-    write_folder(mixed / "sub", smooth_images(1, 0, size=12))
-    with pytest.raises(UsageError, match="different sizes.*--resize"):
-        open_images(mixed)
-    src = open_images(mixed, Preprocess(resize=10))
-    assert src.size == (10, 10) and next(src.batches(0, 2, 2))[1].shape == (2, 3, 10, 10)
-    bad = tmp_path / "bad"
-    write_folder(bad, smooth_images(2, 0, size=8))
-    (bad / "0001.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
-    with pytest.raises(UsageError, match="0001.png"):
-        open_images(bad)
-
-
-def test_npz_source_streams_arr0(tmp_path):
-    ims = smooth_images(7, 1, size=8)
-    np.savez(tmp_path / "b.npz", arr_0=ims, arr_1=np.arange(7))
-    src = open_images(tmp_path / "b.npz")
-    assert isinstance(src, NpzSource) and src.n == 7 and src.resolution == 8
-    got = torch.cat([x for _, x in src.batches(2, 7, 3)])
-    np.testing.assert_array_equal(got.permute(0, 2, 3, 1).numpy(), ims[2:])
-    np.savez_compressed(tmp_path / "c.npz", arr_0=ims.transpose(0, 3, 1, 2))      # NCHW, deflated
-    got = torch.cat([x for _, x in open_images(tmp_path / "c.npz").batches(0, 7, 4)])
-    np.testing.assert_array_equal(got.permute(0, 2, 3, 1).numpy(), ims)
-    np.savez(tmp_path / "f.npz", arr_0=ims.astype(np.float32))
-    with pytest.raises(UsageError, match="uint8"):
-        open_images(tmp_path / "f.npz")
-
-
-def test_adm_center_crop():
-    from PIL import Image
-
-    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 500, 3), dtype=np.uint8))
-    out = adm_center_crop(img, 64)               # 500x300 -> box to 250x150 -> bicubic 107x64 -> crop
-    assert out.size == (64, 64)
-    same = Image.fromarray(smooth_images(1, 0, size=32)[0])
-    np.testing.assert_array_equal(np.asarray(adm_center_crop(same, 32)), np.asarray(same))
-
-
-def test_compute_stats_refuses_bad_targets(tmp_path):
-    from bigganctl.api.stats import compute_stats
-
-    write_folder(tmp_path / "imgs", smooth_images(3, 0, size=8))
-    (tmp_path / "out.npz").write_bytes(b"x")
-    with pytest.raises(UsageError, match="--overwrite"):
-        compute_stats(tmp_path / "imgs", tmp_path / "out.npz")
-    with pytest.raises(UsageError, match=r"\.npz"):
-        compute_stats(tmp_path / "imgs", tmp_path / "out.txt")
-    assert json.loads(json.dumps({"ok": 1}))     # keep json import honest

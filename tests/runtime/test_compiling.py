@@ -10,13 +10,13 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from bigganctl.runtime import compiling, device as runtime
+from bigganctl.runtime import compiling
 from bigganctl.errors import UsageError
 from bigganctl.generate import iter_uint8
 from bigganctl.models.biggan_deep import BigGANDeep
 
 from _interp_tiny import assert_pixels_close
-from _tiny_configs import TINY
+from _tiny_configs import TINY, OOMAbove
 
 #: tests/test_biggan_deep.py's TINY: attention before block 1, 8x8 output.
 LABELS = torch.arange(10) * 97 % 1000
@@ -111,26 +111,10 @@ def test_inductor_pixels_equal_eager(tiny, layout):
 
 # ----------------------------------------------------------------------------- OOM back-off
 
-class _OOMAbove:
-    """A generator that runs out of CUDA memory on batches larger than ``limit``."""
-
-    def __init__(self, G, limit: int):
-        self.G, self.limit, self.sizes = G, limit, []
-
-    def __getattr__(self, name):
-        return getattr(self.G, name)
-
-    def __call__(self, z, y, psi):
-        self.sizes.append(z.shape[0])
-        if z.shape[0] > self.limit:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return self.G(z, y, psi)
-
-
 @pytest.mark.numerics
 def test_out_of_memory_halves_the_batch_with_identical_images(tiny):
     want = _images(tiny, batch_size=8)
-    G = _OOMAbove(tiny, limit=3)
+    G = OOMAbove(tiny, limit=3)
     got = _images(G, batch_size=8)
     assert torch.equal(got, want)                     # per-sample noise and kernels on the CPU
     assert G.sizes[:3] == [8, 4, 2] and max(G.sizes[3:]) <= 2
@@ -138,17 +122,7 @@ def test_out_of_memory_halves_the_batch_with_identical_images(tiny):
 
 def test_out_of_memory_at_batch_one_is_raised(tiny):
     with pytest.raises(torch.cuda.OutOfMemoryError):
-        _images(_OOMAbove(tiny, limit=0), batch_size=2)
-
-
-def test_cuda_batch_size_from_free_memory(monkeypatch):
-    free = {"bytes": 40 * 2**30}
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free["bytes"], 141 * 2**30))
-    big = runtime.default_batch_size("cuda", 128)
-    assert big >= 64 and big & (big - 1) == 0         # a power of two
-    free["bytes"] = 2 * 2**30
-    assert 1 <= runtime.default_batch_size("cuda", 512) < runtime.default_batch_size("cuda", 128) <= big
-    assert runtime.default_batch_size("cpu", 128) == 8                         # unchanged
+        _images(OOMAbove(tiny, limit=0), batch_size=2)
 
 
 # ----------------------------------------------------------------------------- long processes
@@ -199,48 +173,6 @@ def test_out_of_memory_in_the_uint8_conversion_backs_off_too(tiny, monkeypatch):
     monkeypatch.setattr(gen, "to_uint8", to_uint8)
     assert torch.equal(_images(tiny, batch_size=8), want)   # per-sample kernels on the CPU
     assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) <= 2
-
-
-class _FakeHost:
-    """Records how a CPU tensor is moved to a CUDA device (no GPU needed)."""
-
-    def __init__(self):
-        self.device, self.calls = torch.device("cpu"), []
-
-    def is_pinned(self):
-        return False
-
-    def pin_memory(self):
-        self.calls.append("pin")
-        return self
-
-    def to(self, *args, **kw):
-        self.calls.append((args, kw))
-        return self
-
-
-def test_host_to_cuda_copies_are_pinned_and_non_blocking():
-    t = _FakeHost()
-    runtime.to_device(t, "cuda", torch.bfloat16)
-    assert t.calls[0] == "pin" and t.calls[1] == ((torch.device("cuda"),), {"non_blocking": True})
-    assert t.calls[2] == ((), {"device": torch.device("cuda"), "dtype": torch.bfloat16})
-    x = torch.ones(2)
-    assert runtime.to_device(x, "cpu") is x                 # the CPU path: no copy
-
-
-def test_bench_times_whole_batches_of_the_automatic_size(tiny, monkeypatch):
-    """On CUDA the automatic batch may be 512 while ``--n`` is 32: the timed images are
-    whole batches (rounded up), never one padded partial batch."""
-    from bigganctl.api import bench
-
-    monkeypatch.setattr(bench, "batch_size_for", lambda G, batch_size: batch_size or 16)
-    G = _OOMAbove(tiny, limit=10**9)                   # records the batch sizes
-    res = bench.generation_throughput(G, n=5)
-    assert (res["n"], res["batch_size"]) == (16, 16) and G.sizes == [16, 16]
-    assert res["images_per_s"] == pytest.approx(16 / res["seconds"])
-    G.sizes.clear()
-    res = bench.generation_throughput(G, n=9, batch_size=4)
-    assert res["n"] == 12 and G.sizes == [4, 4, 4, 4]
 
 
 def test_cuda_graph_modes_warm_up_outside_the_timed_window(tiny, capture_only, monkeypatch):
