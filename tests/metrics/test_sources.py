@@ -1,5 +1,6 @@
 """Image sources for the metrics (bigganctl.metrics.sources): folders (recursive, sorted, filtered
-by extension, errors naming the problem), .npz batches streamed from arr_0, ADM's center crop."""
+by extension, errors naming the problem), .npz batches streamed from arr_0, ADM's center crop,
+the preprocessing choice, a generator's samples by seed, the fingerprint of its weights."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import pytest
 import torch
 
 from _metrics_util import smooth_images, write_folder
+from tiny_generator import TinyGenerator
+
 from bigganctl.errors import UsageError
-from bigganctl.metrics.sources import NpzSource, Preprocess, adm_center_crop, open_images
+from bigganctl.generate import iter_uint8
+from bigganctl.metrics.sources import (GeneratorSource, NpzSource, Preprocess, adm_center_crop, fingerprint,
+                                       generator_dtype, open_images)
 
 
 def test_folder_is_recursive_sorted_and_filters_extensions(tmp_path):
@@ -66,3 +71,42 @@ def test_adm_center_crop():
     assert out.size == (64, 64)
     same = Image.fromarray(smooth_images(1, 0, size=32)[0])
     np.testing.assert_array_equal(np.asarray(adm_center_crop(same, 32)), np.asarray(same))
+
+
+def test_preprocess_takes_one_of_resize_and_center_crop():
+    assert Preprocess().size is None and Preprocess().describe() == "none"
+    assert Preprocess(resize=64).size == 64 and Preprocess(center_crop=32).size == 32
+    with pytest.raises(UsageError) as e:
+        Preprocess(resize=64, center_crop=64)
+    assert e.value.param == "resize"
+    with pytest.raises(UsageError) as e:
+        Preprocess(center_crop=0)
+    assert e.value.param == "center_crop"
+
+
+def test_generator_source_yields_the_samples_of_its_seeds_at_any_batch_size():
+    G = TinyGenerator(resolution=16)
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2])
+    src = GeneratorSource(G, labels, seed=10, psi=0.5)
+    assert (src.n, src.size, src.resolution, src.kind) == (7, (16, 16), 16, "model")
+    offs, xs = zip(*src.batches(2, 7, 2))
+    assert offs == (2, 4, 6) and [x.shape[0] for x in xs] == [2, 2, 1]
+    got = torch.cat(xs)
+    assert got.dtype == torch.uint8 and got.shape == (5, 3, 16, 16)
+    want = torch.cat([x for _, x in iter_uint8(G, labels[2:7], list(range(12, 17)), 0.5, batch_size=5)])
+    # the same per-sample noise; pixels of other batch sizes by the uint8 rule: at most 1 level apart
+    assert (got.int() - want.int()).abs().max() <= 1
+
+
+def test_fingerprint_follows_the_weights():
+    a, b = TinyGenerator(seed=0), TinyGenerator(seed=0)
+    assert fingerprint(a) == fingerprint(b) and len(fingerprint(a)) == 64
+    with torch.no_grad():
+        b.out.bias[0] += 1e-6
+    assert fingerprint(a) != fingerprint(b)
+    b.weights_info = {"sha256": "ab" * 32}                 # a file's recorded sha256 is taken as is
+    assert fingerprint(b) == "ab" * 32
+    b.weights_info = {"sha256": "random"}                   # random weights: hashed like in-memory ones
+    assert len(fingerprint(b)) == 64 and fingerprint(b) != "random"
+    assert generator_dtype(a, "fp16") == "fp32" and generator_dtype(a.to(torch.bfloat16), "fp32") == "bf16"
+    assert generator_dtype(torch.nn.Identity(), "fp16") == "fp16"
