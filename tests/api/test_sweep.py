@@ -258,7 +258,7 @@ def test_refuses_foreign_outputs_without_overwrite(cli, tmp_path):
 
 @pytest.mark.slow
 def test_acceptance_command(env, tmp_path):
-    """The issue's acceptance command, verbatim (N=64)."""
+    """A full-size sweep, verbatim: random biggan-deep-128, psi 0.2:1.0:0.4, N=64."""
     out = tmp_path / "S"
     code, stdout, stderr = _invoke("sweep", "--model", "biggan-deep-128", "--weights", "random", "--trunc",
                                    "0.2:1.0:0.4", "--n", "64", "--ref", env["ref"], "--inception-weights",

@@ -210,7 +210,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow        # the fast tier checks the same in test_torchrun.py (one job for every command)
+@pytest.mark.slow        # the fast tier checks the same in tests/runtime/test_distributed.py (one job for every command)
 @pytest.mark.numerics
 def test_torchrun_two_processes_match_one(cli, data, tmp_path):
     """torchrun --nproc_per_node 2 (gloo on CPU): shards, all-reduce, gathered KID features,

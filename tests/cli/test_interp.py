@@ -202,7 +202,7 @@ def test_help_has_examples(cli):
 
 
 def test_acceptance_command(cli, work):
-    # The command (plus --frames, lossless copies of the frames for the checks).
+    # Two classes, 12 steps at 12 fps to MP4 (plus --frames, lossless copies of the frames for the checks).
     r = cli("interp", "--model", "biggan-deep-128", "--weights", "random", "--class", "207", "--class", "1",
             "--steps", "12", "--fps", "12", "--out", "v.mp4", "--frames", "f")
     assert r.exit_code == 0, r.stderr

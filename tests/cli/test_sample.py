@@ -163,7 +163,7 @@ def test_acceptance_with_random_weights(cli, workdir):
     assert _grid("g.png").std() > 5                 # a random model still draws something
 
 
-@pytest.mark.slow        # fast: tests/test_sample.py (same rules, tiny model) and BigGAN-deep's bit-exact batches
+@pytest.mark.slow        # fast: tests/api/test_sample.py (same rules, tiny model) and BigGAN-deep's bit-exact batches
 @pytest.mark.numerics
 def test_batch_size_and_seed_subset_with_random_weights(cli, workdir):
     """BigGAN-deep on the CPU: the same pixels bit for bit for --batch-size 1 vs 7 (one thread

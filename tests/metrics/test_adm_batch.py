@@ -1,5 +1,5 @@
-"""`stats compute` records sFID's mu_s/sigma_s and writes ADM-format reference batches
-(issue 19); such a batch is read back as one: every metric of `eval all` against it."""
+"""`stats compute` records sFID's mu_s/sigma_s and writes ADM-format reference batches;
+such a batch is read back as one: every metric of `eval all` against it."""
 
 from __future__ import annotations
 

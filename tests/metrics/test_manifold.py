@@ -1,4 +1,4 @@
-"""sFID, precision/recall and ADM's IS rule (issue 19), against independent implementations:
+"""sFID, precision/recall and ADM's IS rule, against independent implementations:
 a forward hook on torch-fidelity's own extractor for sFID, a brute-force numpy P/R (duplicates,
 ties at the radius), torch-fidelity's ``prc``, and ADM's IS formula in numpy."""
 

@@ -1,4 +1,4 @@
-"""KID and the reference (issue 11): `eval all` = FID and IS always, KID when the reference can
+"""KID and the reference: `eval all` = FID and IS always, KID when the reference can
 give features; KID against ADM reference batches (features of `arr_0`, computed once with the
 run's extractor and cached); `stats pull NAME --features`; `stats compute --quiet`."""
 

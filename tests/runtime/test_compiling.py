@@ -18,7 +18,6 @@ from bigganctl.models.biggan_deep import BigGANDeep
 from _interp_tiny import assert_pixels_close
 from _tiny_configs import TINY, OOMAbove
 
-#: tests/test_biggan_deep.py's TINY: attention before block 1, 8x8 output.
 LABELS = torch.arange(10) * 97 % 1000
 SEEDS = list(range(10))
 

@@ -3,7 +3,7 @@ image files, grid), `stats compute` (mu/sigma to float64 round-off, the same fea
 `sweep` (rows equal to `eval all` at the same world size), `eval`; a process that fails ends
 the job with no output under a final name (`sample` leaves its resumable part file and state). One torchrun job runs every command (tests/_torchrun_cli.py):
 starting torch and the process group is most of a small run's cost. Separate
-`torchrun -m bigganctl` jobs (eval in test_cli_eval.py, the documented spelling here) are in
+`torchrun -m bigganctl` jobs (eval in tests/cli/test_eval.py, the documented spelling here) are in
 the slow tier."""
 
 from __future__ import annotations

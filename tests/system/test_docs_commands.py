@@ -1,4 +1,4 @@
-"""Every command in the docs runs in the tests (issue 11, item 3).
+"""Every command in the docs runs in the tests.
 
 The ``bigganctl`` lines of the fenced shell blocks of README.md and docs/*.md
 (:mod:`_doc_commands`) run against stand-ins (:mod:`_doc_stand_ins`): a BIGGANCTL_HOME with
@@ -128,7 +128,7 @@ def test_a_missing_file_fails_the_run(stand_ins, monkeypatch):
 
 
 def test_torchrun_with_ambiguous_n_fails():
-    """torchrun's parser reads ``--n`` as an abbreviation of its own options (issue 13)."""
+    """torchrun's parser reads ``--n`` as an abbreviation of its own options."""
     text = "```bash\ntorchrun --nproc_per_node 2 -m bigganctl eval is --n 100 --json > is.json\n```\n"
     (cmd,) = collect(text, "docs/new.md")
     assert cmd.launcher == ("--nproc_per_node", "2", "-m") and cmd.argv[-1] == "--json"

@@ -1,4 +1,4 @@
-"""The fault campaign of issue 23, end to end, as a user meets it: every command is a real
+"""Faults end to end, as a user meets them: every command is a real
 ``python -m bigganctl`` process (through tests/_killpoint.py, which can swap in the tiny
 test generator and stop the process at a point it reports), faults are real (flipped
 bytes, a full or read-only tmpfs, SIGTERM), and every class is held to the same rules:
@@ -7,7 +7,7 @@ bytes, a full or read-only tmpfs, SIGTERM), and every class is held to the same 
 - never a traceback;
 - never a partial output under a final name.
 
-Slow tier (~2-3 min on 2 cores): ``pytest -m slow tests/test_fault_campaign.py``.
+Slow tier (~2-3 min on 2 cores): ``pytest -m slow tests/system/test_fault_campaign.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hostile inputs that define a metric (issue 23): seeds beyond 2**32, image modes, file
+"""Hostile inputs that define a metric: seeds beyond 2**32, image modes, file
 names that are not UTF-8, sample counts beyond memory."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from bigganctl.errors import UsageError
 from bigganctl.noise import resolve_seeds, seed_uniforms, truncated_noise
 
 
-# ----------------------------------------------------------------------------- defect 3
+# ----------------------------------------------------------------------------- seeds beyond 32 bits
 
 def test_seeds_do_not_alias_modulo_2_to_the_32():
     z = truncated_noise([2 ** 32, 0, 2 ** 33 + 7, 7, 2 ** 63 - 1, 2 ** 32 - 1], z_dim=16, psi=1.0)
@@ -42,7 +42,7 @@ def test_seeds_beyond_2_to_the_63_are_refused():
     assert e.value.param == "seed"
 
 
-# ----------------------------------------------------------------------------- defects 4 and 8
+# ----------------------------------------------------------------------------- image modes and file names
 
 def _decoded(folder):
     from bigganctl.metrics.sources import FolderSource
@@ -148,7 +148,7 @@ def test_a_file_name_that_is_not_utf8_is_read_without_a_traceback(cli, tmp_path)
     assert r.exit_code == 2 and "bad\\xff.png" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
-# ----------------------------------------------------------------------------- defect 7
+# ----------------------------------------------------------------------------- sample counts beyond memory
 
 @pytest.mark.parametrize("metric, n", [("is", 10 ** 12), ("kid", 10 ** 9), ("all", 10 ** 10)])
 def test_an_n_beyond_memory_is_refused_up_front(cli, metric, n, monkeypatch):
@@ -179,7 +179,7 @@ def test_available_memory_is_known_here_and_bounded_by_rlimit():
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-# ----------------------------------------------------------------------------- defect 12
+# ----------------------------------------------------------------------------- too few images
 
 def test_one_image_stats_compute_says_what_is_wrong(cli, tmp_path):
     from _metrics_util import inception_file, smooth_images, write_folder

@@ -1,4 +1,4 @@
-"""Outputs under faults (issue 23, defects 9 and 12): the files of one command appear
+"""Outputs under faults: the files of one command appear
 together or not at all on a really full disk (a small tmpfs), the error names the file,
 and the re-run is not refused because of leftovers."""
 

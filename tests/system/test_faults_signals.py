@@ -1,4 +1,4 @@
-"""SIGTERM acts like Ctrl-C in a single process (issue 23, defect 10): a real SIGTERM,
+"""SIGTERM acts like Ctrl-C in a single process: a real SIGTERM,
 delivered at a point the process reports (tests/_killpoint.py), saves the checkpoint,
 removes temporary files and exits 143 with a message; the re-run resumes."""
 

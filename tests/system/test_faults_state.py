@@ -1,4 +1,4 @@
-"""Faults in the state bigganctl keeps between runs (issue 23): altered checkpoints,
+"""Faults in the state bigganctl keeps between runs: altered checkpoints,
 references and hash memos never feed a number; a checkpoint that cannot be written costs
 only resumability. Faults are real: flipped bytes in the real files, a real read-only or
 full filesystem (a small tmpfs; skipped where mounting is not permitted)."""
@@ -59,7 +59,7 @@ def _payload_state(path: Path) -> dict:
     return torch.load(io.BytesIO(path.read_bytes()[:-TRAILER]), weights_only=True)
 
 
-# ----------------------------------------------------------------------------- defect 1
+# ----------------------------------------------------------------------------- altered checkpoints and references
 
 @pytest.mark.numerics
 def test_an_altered_eval_checkpoint_is_reported_and_the_run_starts_afresh(ref_file, capsys):
@@ -134,7 +134,7 @@ def test_an_altered_reference_written_by_bigganctl_is_refused(ref_file, tmp_path
     assert str(p) in str(e.value) and "digest" in str(e.value) and e.value.param == "ref"
 
 
-# ----------------------------------------------------------------------------- defect 5
+# ----------------------------------------------------------------------------- a reference sigma that is no covariance
 
 def _corr(s, i, j, r):
     s = s.copy()
@@ -179,10 +179,10 @@ def test_a_valid_rank_deficient_sigma_is_accepted(tmp_path):
     assert read_stats(p).sigma.shape == (2048, 2048)
 
 
-# ----------------------------------------------------------------------------- defect 2
+# ----------------------------------------------------------------------------- a checkpoint that cannot be written
 
 @pytest.mark.parametrize("ro", [False, pytest.param(True, marks=pytest.mark.slow)],
-                         ids=["full-home", "read-only-home"])      # both in tests/test_fault_campaign.py too
+                         ids=["full-home", "read-only-home"])      # both in tests/system/test_fault_campaign.py too
 @pytest.mark.numerics
 def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, tmp_path, monkeypatch, ro):
     whole = _run(ref_file, resume=False)
@@ -196,7 +196,7 @@ def test_a_checkpoint_that_cannot_be_written_costs_only_resumability(ref_file, t
         assert not list(home.rglob("*.pt")) and not list(home.rglob(".*.pt*"))   # no partial file left
 
 
-# ----------------------------------------------------------------------------- defect 6
+# ----------------------------------------------------------------------------- a fold-cache write that fails
 
 @pytest.mark.parametrize("ro", [False, True], ids=["full-home", "read-only-home"])
 def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, capsys, ro):
@@ -220,7 +220,7 @@ def test_a_fold_cache_write_that_fails_costs_only_speed(tmp_path, monkeypatch, c
     loader.clear_cache()
 
 
-# ----------------------------------------------------------------------------- defect 11
+# ----------------------------------------------------------------------------- hash memos, sweep state and feature caches
 
 def _memo_of_inception() -> Path:
     from bigganctl.weights.checksums import memo_path
