@@ -1,4 +1,5 @@
-"""The bundled ImageNet class table, --class resolution and `bigganctl classes`."""
+"""The bundled ImageNet class table, class resolution (indices, names, synonyms; suggestions
+for unknown names, candidates for ambiguous ones) and search."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,6 @@
-"""Interpolation paths (pure) and the streaming video writers, with a tiny test generator."""
+"""Rendering an interpolation (bigganctl.api.interp) with a tiny test generator: waypoint frames
+equal generated samples, frames do not depend on the batch size and change gradually, every
+video format decodes to all its frames, a failure or an old frames folder leaves nothing stale."""
 
 from __future__ import annotations
 

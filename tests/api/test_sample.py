@@ -1,4 +1,6 @@
-"""bigganctl.sample (bigganctl/api/sample.py) and bigganctl.media with a tiny test-only generator."""
+"""bigganctl.sample (bigganctl/api/sample.py) with a tiny test-only generator: seeds, class-major
+order and labels, reproducibility from the public calls, batch-size independence, psi checks,
+output plans checked before any work, the reproduce command, evaluation plans in memory."""
 
 import json
 import math

@@ -1,4 +1,6 @@
-"""Reference statistics files (ours and foreign) and image sources; no Inception forwards."""
+"""Reference statistics files, ours and foreign (ADM batches, BigGAN-PyTorch moments, plain
+mu/sigma, torch-fidelity caches): recognised, refused or assumed with a warning; mismatched
+dimensions and resolutions; registered references offline; no Inception forwards."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """torch.compile: compiled vs eager pixels, one graph (no recompile on the last partial batch
 or a new psi), the option everywhere, the persistent cache folder; CUDA out-of-memory
-back-off and the batch size chosen from free memory (both simulated on the CPU)."""
+back-off (simulated on the CPU); CUDA-graph warm-up outside the timed window of bench."""
 
 from __future__ import annotations
 
