@@ -143,7 +143,7 @@ def suggest(query: str, n: int = 5) -> list[ClassInfo]:
     return out[:n]
 
 
-def resolve_class(spec: Any, *, option: str = "classes") -> ClassInfo:
+def resolve_class(spec: int | str | ClassInfo, *, option: str = "classes") -> ClassInfo:
     """One spec (int, index string, wnid, name or synonym) -> ClassInfo, or UsageError."""
     if isinstance(spec, ClassInfo):
         return _by_index(spec.index, str(spec.index), option)

@@ -87,3 +87,13 @@ class Interrupting:
                 raise KeyboardInterrupt
 
         yield step
+
+
+def fake_rows(monkeypatch, numbers) -> None:
+    """Stand in for the evaluation of every sweep row (nothing generated, no Inception pass):
+    ``numbers(psi, n, protocol)`` -> the row's result document."""
+    from bigganctl.metrics import evaluation
+
+    monkeypatch.setattr(evaluation, "generator_source", lambda G, **kw: (None, {"trunc": kw["psi"]}))
+    monkeypatch.setattr(evaluation, "evaluate_source",
+                        lambda src, info, **kw: numbers(info["trunc"], kw["n"], kw["protocol"]))

@@ -1,5 +1,6 @@
-"""What the public operations share: the one model-resolution path (``open_generator``) and
-a model's truncation convention before it is loaded (``model_truncation``)."""
+"""What the public operations share: the one model-resolution path (``open_generator``,
+``open_for_psi``) and a model's truncation convention before it is loaded
+(``model_truncation``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..runtime.compiling import CompiledGenerator, compiled_generator, resolve_c
 from ..progress import Reporter
 from ..weights.registry import get_spec
 from ..runtime.device import resolve_device, resolve_dtype
+from ..noise import check_psi
 from ..types import Compile, Device, Dtype, Model
 
 
@@ -30,6 +32,19 @@ def open_generator(model: Model, weights: str | None = None, device: Device = "a
 
     G = load_generator(model, weights=weights, device=dev, dtype=dt, progress=progress)
     return compiled_generator(G, mode)
+
+
+def open_for_psi(model: Model, psi: float, weights: str | None = None, device: Device = "auto",
+                 dtype: Dtype = "fp32", *, progress: Reporter | None = None,
+                 compile: Compile = None) -> tuple[torch.nn.Module, float]:
+    """:func:`open_generator`, with ``psi`` checked once against the model's truncation
+    convention: before loading when the name tells it (a registered name, a loaded
+    generator), else against the generator just loaded (a folder)."""
+    convention = model_truncation(model)
+    if convention is not None:
+        psi = check_psi(psi, convention)
+    G = open_generator(model, weights, device, dtype, progress=progress, compile=compile)
+    return G, psi if convention is not None else check_psi(psi, G.truncation)
 
 
 def model_truncation(model: Model) -> str | None:

@@ -19,7 +19,7 @@ import torch
 from .. import __version__
 from ..runtime.compiling import cache_dir, compiled_generator, compiled_module, eager, resolve_compile
 from ..generate import batch_size_for, iter_uint8, model_device
-from ..progress import Reporter
+from ..progress import ProgressArg, as_reporter
 from ..runtime.machine import system_info
 from ..runtime.device import dtype_name, resolve_device, resolve_dtype
 from ..noise import check_psi
@@ -116,7 +116,7 @@ def projected_fid50k_s(gen_ips: float, fx_ips: float) -> float:
 
 def bench(model: Model = "biggan-deep-128", weights: str | None = "random", device: Device = "auto",
           dtype: Dtype = "fp32", batch_size: int | None = None, n: int = 32, psi: float = 0.5,
-          compile: Compile = False, progress: Reporter | None = None,
+          compile: Compile = False, progress: ProgressArg = None,
           note: Callable[[str], None] | None = None, features: bool = True) -> dict[str, Any]:
     """``bigganctl bench``: load time, then :func:`generation_throughput` eager (and compiled
     with ``compile``), the extractor's rate likewise (``features``) and the projected FID-50k
@@ -124,7 +124,7 @@ def bench(model: Model = "biggan-deep-128", weights: str | None = "random", devi
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     mode = resolve_compile(compile)
     t0 = time.perf_counter()
-    G = open_generator(model, weights, dev, dt, progress=progress)
+    G = open_generator(model, weights, dev, dt, progress=as_reporter(progress))
     load_s = time.perf_counter() - t0
     psi = check_psi(psi, G.truncation)
     if note is not None:

@@ -28,15 +28,14 @@ from ..checks import check_int
 from ..errors import UsageError
 from ..metrics import maths as S
 from ..metrics.evaluation import (DEFAULT_N, Protocol, RunOptions, check_n, check_reference, generator_source,
-                                  images_info, kid_if_available, kid_plan, kid_subset, normalize_metrics,
-                                  optional_metrics, run, sized)
+                                  evaluate_source, images_info, kid_if_available, kid_plan, normalize_metrics,
+                                  optional_metrics)
 from ..runtime.distributed import is_main, session
 from ..metrics.features import InceptionFeatures, extractor_id, resolve_weights, weights_sha256
-from ..metrics.ref_features import feature_count, fill_features
 from ..metrics.reference import load_reference
 from ..metrics.sources import Preprocess, open_images
 from ..progress import ProgressArg, Reporter, as_reporter
-from ..runtime.device import default_batch_size, dtype_name, resolve_dtype
+from ..runtime.device import dtype_name, resolve_dtype
 from ._shared import open_generator
 from ..types import Classes, Compile, Device, Dtype, Model
 
@@ -194,14 +193,7 @@ def _evaluate(what: Images | Generated | _NotImages, protocol: Protocol, *, n: i
 
     with session(device) as (d, dev):
         src, info = what.open(n=n, dtype=dtype, device=dev, progress=shown, compile=options.compile)
-        total = sized(src, n, protocol)
-        check_reference(ref_stats, protocol, extractor_id=fx_id, force=force, note=note,
-                        resolution=src.resolution, seen=warnings)
-        subset = (kid_subset(protocol.kid_subset_size, total, feature_count(ref_stats), note)
-                  if "kid" in protocol.metrics else None)
         fx = InceptionFeatures(inc_path, device=dev, compile=options.compile)
-        if protocol.keeps_features:
-            fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(dev),
-                          progress=shown, dist=d)
-        return run(src, info, total=total, fx=fx, ref=ref_stats, protocol=protocol, kid_subset_size=subset,
-                   dist=d, device=dev, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
+        return evaluate_source(src, info, n=n, fx=fx, ref=ref_stats, protocol=protocol, device=dev,
+                               options=options, force=force, progress=progress, note=note, warn=warn,
+                               warnings=warnings, dist=d, t0=t0)

@@ -34,6 +34,7 @@ from ..metrics.sources import fingerprint, generator_dtype
 from ..models.base import model_name
 from ..progress import Reporter, task
 from ..noise import Plan
+from ..types import Generator, Model
 from . import export_state as st
 
 #: The most tiles a grid may have (a larger grid is refused: write --npz / --images).
@@ -61,7 +62,7 @@ def sample_files(plan: Plan) -> list[str | None]:
             for i, (c, s) in enumerate(zip(plan.labels.tolist(), plan.seeds))]
 
 
-def job_key(G, model: Any, plan: Plan, psi: float, batch_size: int, d: Dist) -> dict[str, Any]:
+def job_key(G: Generator, model: Model, plan: Plan, psi: float, batch_size: int, d: Dist) -> dict[str, Any]:
     """Everything that decides the bytes of the outputs (see :mod:`.export_state`)."""
     labels = np.ascontiguousarray(plan.labels.numpy(), dtype="<i8")
     seeds = np.asarray(plan.seeds, dtype="<u8")

@@ -29,11 +29,9 @@ from ..media.images import manifest_path
 from ..media.manifest import interp_manifest
 from ..media.video import FORMATS, check_video_options
 from ..parsing import parse_range
-from ..progress import Reporter, Step, task
-from ..weights.registry import REGISTRY
-from ..noise import check_psi
-from ._shared import open_generator
-from ..types import Compile, Device, Dtype, Model
+from ..progress import ProgressArg, Step, as_reporter, task
+from ._shared import open_for_psi
+from ..types import ClassSpec, Compile, Device, Dtype, Model
 
 
 @dataclass(frozen=True)
@@ -75,19 +73,20 @@ def render_interp(G, path: InterpPath, out: str | os.PathLike, *, psi: float, fp
     return VideoInfo(str(out), n, w, h, fps, time.perf_counter() - t0)
 
 
-def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None = None,
+def interp(classes: Sequence[ClassSpec], out: str | os.PathLike, *, seed: int | None = None,
            seeds: str | None = None, steps: int = 24, fps: float = 24.0, psi: float = 1.0,
            z: str = "fixed", ease: str = "linear", loop: bool = False,
            frames: str | os.PathLike | None = None, caption: bool = False, nrow: int | None = None,
            model: Model = "biggan-deep-128", weights: str | None = None, device: Device = "auto",
            dtype: Dtype = "fp32", batch_size: int | None = None, overwrite: bool = False,
-           progress: Reporter | None = None, command: str | None = None, compile: Compile = False) -> dict[str, Any]:
+           progress: ProgressArg = None, command: str | None = None, compile: Compile = False) -> dict[str, Any]:
     """Render the video ``bigganctl interp`` makes and write its manifest beside it.
 
     Everything given is checked before the model loads (UsageError naming the option).
-    ``compile``: True or a torch.compile mode, the generator runs compiled.
-    Returns ``{"out", "manifest_path", "frames_dir", "manifest"}``.
+    ``compile``: True or a torch.compile mode, the generator runs compiled. ``progress``:
+    True (tqdm bars), ``fn(done, total)`` per frame, or a reporter (downloads too). Returns ``{"out", "manifest_path", "frames_dir", "manifest"}``.
     """
+    progress = as_reporter(progress)
     check_video_options(out, fps)
     check_writable_target(out, overwrite=overwrite, option="out")
     check_writable_target(manifest_path(out), overwrite=overwrite, option="out")
@@ -100,11 +99,7 @@ def interp(classes: Sequence[Any], out: str | os.PathLike, *, seed: int | None =
     class_entries = [c.to_dict() for c in resolve_classes(list(classes))] if classes else []
     indices = [e["index"] for e in class_entries]
     path = make_path(indices, seed_list, steps=steps, ease=ease, z_mode=z, loop=loop)
-    if model in REGISTRY:
-        check_psi(psi, REGISTRY[model].truncation)
-
-    G = open_generator(model, weights, device, dtype, progress=progress, compile=compile)
-    psi = check_psi(psi, G.truncation)
+    G, psi = open_for_psi(model, psi, weights, device, dtype, progress=progress, compile=compile)
     if any(i >= G.num_classes for i in indices):
         raise UsageError(f"this model has {G.num_classes} classes", param="classes")
 

@@ -14,7 +14,7 @@ is (a, 0), (a, 1), (b, 0), (b, 1); rows of different classes share their noise.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,9 @@ from ..media.images import (GRID_PADDING, OutputPlan, check_npz_path, default_sa
                             make_grid, manifest_path, sample_filename, write_image, write_npz)
 from ..media.manifest import plan_manifest, reproduce_command, sample_manifest
 from ..runtime.device import check_memory
-from ..noise import DEFAULT_N, EVAL_PLANS, check_psi, eval_plan, grid_plan, resolve_seeds
-from . import _shared as common
-from ._shared import model_truncation
+from ..noise import DEFAULT_N, EVAL_PLANS, eval_plan, grid_plan, resolve_seeds
+from ._shared import open_for_psi
+from ..progress import ProgressArg, Step, as_reporter, task
 from ..types import Classes, Compile, Model
 
 __all__ = ["DEFAULT_N", "DEFAULT_CLASSES", "SampleResult", "sample", "resolve_seeds", "plan_outputs",
@@ -64,15 +64,15 @@ class SampleResult:
 def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES, n: int | None = None,
            seed: int = 0, seeds: Sequence[int] | str | None = None, psi: float = 1.0,
            weights: str | None = None, device: str = "auto", dtype: str = "fp32",
-           batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+           batch_size: int | None = None, progress: ProgressArg = None,
            dist: Dist | None = None, compile: Compile = False) -> SampleResult:
     """Generate ``len(classes) x len(seeds)`` images, class-major, in memory.
 
     ``model`` is a registered name, a model folder, or an already loaded
     :class:`bigganctl.models.base.Generator` (then ``weights``, ``device`` and ``dtype`` are
     ignored). ``n`` seeds from ``seed`` (default 8), or explicit ``seeds``. ``psi`` follows
-    the model's truncation convention (DeepMind models: (0, 1]). ``progress(done, total)``
-    is called after every batch. ``compile``: True or a torch.compile mode (``default``,
+    the model's truncation convention (DeepMind models: (0, 1]). ``progress``: True (tqdm
+    bars), ``fn(done, total)`` after every batch, or a reporter (downloads too). ``compile``: True or a torch.compile mode (``default``,
     ``reduce-overhead``, ``max-autotune``): the generator runs compiled.
 
     ``classes="balanced"`` or ``"random"``: the evaluation plans instead of a grid, ``n``
@@ -90,12 +90,8 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
     infos = [] if is_plan else resolve_classes(classes)
     cols = resolve_seeds(n, seed, seeds)
     check_int(batch_size, "batch_size", optional=True)
-    convention = model_truncation(model)             # None for a folder: known once loaded
-    if convention is not None:
-        psi = check_psi(psi, convention)             # fails before any loading
-    G = common.open_generator(model, weights, device, dtype, compile=compile)
-    if convention is None:
-        psi = check_psi(psi, G.truncation)
+    shown = as_reporter(progress)
+    G, psi = open_for_psi(model, psi, weights, device, dtype, progress=shown, compile=compile)
     if G.num_classes < 1000:
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs 1000", param="model")
     plan = (eval_plan(classes, len(cols), seed, G.num_classes) if is_plan
@@ -103,17 +99,18 @@ def sample(model: Model = "biggan-deep-128", classes: Classes = DEFAULT_CLASSES,
     check_memory(len(plan.seeds) * 3 * G.resolution ** 2, what=f"{len(plan.seeds)} images at {G.resolution} px",
                  param="seeds" if seeds is not None else "n",
                  hint="write them with --npz (streamed), or split the seeds over several runs (--seeds a-b)")
-    images = generate_images(G, plan.labels, plan.seeds, psi, batch_size=batch_size, progress=progress,
-                             dist=dist or Dist())
+    with task(shown, "sampling", total=len(plan.seeds), unit="img") as step:
+        images = generate_images(G, plan.labels, plan.seeds, psi, batch_size=batch_size, progress=step,
+                                 dist=dist or Dist())
     manifest = plan_manifest(G, model, plan, psi) if is_plan else sample_manifest(G, model, infos, cols, psi)
     columns = cols if not is_plan else cols[:max(1, math.isqrt(len(cols) - 1) + 1)]
     return SampleResult(images, plan.labels, list(plan.seeds), infos, columns, manifest)
 
 
 def generate_images(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *, batch_size: int | None,
-                    progress: Callable[[int, int], None] | None, dist: Dist) -> torch.Tensor:
+                    progress: Step, dist: Dist) -> torch.Tensor:
     """uint8 [N, 3, R, R]: this rank's share generated here, every share gathered on rank 0
-    (other ranks: 0 rows). ``progress`` hears this rank's share scaled to the whole."""
+    (other ranks: 0 rows). ``progress(done)`` hears this rank's share scaled to the whole."""
     total = len(seeds)
     lo, hi = shard(total, dist)
     try:
@@ -122,8 +119,7 @@ def generate_images(G, labels: torch.Tensor, seeds: Sequence[int], psi: float, *
         raise RuntimeFailure(f"cannot hold {hi - lo} images in memory: {e}") from None
     for off, batch in iter_uint8(G, labels[lo:hi], seeds[lo:hi], psi, batch_size=batch_size):
         images[off:off + batch.shape[0]] = batch
-        if progress is not None:
-            progress(min(total, (off + batch.shape[0]) * dist.world), total)
+        progress(min(total, (off + batch.shape[0]) * dist.world))
     if not dist.active:
         return images
     gathered = gather_rows(images, total, dist, model_device(G), what="the gather of the images")

@@ -4,21 +4,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+import torch
 
 from ..runtime.distributed import Dist, main_decides
 from ..errors import UsageError
 from ..media.manifest import plan_manifest, sample_manifest
 from ..progress import Reporter
-from ..noise import check_psi, eval_plan, grid_plan
-from . import _shared as common
+from ..noise import eval_plan, grid_plan
+from ..types import Compile, Model
+from ._shared import open_for_psi
 from . import sample as core
 from .export import export, sample_files
 
 IMAGENET = 1000
 
 
-def run(*, model: Any, weights: str | None, device: Any, dtype: Any, compile: Any, plan: str | None,
+def run(*, model: Model, weights: str | None, device: torch.device, dtype: torch.dtype, compile: Compile,
+        plan: str | None,
         infos: list, cols: list[int], seed: int, psi: float, out: Path | None, images: Path | None,
         npz: Path | None, nrow: int | None, grid: bool, overwrite: bool, resume: bool,
         batch_size: int | None, progress: Reporter | None, command: str | None, dist: Dist) -> dict | None:
@@ -30,8 +33,7 @@ def run(*, model: Any, weights: str | None, device: Any, dtype: Any, compile: An
     outputs = main_decides(lambda: core.plan_outputs(
         out=out, images_dir=images, npz=npz, classes=infos, seeds=cols, nrow=nrow, grid=grid,
         overwrite=overwrite, files=files), d, what="checking the outputs")
-    G = common.open_generator(model, weights, device, dtype, progress=progress, compile=compile)
-    psi = check_psi(psi, G.truncation)
+    G, psi = open_for_psi(model, psi, weights, device, dtype, progress=progress, compile=compile)
     if G.num_classes != IMAGENET:
         raise UsageError(f"the model has {G.num_classes} classes; ImageNet needs {IMAGENET}", param="model")
     manifest = (plan_manifest(G, model, the_plan, psi) if plan

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,12 +43,13 @@ from ..runtime.compiling import resolve_compile
 from ..integrity import describe_failure
 from ..runtime.distributed import Dist, main_decides, session
 from ..media.manifest import sweep_manifest
+from ..generate import strip_images
+from ..media.images import GRID_PADDING
 from ..media.plot import plot_sweep, write_csv, write_strip
+from ..noise import class_plan
 from ..metrics.evaluation import RunOptions
-from ..progress import Reporter
-from ..runtime.device import default_batch_size
+from ..progress import ProgressArg, Reporter, as_reporter, from_callback, is_reporter, labelled, tqdm_reporter
 from ._shared import open_generator
-from ..progress import tqdm_reporter
 from ..types import Classes, Compile, Device, Dtype
 from .sweep_plan import (DEFAULT_GRID, DEFAULT_METRICS, DEFAULT_N, DEFAULT_STRIP_COLUMNS, FILES, STATE_FILE,  # noqa: F401
                          STATE_VERSION, Plan, document, parse_psis, plan, public, resume_point, seal_state,
@@ -54,10 +57,11 @@ from .sweep_plan import (DEFAULT_GRID, DEFAULT_METRICS, DEFAULT_N, DEFAULT_STRIP
 
 #: ``on_row(row, earlier)``: a row is finished (``earlier``: kept from a previous run).
 OnRow = Callable[[dict, bool], None]
-#: ``progress(model, psi, done, total)`` after every batch of the running evaluation.
-Progress = Callable[[str, float, int, int], None]
-#: ``reporters(model, psi)``: the progress reporter of one row's evaluation.
-Reporters = Callable[[str, float], "Reporter | None"]
+#: ``fn(model, psi, done, total)`` after every batch of a row's evaluation (the sweep's own
+#: callback shape, besides everything ``progress=`` takes elsewhere).
+RowCallback = Callable[[str, float, int, int], None]
+#: ``rows(model, psi)``: the progress reporter of one row's evaluation.
+Rows = Callable[[str, float], "Reporter | None"]
 
 
 def _stderr(msg: str) -> None:
@@ -70,10 +74,10 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
           n: int = DEFAULT_N, ref: str | os.PathLike | None = None,
           metrics: str | Iterable[str] = DEFAULT_METRICS, seed: int = 0, classes: Classes = "balanced",
           weights: str | None = None, out_dir: str | os.PathLike = "sweep",
-          inception_weights: str | os.PathLike | None = None, device: str = "auto", dtype: str = "fp32",
+          inception_weights: str | os.PathLike | None = None, device: Device = "auto", dtype: Dtype = "fp32",
           batch_size: int | None = None, resume: bool = True, overwrite: bool = False,
           strip_columns: int = DEFAULT_STRIP_COLUMNS, force: bool = False, checkpoint_every: int | None = None,
-          on_row: OnRow | None = None, progress: bool | Progress = True,
+          on_row: OnRow | None = None, progress: ProgressArg | RowCallback = True,
           note: Callable[[str], None] | None = None, warn: Callable[[str], None] | None = None,
           command: str | None = None, compile: Compile = False) -> dict[str, Any]:
     """Evaluate every (model, psi) on the same samples; write the outputs; return ``sweep.json``.
@@ -82,32 +86,13 @@ def sweep(models: str | Sequence[str] | None = None, psis: str | Iterable[float]
     to every model (``random``, or a file for a single model). ``psis``: a grid string or
     numbers, each checked against the model's convention (DeepMind: (0, 1]). Raises
     UsageError for bad input before anything is loaded. ``progress``: True (tqdm bars),
-    False, or ``fn(model, psi, done, total)`` after every batch. ``compile``: True or a mode.
+    False, ``fn(done, total)``, a reporter (every task; a row's evaluation is labelled
+    ``"{model} psi={psi}: ..."``; ``bigganctl sweep`` passes its live table), or
+    ``fn(model, psi, done, total)`` after every batch. ``on_row(row, earlier)`` as each row
+    is done. ``compile``: True or a mode.
     """
-    from ..progress import from_callback
-
-    if callable(progress):
-        reporters: Reporters = lambda m, psi: from_callback(functools.partial(progress, m, psi))  # noqa: E731
-    else:
-        bars = tqdm_reporter() if progress else None
-        reporters = lambda m, psi: bars  # noqa: E731
-    return run_sweep(models=models, psis=psis, n=n, ref=ref, metrics=metrics, seed=seed, classes=classes,
-                     weights=weights, out_dir=out_dir, inception_weights=inception_weights, device=device,
-                     dtype=dtype, batch_size=batch_size, resume=resume, overwrite=overwrite,
-                     strip_columns=strip_columns, force=force, checkpoint_every=checkpoint_every, on_row=on_row,
-                     reporters=reporters, loading=tqdm_reporter() if progress else None, note=note, warn=warn,
-                     command=command, compile=compile)
-
-
-def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: int, classes: Classes,
-              weights: str | None, out_dir: Any, inception_weights: Any, device: Device, dtype: Dtype,
-              batch_size: int | None, resume: bool, overwrite: bool, strip_columns: int, force: bool,
-              checkpoint_every: int | None, on_row: OnRow | None, reporters: Reporters,
-              loading: Reporter | None, note: Callable[[str], None] | None,
-              warn: Callable[[str], None] | None, command: str | None, compile: Compile = False) -> dict[str, Any]:
-    """:func:`sweep` with explicit progress: ``reporters(model, psi)`` for each row's
-    evaluation, ``loading`` for downloads (``bigganctl sweep``)."""
     options = RunOptions(batch_size, resume, checkpoint_every, resolve_compile(compile))
+    rows_progress, loading = _progress(progress)
     note = note or _stderr
     warn = warn or (lambda m: _stderr(f"warning: {m}"))
     p = plan(models, psis, n, ref, metrics, seed, classes, weights, out_dir, inception_weights, device, dtype,
@@ -126,37 +111,58 @@ def run_sweep(*, models: Any, psis: Any, n: int, ref: Any, metrics: Any, seed: i
                 note(f"every row is done and {p.out} is up to date; nothing to evaluate")
             return document(p, rows_done)
 
-        failed: list[str] = []
-
-        def save_state(done: dict | None = None) -> None:
-            if not d.is_main or failed:    # rank 0 writes every file
-                return
-            try:
-                write_json(p.out / STATE_FILE, seal_state({"version": STATE_VERSION, "key": p.key,
-                                                           "rows": rows_done, "written": done}))
-            except Exception as e:        # costs only resumability
-                failed.append(describe_failure(e))
-                warn(f"cannot save {p.out / STATE_FILE} ({failed[0]}); the sweep goes on, but cannot be resumed")
-
+        state_file = StateFile(p, rows_done, warn, enabled=d.is_main)     # rank 0 writes every file
         if d.is_main:
-            _mkdir(p.out)
-        save_state()
+            make_dir(p.out)
+        state_file.save()
         gens = Generators(p, loading, options.compile)
-        for i, psi, row in evaluate_rows(p, pending, gens, options=options, force=force, reporters=reporters,
+        for i, psi, row in evaluate_rows(p, pending, gens, options=options, force=force, rows=rows_progress,
                                          warn=warn, loading=loading, dist=d):
             rows_done[p.row_key(i, psi)] = row
-            save_state()
+            state_file.save()
             if on_row is not None and d.is_main:
                 on_row(public(p, row), False)
         doc = document(p, rows_done)
         if d.is_main:
             write_outputs(p, doc, gens, batch_size=batch_size, command=command)
-            save_state(written_key(p))
+            state_file.save(written_key(p))
     return doc
 
 
-def _mkdir(out: Path) -> None:
-    make_dir(out)
+def _progress(progress: ProgressArg | RowCallback) -> tuple[Rows, Reporter | None]:
+    """``(rows, loading)``: each row's reporter and the downloads'. A reporter labels a row's
+    tasks with the row; ``fn(model, psi, done, total)`` hears the rows, tqdm the downloads."""
+    if callable(progress) and not is_reporter(progress) and _takes(progress, 4):
+        return (lambda m, psi: from_callback(functools.partial(progress, m, psi))), tqdm_reporter()
+    shown = as_reporter(progress)
+    return (lambda m, psi: labelled(shown, f"{m} psi={psi}")), shown
+
+
+def _takes(fn: Callable, count: int) -> bool:
+    try:
+        inspect.signature(fn).bind(*range(count))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class StateFile:
+    """``out_dir/.sweep-state.json``, written after every row; a failure to write it costs
+    only resumability (one warning, the sweep goes on)."""
+
+    def __init__(self, p: Plan, rows: dict[str, dict], warn: Callable[[str], None], *, enabled: bool):
+        self.p, self.rows, self.warn, self.enabled, self.failed = p, rows, warn, enabled, False
+
+    def save(self, written: dict | None = None) -> None:
+        if not self.enabled or self.failed:
+            return
+        try:
+            write_json(self.p.out / STATE_FILE, seal_state({"version": STATE_VERSION, "key": self.p.key,
+                                                            "rows": self.rows, "written": written}))
+        except Exception as e:        # costs only resumability
+            self.failed = True
+            self.warn(f"cannot save {self.p.out / STATE_FILE} ({describe_failure(e)}); the sweep goes on, "
+                      "but cannot be resumed")
 
 
 class Generators:
@@ -173,14 +179,14 @@ class Generators:
 
 
 def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generators, *, options: RunOptions,
-                  force: bool, reporters: Reporters, warn: Callable[[str], None], loading: Reporter | None,
+                  force: bool, rows: Rows, warn: Callable[[str], None], loading: Reporter | None,
                   dist: Dist = Dist()):
     """Yield ``(model index, psi, row)`` for each pending row; the Inception network and the
     reference are loaded once, and only when something is pending. Under torchrun each row
     is one evaluation split over the processes (``dist``), as ``eval`` does it."""
     if not pending:
         return
-    from ..metrics import evaluation, features, ref_features
+    from ..metrics import evaluation, features
     from ..metrics.reference import load_reference
 
     fx = features.InceptionFeatures(p.inception, device=p.device, compile=options.compile)
@@ -192,16 +198,19 @@ def evaluate_rows(p: Plan, pending: Sequence[tuple[int, float]], gens: Generator
             seen.add(msg)
             warn(msg)
 
+    if ref_stats is not None and ref_stats.extractor_id != fx.id:     # hash again before blaming the reference
+        fx.reverify()
+    evaluation.check_reference(ref_stats, p.protocol, extractor_id=fx.id, force=force, note=warn_once)
     protocol = evaluation.kid_plan(ref_stats, p.protocol, warn_once)
-    if protocol.keeps_features:
-        ref_features.fill_features(ref_stats, fx, batch_size=options.batch_size or default_batch_size(p.device),
-                                   progress=loading if dist.is_main else None, dist=dist)
-
     for i, psi in pending:
-        res = evaluation.evaluate_generator(
-            G=gens(i), fx=fx, ref=ref_stats, protocol=protocol, n=p.n, psi=psi, seed=p.seed,
-            classes=p.classes, device=p.device, dtype=p.dtype, options=options, force=force,
-            progress=reporters(p.labels[i], psi) if dist.is_main else None, warn=warn_once, dist=dist)
+        t0, warnings = time.time(), []
+        src, info = evaluation.generator_source(gens(i), n=p.n, psi=psi, seed=p.seed, classes=p.classes,
+                                                dtype=p.dtype)
+        res = evaluation.evaluate_source(
+            src, info, n=p.n, fx=fx, ref=ref_stats, protocol=protocol, device=p.device, options=options,
+            force=force, progress=rows(p.labels[i], psi) if dist.is_main else None,
+            note=lambda m, w=warnings: (w.append(m), warn_once(m)), warn=warn_once, warnings=warnings,
+            dist=dist, t0=t0)
         yield i, psi, {"model": p.labels[i], "psi": psi, "convention": res["trunc_convention"],
                        **{k: res[k] for k in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid",
                                               "precision", "recall")},
@@ -222,9 +231,7 @@ def _write_files(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None
             (p.out / f).unlink()
     strip_info = None
     if "strip" in p.files:
-        strip_info = write_strip(p.out / p.files["strip"], [gens(i) for i in range(len(p.idents))], p.labels,
-                                 p.grid, n=p.n, seed=p.seed, classes=p.classes,
-                                 columns=p.settings["strip_columns"], batch_size=batch_size)
+        strip_info = _strip(p, gens, batch_size=batch_size)
     rows = doc["rows"] if p.multi else [{"model": p.labels[0], **r} for r in doc["rows"]]
     key = {"kid": "kid_mean", "sfid": "sfid", "precision": "precision", "recall": "recall"}
     shown = [m for m in p.protocol.metrics if m not in key or any(r.get(key[m]) is not None for r in rows)]
@@ -232,6 +239,19 @@ def _write_files(p: Plan, doc: dict, gens: Generators, *, batch_size: int | None
     write_csv(p.out / p.files["csv"], doc["rows"], multi=p.multi)
     write_json(p.out / p.files["json"], doc)
     write_json(p.out / p.files["manifest"], sweep_manifest(doc, p.idents, gens.loaded, strip_info, command))
+
+
+def _strip(p: Plan, gens: Generators, *, batch_size: int | None) -> dict[str, Any]:
+    """``strip.png``, one row per (model, psi), model-major: the first ``strip_columns``
+    samples of the evaluation (same seeds and classes in every row); its manifest entry."""
+    columns = p.settings["strip_columns"]
+    blocks = [strip_images(gens(i), psis=p.grid, n=p.n, seed=p.seed, classes=p.classes, columns=columns,
+                           batch_size=batch_size) for i in range(len(p.idents))]
+    tile = write_strip(p.out / p.files["strip"], blocks, columns=columns)
+    cls = class_plan(p.classes, p.n, gens(0).num_classes, p.seed)[0][:columns].tolist()
+    return {"file": p.files["strip"], "rows": [{"model": m, "psi": q} for m in p.labels for q in p.grid],
+            "columns": columns, "seeds": list(range(p.seed, p.seed + columns)), "classes": cls, "tile": tile,
+            "padding": GRID_PADDING}
 
 
 def _title(labels: Sequence[str], settings: dict) -> str:

@@ -182,20 +182,21 @@ class LiveTable:
             self.header_done = True
         err.print("  ".join(f(row) for _, f in cols) + ("  (earlier run)" if earlier else ""))
 
-    def reporter(self, model: str, psi: float) -> Reporter | None:
-        """Per-row progress: a status line under the live table, else a rich bar."""
-        if self.quiet:
-            return None
-        if self.live is None:
-            return rich_reporter()
+    def reporter(self) -> Reporter | None:
+        """Every task's progress (a row's evaluation, a download): a status line under the
+        live table on a terminal, else rich bars (None when quiet)."""
+        if self.quiet or self.live is None:
+            return rich_reporter(quiet=self.quiet)
 
         @mark_reporter
         @contextlib.contextmanager
         def report(label: str, *, total: int | None, initial: int = 0, unit: str = "it") -> Iterator[Step]:
             def step(done: int) -> None:
-                self.status = f"[dim]{model} psi={psi}: {done}/{total} samples[/dim]"
+                self.status = f"[dim]{label}: {done}/{total if total is not None else '?'} {unit}[/dim]"
                 self.live.update(self.render())
 
+            step(initial)
             yield step
+            self.status = ""
 
         return report

@@ -9,18 +9,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..api import _shared as common
 from ..api import sample as core
 from ..api import sample_stream as stream
 from ..api.export import GRID_MAX
-from ..api._shared import model_truncation
 from ..classes import resolve_classes
 from ..parsing import parse_float
-from ..progress import task
 from ..runtime.distributed import main_decides, session
 from ..runtime.device import resolve_device, resolve_dtype
 from ..errors import UsageError
-from ..noise import EVAL_PLANS, check_psi, resolve_seeds
+from ..noise import EVAL_PLANS, resolve_seeds
 from .options import (
     DEFAULT_MODEL,
     OUTPUT_PANEL,
@@ -111,7 +108,7 @@ def sample_cmd(
 ) -> None:
     # 1. every input checked before any work (exit 2 on the first bad one)
     infos, cols, total = _plan_inputs(classes, plan, n, seed, seeds)
-    psi = check_psi(parse_float(trunc, option="--trunc"), model_truncation(model) or "paper")
+    psi = parse_float(trunc, option="--trunc")         # checked against the model's convention by the core
     resolve_device(device)
     dt = resolve_dtype(dtype)
     grid = _grid_choice(grid, out, total, streamed=npz is not None or images is not None)
@@ -153,11 +150,9 @@ def _grid_alone(model, weights, dev, dt, compile, plan, infos, cols, seed, psi, 
     outputs = main_decides(lambda: core.plan_outputs(
         out=out, images_dir=None, npz=None, classes=infos, seeds=cols, nrow=nrow, grid=True,
         overwrite=overwrite), d, what="checking the outputs")
-    G = common.open_generator(model, weights, dev, dt, progress=shown, compile=compile)
-    with task(shown, "sampling", total=total, unit="img") as step:
-        result = core.sample(model=G, classes=plan or infos, n=total if plan else None, seed=seed,
-                             seeds=None if plan else cols, psi=psi, batch_size=batch_size,
-                             progress=lambda done, _total: step(done), dist=d)
+    result = core.sample(model=model, classes=plan or infos, n=total if plan else None, seed=seed,
+                         seeds=None if plan else cols, psi=psi, weights=weights, device=dev, dtype=dt,
+                         batch_size=batch_size, progress=shown, dist=d, compile=compile)
     if not d.is_main:
         return None
     doc = core.write_outputs(outputs, result, command=command)

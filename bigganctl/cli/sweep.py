@@ -33,7 +33,7 @@ from .options import (
     WeightsOpt,
     compile_value,
 )
-from .render import LiveTable, emit_json, invoked_command, note, rich_reporter, warn
+from .render import LiveTable, emit_json, invoked_command, note, warn
 
 HELP = f"""Measure the truncation trade-off: one evaluation per psi on the same seeds and classes, tabulated and plotted.
 
@@ -105,7 +105,7 @@ def sweep(
     summary: SummaryOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    from ..api.sweep import parse_psis, run_sweep
+    from ..api.sweep import parse_psis, sweep as run
     from ..runtime.distributed import is_main
     from ..metrics.evaluation import normalize_metrics
 
@@ -116,13 +116,13 @@ def sweep(
     if not quiet:
         note(f"psi: {', '.join(map(str, psis))}  (n={n} each, seeds {seed}-{seed + n - 1})")
     with LiveTable(wanted, quiet) as live:
-        doc = run_sweep(
+        doc = run(
             models=model or None, psis=psis, n=n, ref=ref, metrics=metrics, seed=seed, classes=classes,
             weights=weights, out_dir=out, inception_weights=inception_weights, device=device, dtype=dtype,
             batch_size=batch_size, resume=resume, overwrite=overwrite, strip_columns=strip_columns, force=force,
-            checkpoint_every=checkpoint_every, on_row=live.on_row, reporters=live.reporter,
-            loading=rich_reporter(quiet=quiet), note=lambda m: note(m, quiet=quiet), warn=warn,
-            command=invoked_command(), compile=compile_value(compile_, compile_mode))
+            checkpoint_every=checkpoint_every, on_row=live.on_row, progress=live.reporter(),
+            note=lambda m: note(m, quiet=quiet), warn=warn, command=invoked_command(),
+            compile=compile_value(compile_, compile_mode))
     if not is_main():
         return
     if json_:

@@ -8,16 +8,12 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from typing import Any
 
 import torch
 
 from .._io import atomic_open, atomic_path
 from ..errors import RuntimeFailure
-from ..generate import strip_images
-from ..noise import class_plan
-from .images import GRID_PADDING, make_grid, write_image
-from ..types import Classes
+from .images import make_grid, write_image
 
 #: The columns of ``sweep.csv`` and of a sweep row (``model`` first when several models).
 COLUMNS = ("psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
@@ -84,20 +80,14 @@ def plot_sweep(path: Path, rows: Sequence[dict], *, metrics: Sequence[str], titl
         fig.savefig(tmp, format="png")
 
 
-def write_strip(path: Path, gens: Sequence[Any], labels: Sequence[str], psis: Sequence[float], *, n: int,
-                seed: int, classes: Classes, columns: int, batch_size: int | None) -> dict[str, Any]:
-    """``strip.png``: one row per (model, psi), model-major; tiles of other resolutions are
-    resized (antialiased bilinear) to the first model's."""
-    res = int(gens[0].resolution)
-    blocks = []
-    for G in gens:
-        x = strip_images(G, psis=psis, n=n, seed=seed, classes=classes, columns=columns, batch_size=batch_size)
-        if x.shape[-1] != res:
-            x = torch.nn.functional.interpolate(x.float(), size=(res, res), mode="bilinear", antialias=True,
-                                                align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        blocks.append(x)
-    write_image(path, make_grid(torch.cat(blocks), columns))
-    cls = class_plan(classes, n, gens[0].num_classes, seed)[0][:columns].tolist()
-    return {"file": path.name, "rows": [{"model": m, "psi": q} for m in labels for q in psis],
-            "columns": columns, "seeds": list(range(seed, seed + columns)), "classes": cls, "tile": res,
-            "padding": GRID_PADDING}
+def write_strip(path: Path, blocks: Sequence[torch.Tensor], *, columns: int) -> int:
+    """``strip.png``: the uint8 blocks ([rows * columns, 3, R, R] each, one per model) one
+    under the other, ``columns`` tiles per row; tiles of other resolutions are resized
+    (antialiased bilinear) to the first block's. Returns the tile size."""
+    res = int(blocks[0].shape[-1])
+    resized = [x if x.shape[-1] == res else
+               torch.nn.functional.interpolate(x.float(), size=(res, res), mode="bilinear", antialias=True,
+                                               align_corners=False).round().clamp(0, 255).to(torch.uint8)
+               for x in blocks]
+    write_image(path, make_grid(torch.cat(resized), columns))
+    return res

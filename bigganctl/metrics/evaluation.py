@@ -34,7 +34,7 @@ from ..runtime.distributed import Dist, shard
 from .extract import CHECKPOINT_VERSION, extract_resumable
 from .features import EXTRACTOR, FEATURE_DIM, InceptionFeatures
 from .capabilities import SPATIAL_HINT, Protocol, kid_plan, kid_subset  # noqa: F401  (re-exported)
-from .ref_features import feature_count, is_adm_batch
+from .ref_features import feature_count, fill_features, is_adm_batch
 from .reference import Stats, check_comparable
 from ..models.base import model_name
 from .sources import GeneratorSource, ImageSource, fingerprint, generator_dtype
@@ -271,30 +271,23 @@ def run(src: ImageSource, info: dict[str, Any], *, total: int, fx: InceptionFeat
     return out
 
 
-def evaluate_generator(*, G: torch.nn.Module, fx: InceptionFeatures, ref: Stats | None, protocol: Protocol,
-                       n: int, psi: float, seed: int, classes: Classes, device: torch.device, dtype: str,
-                       options: RunOptions = RunOptions(), force: bool = False,
-                       progress: Reporter | None = None, warn: Note, dist: Dist = Dist()) -> dict[str, Any]:
-    """One evaluation of a loaded generator with a loaded extractor and reference (a sweep's
-    row; this rank's share under torchrun): the document ``bigganctl.evaluate`` returns for
-    these settings. With KID, ``protocol`` has been through :func:`kid_plan` and ``ref`` holds
-    its features."""
-    t0 = time.time()
-    warnings: list[str] = []
-
-    def note(msg: str) -> None:
-        warnings.append(msg)
-        warn(msg)
-
-    if ref is not None and ref.extractor_id != fx.id:     # hash again before blaming the reference
-        fx.reverify()
-    check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note)
-    src, info = generator_source(G, n=n, psi=psi, seed=seed, classes=classes, dtype=dtype)
+def evaluate_source(src: ImageSource, info: dict[str, Any], *, n: int | None, fx: InceptionFeatures,
+                    ref: Stats | None, protocol: Protocol, device: torch.device, options: RunOptions = RunOptions(),
+                    force: bool = False, progress: Reporter | None = None, note: Note, warn: Note,
+                    warnings: list[str], dist: Dist = Dist(), t0: float) -> dict[str, Any]:
+    """THE evaluation of an opened source with a loaded extractor and reference (this rank's
+    share under torchrun): ``bigganctl.evaluate``'s, and each sweep row's. The source's
+    resolution is checked against the reference, KID's subset sized, the reference's
+    features filled when a metric needs them (once: they stay on ``ref``), then :func:`run`.
+    ``note`` records a warning in ``warnings`` (and shows it), ``warn`` only shows it."""
     total = sized(src, n, protocol)
     check_reference(ref, protocol, extractor_id=fx.id, force=force, note=note, resolution=src.resolution,
                     seen=warnings)
     subset = kid_subset(protocol.kid_subset_size, total, feature_count(ref), note) \
         if "kid" in protocol.metrics else None
+    if protocol.keeps_features:
+        fill_features(ref, fx, batch_size=options.batch_size or default_batch_size(device),
+                      progress=progress if dist.is_main else None, dist=dist)
     return run(src, info, total=total, fx=fx, ref=ref, protocol=protocol, kid_subset_size=subset, dist=dist,
                device=device, options=options, progress=progress, warn=warn, warnings=warnings, t0=t0)
 

@@ -96,7 +96,7 @@ class Generator(nn.Module):
         return self.synthesize(z, yv, psi).float()
 
 
-def model_name(G: Any, model: Any = None) -> str:
+def model_name(G: nn.Module, model: str | os.PathLike | nn.Module | None = None) -> str:
     """THE name of a generator in outputs: the registered (or folder) name it carries, else
     the name ``model`` was given by, else the class name."""
     spec = getattr(G, "spec", None)

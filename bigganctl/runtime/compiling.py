@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from ..errors import UsageError
-from ..types import Generator
+from ..types import Compile, Generator
 
 #: torch.compile modes: ``reduce-overhead`` and ``max-autotune`` use CUDA graphs on GPUs.
 MODES = ("default", "reduce-overhead", "max-autotune")
@@ -40,7 +40,7 @@ _SET: set[str] = set()     # values of TORCHINDUCTOR_CACHE_DIR set by enable_cac
 _OFF = ("", "0", "false", "no", "off", "none", "eager")
 
 
-def resolve_compile(spec: Any) -> str | None:
+def resolve_compile(spec: Compile) -> str | None:
     """``False``/``None``/``"off"`` -> None (eager); ``True`` -> ``"default"``; a mode name
     -> itself. Anything else is a usage error (exit 2)."""
     if spec is None or spec is False:

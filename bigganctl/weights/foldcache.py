@@ -31,6 +31,7 @@ from .. import __version__
 from .._io import atomic_path, sha256_file
 from ..integrity import describe_failure
 from .hub import cached_sha256, home
+from .registry import ModelSpec
 
 #: Bump when the folded state of an unchanged checkpoint changes (weights/formats/ or models/).
 FOLD_VERSION = 1
@@ -40,7 +41,7 @@ def enabled() -> bool:
     return os.environ.get("BIGGANCTL_LOAD_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def cache_path(spec: Any, source_sha256: str) -> Path:
+def cache_path(spec: ModelSpec, source_sha256: str) -> Path:
     """Where the folded state of this checkpoint (sha256) for this spec's code lives."""
     code = f"{FOLD_VERSION}|{__version__}|{spec.arch}|{spec.format}|{spec.config!r}"
     key = hashlib.sha256(code.encode()).hexdigest()[:16]
@@ -95,7 +96,7 @@ def _warn_once(msg: str) -> None:
         print(f"warning: {msg}", file=sys.stderr)
 
 
-def load(spec: Any, wfile: Path, read: Callable[[], tuple[Any, dict[str, torch.Tensor]]]
+def load(spec: ModelSpec, wfile: Path, read: Callable[[], tuple[Any, dict[str, torch.Tensor]]]
          ) -> tuple[Any, dict[str, torch.Tensor]]:
     """``read()`` (-> config or None, folded state dict), through the cache. Only states
     whose config is the spec's (or None) are cached; a hit returns ``spec.config``."""

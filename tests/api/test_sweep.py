@@ -17,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from _killpoint import run_to_killpoint
-from _metrics_util import inception_file, random_extractor_stats
+from _metrics_util import fake_rows, inception_file, random_extractor_stats
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +140,7 @@ def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a finished sweep must not load or evaluate anything")
 
-    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", boom)
+    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_source", boom)
     monkeypatch.setattr(bigganctl.metrics.features, "InceptionFeatures", boom)
     monkeypatch.setattr(bigganctl.weights.loader, "load_generator", boom)
     out = swept["out"]
@@ -154,16 +154,14 @@ def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
 
 def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
     """Another seed: the earlier rows are dropped (said on stderr), every psi is evaluated."""
-    import bigganctl.metrics.evaluation
-
     calls = []
 
-    def fake(**kw):
-        calls.append(kw["psi"])
-        return {"trunc_convention": "deepmind", "fid": 10 * kw["psi"], "is_mean": 2.0, "is_std": 0.1,
-                "kid_mean": None, "kid_std": None, "sfid": None, "precision": None, "recall": None, "n": kw["n"], "seconds": 0.0}
+    def fake(psi, n, protocol):
+        calls.append(psi)
+        return {"trunc_convention": "deepmind", "fid": 10 * psi, "is_mean": 2.0, "is_std": 0.1,
+                "kid_mean": None, "kid_std": None, "sfid": None, "precision": None, "recall": None, "n": n, "seconds": 0.0}
 
-    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", fake)
+    fake_rows(monkeypatch, fake)
     out = tmp_path / "S"
     shutil.copytree(swept["out"], out)
     args = [a if a != swept["out"] else out for a in swept["args"]]
@@ -292,22 +290,19 @@ def test_two_models_overlay_with_one_row_per_model_and_psi(cli, env, tmp_path):
 def test_precision_recall_sfid_columns_and_panel(env, tmp_path, monkeypatch):
     """`--metrics fid,sfid,pr`: the rows, CSV and JSON carry sfid/precision/recall, and the plot
     gets an sFID panel and one precision/recall-vs-psi panel (evaluation itself faked)."""
-    import bigganctl.metrics.evaluation
-
     rng = np.random.default_rng(1)
     ref = tmp_path / "Rs.npz"
     st = read_stats(env["ref"])
     write_stats(ref, Stats(st.mu, st.sigma, st.features, st.meta, rng.random(2023), np.eye(2023)))
     seen = []
 
-    def fake(**kw):
-        seen.append(kw["protocol"].metrics)
-        psi = kw["psi"]
+    def fake(psi, n, protocol):
+        seen.append(protocol.metrics)
         return {"trunc_convention": "deepmind", "fid": 10 * psi, "is_mean": None, "is_std": None, "kid_mean": None,
-                "kid_std": None, "sfid": 5 * psi, "precision": 1 - psi / 2, "recall": psi / 2, "n": kw["n"],
+                "kid_std": None, "sfid": 5 * psi, "precision": 1 - psi / 2, "recall": psi / 2, "n": n,
                 "seconds": 0.0}
 
-    monkeypatch.setattr(bigganctl.metrics.evaluation, "evaluate_generator", fake)
+    fake_rows(monkeypatch, fake)
     out = tmp_path / "S"
     code, stdout, stderr = _invoke("sweep", *_common(ref), "--trunc", "0.5,1.0", "--n", 4, "--metrics", "fid,sfid,pr",
                                    "--strip-columns", 0, "--out", out, "--json", "--quiet")
@@ -319,3 +314,33 @@ def test_precision_recall_sfid_columns_and_panel(env, tmp_path, monkeypatch):
     assert list(csv_rows[0]) == COLUMNS and [float(r["precision"]) for r in csv_rows] == [0.75, 0.5]
     assert csv_rows[0]["is_mean"] == "" and float(csv_rows[1]["sfid"]) == 5.0
     assert _png(out / "sweep.png").size[0] == 3 * 460           # FID, sFID, precision/recall vs psi
+
+
+def test_progress_takes_every_public_shape():
+    """One ``progress=`` for the sweep as for every operation: a reporter hears each row's
+    tasks labelled with the row (and the downloads as they are), ``fn(done, total)`` every
+    batch, and the sweep's own ``fn(model, psi, done, total)`` the row as well."""
+    import contextlib
+
+    from bigganctl.api.sweep import _progress
+    from bigganctl.progress import reporter, task
+
+    heard = []
+
+    @reporter
+    @contextlib.contextmanager
+    def rec(label, *, total, initial=0, unit="it"):
+        yield lambda done: heard.append((label, done, total, unit))
+
+    def run(progress):
+        rows, loading = _progress(progress)
+        with task(rows("biggan-deep-128", 0.5), "eval fid", total=10, unit="img") as step:
+            step(4)
+        return loading
+
+    assert run(rec) is rec and heard == [("biggan-deep-128 psi=0.5: eval fid", 4, 10, "img")]
+    calls = []
+    assert run(lambda done, total: calls.append((done, total))) is not None
+    run(lambda model, psi, done, total: calls.append((model, psi, done, total)))
+    assert calls == [(4, 10), ("biggan-deep-128", 0.5, 4, 10)]
+    assert run(False) is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _metrics_util import inception_file, smooth_images, write_folder
+from _metrics_util import fake_rows, inception_file, smooth_images, write_folder
 from bigganctl.errors import UsageError
 from bigganctl.metrics import ref_features
 from bigganctl.metrics.evaluation import kid_if_available
@@ -188,12 +188,12 @@ def test_sweep_all_evaluates_rows_without_kid(kept, tmp_path, monkeypatch):
     assert p.protocol.metrics == evaluation.METRICS and p.protocol.kid_optional
     assert p.protocol.optional == ("kid", "sfid", "precision", "recall")
     asked: list = []
-    monkeypatch.setattr(evaluation, "evaluate_generator", lambda **kw: asked.append(kw["protocol"].metrics) or {
+    fake_rows(monkeypatch, lambda psi, n, protocol: asked.append(protocol.metrics) or {
         "trunc_convention": "deepmind", "fid": 1.0, "is_mean": 2.0, "is_std": 0.1, "kid_mean": None,
         "kid_std": None, "sfid": None, "precision": None, "recall": None, "n": 10, "seconds": 0.0})
     notes: list[str] = []
     rows = list(api_sweep.evaluate_rows(p, p.rows(), lambda i: None, options=evaluation.RunOptions(), force=True,
-                                        reporters=lambda m, psi: None, warn=notes.append, loading=None))
+                                        rows=lambda m, psi: None, warn=notes.append, loading=None))
     assert len(rows) == 2 and all(a[:2] == ("fid", "is") and "kid" not in a for a in asked)
     assert len([m for m in notes if NOTE in m]) == 1
 

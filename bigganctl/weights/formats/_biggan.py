@@ -16,6 +16,7 @@ import torch
 
 from ...errors import CheckpointError
 from ...models.config import BigGANConfig
+from ..registry import ModelSpec
 
 StateDict = dict[str, torch.Tensor]
 
@@ -57,7 +58,7 @@ def attn_shapes(c: int) -> dict[str, tuple[int, ...]]:
             "o": (c, c // 2, 1, 1)}
 
 
-def spec_config(spec: Any, default: BigGANConfig) -> BigGANConfig:
+def spec_config(spec: ModelSpec | None, default: BigGANConfig) -> BigGANConfig:
     """The config behind ``spec``: a ModelSpec (its ``.config``), a BigGANConfig, or None."""
     if spec is None:
         return default
@@ -67,7 +68,7 @@ def spec_config(spec: Any, default: BigGANConfig) -> BigGANConfig:
     return cfg
 
 
-def spec_label(spec: Any, path: str | Path, fmt: str) -> str:
+def spec_label(spec: ModelSpec | None, path: str | Path, fmt: str) -> str:
     name = getattr(spec, "name", None)
     return f"{Path(path).name} ({fmt} format{', ' + name if name else ''})"
 

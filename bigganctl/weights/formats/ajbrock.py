@@ -19,7 +19,6 @@ import io
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -27,6 +26,7 @@ from ...errors import CheckpointError
 from ...models.config import AUTHOR_CONFIG_128, BigGANConfig
 from . import _biggan as B
 from .checkpoint import check_keys, load_state_dict_file
+from ..registry import ModelSpec
 
 FORMAT = "ajbrock"
 #: ajbrock's Generator builds its output BN as ``layers.bn(ch)``: eps 1e-5 whatever BN_eps is.
@@ -140,7 +140,7 @@ def file_config(cfg: BigGANConfig) -> BigGANConfig:
     return B.replace(cfg, out_bn_eps=None if cfg.bn_eps == OUTPUT_BN_EPS else OUTPUT_BN_EPS)
 
 
-def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]:
+def read(path: str | Path, spec: ModelSpec | None = None) -> tuple[BigGANConfig, B.StateDict]:
     """Read a ``G_ema.pth`` (or the release zip holding ``138k/G_ema.pth``) strictly."""
     cfg = file_config(B.spec_config(spec, AUTHOR_CONFIG_128))
     check_config(cfg)
@@ -149,7 +149,7 @@ def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]
 
 
 # -- reading, including the release zip -------------------------------------------------
-def _load(path: Path, spec: Any) -> dict[str, torch.Tensor]:
+def _load(path: Path, spec: ModelSpec | None) -> dict[str, torch.Tensor]:
     member = _release_member(path, spec)
     if member is None:
         return load_state_dict_file(path)
@@ -171,7 +171,7 @@ def _load(path: Path, spec: Any) -> dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def _release_member(path: Path, spec: Any) -> str | None:
+def _release_member(path: Path, spec: ModelSpec | None) -> str | None:
     """The G_ema member when ``path`` is the release zip (not a zip-format torch file)."""
     if path.suffix.lower() != ".zip":
         return None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -27,6 +26,7 @@ from ...errors import CheckpointError
 from ...models.biggan_deep import state_shapes
 from ...models.random_init import sn_param_names
 from ...models.config import BigGANDeepConfig
+from ..registry import ModelSpec
 from .checkpoint import (
     WEIGHT_FILES,
     StateDict,
@@ -78,7 +78,7 @@ def to_internal(state: StateDict) -> StateDict:
 
 # ----------------------------------------------------------------------------- reading
 
-def read(path: str | Path, spec: Any = None) -> tuple[BigGANDeepConfig, StateDict]:
+def read(path: str | Path, spec: ModelSpec | None = None) -> tuple[BigGANDeepConfig, StateDict]:
     """Read an HF BigGAN-deep checkpoint -> ``(config, state dict in bigganctl's layout)``.
 
     ``path``: a folder with ``config.json`` and ``pytorch_model.bin`` or

@@ -28,13 +28,13 @@ Semantics that differ from the internal layout, handled here:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ...models.config import TFHUB_CONFIGS, BigGANConfig
 from . import _biggan as B
 from .checkpoint import check_keys, load_state_dict_file, torch_sn_keys
+from ..registry import ModelSpec
 
 FORMAT = "ivclab"
 
@@ -155,7 +155,7 @@ def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, *, what: str 
     return out
 
 
-def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]:
+def read(path: str | Path, spec: ModelSpec | None = None) -> tuple[BigGANConfig, B.StateDict]:
     """Read a ``biggan{128,256,512}-release.pt`` strictly into the internal layout."""
     cfg = B.spec_config(spec, TFHUB_CONFIGS[128])
     check_config(cfg)

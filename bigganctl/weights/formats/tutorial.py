@@ -32,6 +32,7 @@ import torch
 from ...models.config import TUTORIAL_CONFIG_128, BigGANConfig
 from . import _biggan as B
 from .checkpoint import check_keys, fold_torch_sn, load_state_dict_file, torch_sn_keys
+from ..registry import ModelSpec
 
 FORMAT = "tutorial"
 _ATTN_NAMES = {"gamma", "theta", "phi", "g", "o"}
@@ -193,7 +194,7 @@ def infer_layout(state: dict[str, torch.Tensor], cfg: BigGANConfig) -> tuple[Big
     return B.as_checkpoint_error(lambda: B.replace(cfg, **changes)), nested
 
 
-def read(path: str | Path, spec: Any = None) -> tuple[BigGANConfig, B.StateDict]:
+def read(path: str | Path, spec: ModelSpec | None = None) -> tuple[BigGANConfig, B.StateDict]:
     """Read a tutorial-layout state dict strictly into the internal layout; the nesting and
     attention placement come from the file (see :func:`infer_layout`)."""
     base = B.spec_config(spec, TUTORIAL_CONFIG_128)
