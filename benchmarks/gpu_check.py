@@ -27,7 +27,7 @@ Full tracebacks go to ``$OUT/gpu_check_errors.log``; gpu_check.sh tees stdout to
 
 Random weights everywhere (no download on the GPU machine): FIDs compare with each other
 only. ``--cpu`` rehearses every section on the CPU with tiny models and small N
-(tests/test_gpu_check.py runs it in the slow tier).
+(tests/system/test_gpu_check.py runs it in the slow tier).
 
     python benchmarks/gpu_check.py                      # on a CUDA machine
     python benchmarks/gpu_check.py --cpu --out /tmp/gc  # the rehearsal

@@ -45,7 +45,7 @@ def install_fake_loader(monkeypatch, cls=None, **kw) -> None:
 
 
 def assert_pixels_close(a, b, *, frac: float = 1e-4) -> None:
-    """The sample issue's tolerance: values at most one level apart, in at most ``frac``
+    """The uint8 rule: values at most one level apart, in at most ``frac``
     of values (at least one value may differ, so tiny test images are not held to less
     than one value)."""
     import numpy as np

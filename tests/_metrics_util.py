@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -69,6 +70,23 @@ def write_folder(folder: Path, images: np.ndarray, ext: str = "png") -> Path:
     for i, im in enumerate(images):
         Image.fromarray(im).save(folder / f"{i:04d}.{ext}")
     return folder
+
+
+class Interrupting:
+    """A progress reporter that presses Ctrl-C once ``stop`` samples are done."""
+
+    def __init__(self, stop: int | None):
+        self.stop, self.initial = stop, None
+
+    @contextlib.contextmanager
+    def __call__(self, label, *, total, initial=0, unit="it"):
+        self.initial = initial
+
+        def step(done):
+            if self.stop is not None and done >= self.stop:
+                raise KeyboardInterrupt
+
+        yield step
 
 
 def fake_rows(monkeypatch, numbers) -> None:

@@ -58,3 +58,12 @@ def check_output(args: list[str] | None, exit_code: int, stdout: str) -> None:
     if name is None or schema(name) is None:
         return
     validate(json.loads(stdout), name)
+
+
+#: the committed baseline of examples/ci: real `eval` / `bench` / ... output on random weights
+BASELINE = Path(__file__).resolve().parents[1] / "examples" / "ci" / "baseline"
+
+
+def baseline_doc(name: str) -> dict:
+    """The committed baseline document ``name`` (eval, bench, ...) of examples/ci."""
+    return json.loads((BASELINE / f"{name}.json").read_text())

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
+
+# The test files mirror the package (tests/<subpackage>/test_<module>.py) and are imported with
+# --import-mode=importlib (pyproject.toml), which adds no folder to sys.path: the shared helpers
+# (tests/_*.py, tests/tiny_generator.py) are importable by name because tests/ is put first here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # Two cores shared by torch's intra-op pool and other processes: busy-waiting OpenMP
 # threads slow small ops down many times over. Must be set before torch is imported.
@@ -40,7 +46,7 @@ def _isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "xdg"))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
-    # the folded-weights cache writes a copy of every checkpoint loaded; tests/test_foldcache.py
+    # the folded-weights cache writes a copy of every checkpoint loaded; tests/weights/test_foldcache.py
     # turns it on for itself
     monkeypatch.setenv("BIGGANCTL_LOAD_CACHE", "0")
     yield

@@ -104,7 +104,7 @@ def place(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``net`` on ``device``; on the CPU its weights NHWC (channels_last): oneDNN's
     convolutions and the max/avg pools then run 1.4-1.5x faster than torch-fidelity's NCHW,
     with features equal to its own within float rounding (relative 1e-6; measured in
-    docs/performance.md, checked in tests/test_metrics_features.py)."""
+    docs/performance.md, checked in tests/metrics/test_features.py)."""
     net = net.to(device)
     if device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
