@@ -1,5 +1,6 @@
 """Seeded truncated noise (per sample, deterministic, the right distribution for each
-truncation convention) and the psi check."""
+truncation convention), the psi check and the class plans (balanced, random with agreeing
+prefixes, explicit lists, unknown classes refused)."""
 
 import math
 
@@ -8,7 +9,7 @@ import torch
 from scipy import stats
 
 from bigganctl.errors import UsageError
-from bigganctl.noise import check_psi, truncated_noise
+from bigganctl.noise import check_psi, class_plan, truncated_noise
 
 
 def test_truncated_noise_per_sample_and_deterministic():
@@ -45,3 +46,18 @@ def test_check_psi_absorbs_float_noise_at_one():
     import numpy as np
 
     assert check_psi(float(np.arange(0.2, 1.1, 0.1)[-1]), "deepmind") == 1.0
+
+
+def test_class_plans():
+    labels, desc = class_plan("balanced", 25, 10, seed=0)
+    assert desc == "balanced" and labels.tolist() == [i % 10 for i in range(25)]
+    assert torch.bincount(class_plan("balanced", 50, 10, 0)[0]).tolist() == [5] * 10
+    r1, _ = class_plan("random", 30, 10, seed=4)
+    r2, _ = class_plan("random", 12, 10, seed=4)
+    assert r1[:12].tolist() == r2.tolist() and r1.max() < 10          # prefixes agree
+    assert class_plan("random", 30, 10, seed=5)[0].tolist() != r1.tolist()
+    lst, desc = class_plan("3,7", 5, 10, seed=0)
+    assert lst.tolist() == [3, 7, 3, 7, 3] and desc == [3, 7]
+    with pytest.raises(UsageError) as e:
+        class_plan([12], 5, 10, seed=0)
+    assert e.value.param == "classes"
