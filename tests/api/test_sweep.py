@@ -1,10 +1,12 @@
-"""`bigganctl sweep`: outputs, rows equal to `eval all` per psi, resuming (finished, changed
-settings, SIGKILL during the second psi), bad input. Random biggan-deep-128 and a random
-Inception file on the CPU; N kept small (the exact acceptance command is marked slow)."""
+"""The sweep (bigganctl.api.sweep), run in-process through `bigganctl sweep`: outputs, rows
+equal to `eval all` per psi, resuming (finished, changed settings, SIGKILL during the second
+psi), two models overlaid, the sFID/precision/recall columns and panel, every shape of the
+progress argument. Random biggan-deep-128 and a random Inception file on the CPU; N kept
+small. The command's own checks (bad input, foreign outputs, the verbatim acceptance command)
+are in tests/cli/test_sweep.py."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -13,75 +15,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-from typer.testing import CliRunner
 
 from _killpoint import run_to_killpoint
-from _metrics_util import fake_rows, inception_file, random_extractor_stats
+from _metrics_util import fake_rows, inception_file
+from _sweep_util import COLUMNS, TILE, common_args, invoke, png, read_csv, sweep_env
 from bigganctl.metrics.reference import Stats, read_stats, write_stats
 
 ROOT = Path(__file__).resolve().parents[2]
-COLUMNS = ["psi", "convention", "fid", "is_mean", "is_std", "kid_mean", "kid_std", "sfid", "precision", "recall",
-           "n", "seconds"]
 METRICS = ("fid", "is_mean", "is_std", "kid_mean", "kid_std")
 N = 10                       # the least the Inception Score's 10 splits allow
-TILE = 128 + 2               # biggan-deep-128 tiles plus the grid padding
-
-
-def _ref(path: Path) -> Path:
-    """2048-d statistics with 40 features, labelled with the random extractor, 128 px."""
-    return random_extractor_stats(path, features=True)
-
-
-def _common(ref: Path) -> list[str]:
-    return ["--model", "biggan-deep-128", "--weights", "random", "--ref", str(ref),
-            "--inception-weights", str(inception_file()), "--device", "cpu", "--batch-size", "5"]
-
-
-def _invoke(*args):
-    from bigganctl.cli.app import app
-
-    r = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    return r.exit_code, r.stdout, r.stderr
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """The module's own BIGGANCTL_HOME (the autouse isolation is per test)."""
-    home = tmp_path_factory.mktemp("sweep_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BIGGANCTL_HOME", str(home))
-        mp.setenv("BIGGANCTL_OFFLINE", "1")
-        mp.setenv("TORCH_HOME", str(home / "torch"))
-        yield {"home": home, "ref": _ref(tmp_path_factory.mktemp("sweep_ref") / "R.npz")}
+    yield from sweep_env(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def swept(env, tmp_path_factory):
     """The acceptance command at N=10 with KID too: psi 0.2, 0.6, 1.0."""
     out = tmp_path_factory.mktemp("sweep") / "S"
-    args = ["sweep", *_common(env["ref"]), "--trunc", "0.2:1.0:0.4", "--n", N, "--metrics", "fid,is,kid",
+    args = ["sweep", *common_args(env["ref"]), "--trunc", "0.2:1.0:0.4", "--n", N, "--metrics", "fid,is,kid",
             "--strip-columns", "2", "--out", out, "--json"]
-    code, stdout, stderr = _invoke(*args)
+    code, stdout, stderr = invoke(*args)
     assert code == 0, stderr
     return {"out": out, "args": args, "stdout": stdout, "stderr": stderr, **env}
 
 
-def _png(path: Path) -> Image.Image:
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with Image.open(path) as im:
-        im.verify()
-    return Image.open(path)
-
-
-def _csv(path: Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_outputs(swept):
     out = swept["out"]
-    rows = _csv(out / "sweep.csv")
+    rows = read_csv(out / "sweep.csv")
     assert list(rows[0]) == COLUMNS
     assert [float(r["psi"]) for r in rows] == [0.2, 0.6, 1.0]
     assert all(r["convention"] == "deepmind" and r["n"] == str(N) for r in rows)
@@ -92,9 +55,9 @@ def test_outputs(swept):
         assert list(d) == COLUMNS
         assert all(float(r[k]) == d[k] for k in METRICS) and d["fid"] > 0 and d["kid_mean"] is not None
     assert len({d["fid"] for d in doc["rows"]}) == 3     # psi changes the numbers
-    plot = _png(out / "sweep.png")
+    plot = png(out / "sweep.png")
     assert plot.size[0] > 2 * plot.size[1]               # trade-off curve and metrics vs psi side by side
-    strip = _png(out / "strip.png")
+    strip = png(out / "strip.png")
     assert strip.size == (2 * TILE + 2, 3 * TILE + 2)    # 3 rows (psi) of 2 tiles
     px = np.asarray(strip.convert("RGB"))
     rows_px = [px[2 + k * TILE: 2 + k * TILE + 128, 2:130] for k in range(3)]
@@ -123,7 +86,7 @@ def test_every_row_equals_eval_all(swept):
 def _check_rows_equal_eval_all(swept, which):
     doc = json.loads((swept["out"] / "sweep.json").read_text())
     for row in [doc["rows"][i] for i in which]:
-        code, stdout, stderr = _invoke("eval", "all", *_common(swept["ref"]), "--n", N, "--trunc", repr(row["psi"]),
+        code, stdout, stderr = invoke("eval", "all", *common_args(swept["ref"]), "--n", N, "--trunc", repr(row["psi"]),
                                        "--json", "--quiet")
         assert code == 0, stderr
         res = json.loads(stdout)
@@ -145,7 +108,7 @@ def test_rerun_after_finish_does_no_evaluation(swept, monkeypatch):
     monkeypatch.setattr(bigganctl.weights.loader, "load_generator", boom)
     out = swept["out"]
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
-    code, stdout, stderr = _invoke(*swept["args"])
+    code, stdout, stderr = invoke(*swept["args"])
     assert code == 0, stderr
     assert "nothing to evaluate" in stderr and stderr.count("(earlier run)") == 3
     assert json.loads(stdout) == json.loads((out / "sweep.json").read_text())
@@ -166,7 +129,7 @@ def test_changed_settings_start_fresh(swept, tmp_path, monkeypatch):
     shutil.copytree(swept["out"], out)
     args = [a if a != swept["out"] else out for a in swept["args"]]
     args = [*args[:args.index("--strip-columns")], "--strip-columns", "0", "--seed", "1"]
-    code, stdout, stderr = _invoke(*args, "--out", out, "--json")
+    code, stdout, stderr = invoke(*args, "--out", out, "--json")
     assert code == 0, stderr
     assert "settings changed" in stderr and "seed 0 -> 1" in stderr and "starting fresh" in stderr
     assert calls == [0.2, 0.6, 1.0]
@@ -182,10 +145,10 @@ def _env(home: Path) -> dict:
 
 @pytest.mark.numerics
 def test_sigkill_during_second_psi_then_rerun_gives_the_same_files(env, tmp_path, monkeypatch):
-    args = ["sweep", *_common(env["ref"]), "--trunc", "0.5,1.0", "--n", "4", "--metrics", "fid",
+    args = ["sweep", *common_args(env["ref"]), "--trunc", "0.5,1.0", "--n", "4", "--metrics", "fid",
             "--strip-columns", "1", "--batch-size", "2", "--checkpoint-every", "2", "--quiet", "--json"]
     full = tmp_path / "full"
-    code, _, stderr = _invoke(*args, "--out", full)
+    code, _, stderr = invoke(*args, "--out", full)
     assert code == 0, stderr
 
     home = tmp_path / "home"
@@ -202,10 +165,10 @@ def test_sigkill_during_second_psi_then_rerun_gives_the_same_files(env, tmp_path
     # resume in this process, on the killed run's BIGGANCTL_HOME
     monkeypatch.setenv("BIGGANCTL_HOME", str(home))
     loud = [c for c in [*args, "--out", out] if c != "--quiet"]
-    code, again_stdout, stderr = _invoke(*loud)
+    code, again_stdout, stderr = invoke(*loud)
     assert code == 0, stderr
     assert "(earlier run)" in stderr and "resuming from" in stderr   # psi 1.0 from its checkpoint
-    code, _, stderr = _invoke(*loud)
+    code, _, stderr = invoke(*loud)
     assert code == 0 and "nothing to evaluate" in stderr
 
     def numbers(d: Path):
@@ -223,52 +186,6 @@ def test_sigkill_during_second_psi_then_rerun_gives_the_same_files(env, tmp_path
     assert not list(runs.glob("eval-*.pt"))              # the resumed checkpoint was used up
 
 
-@pytest.mark.parametrize("extra, option", [
-    (["--trunc", "1.0:0.2:0.1"], "--trunc"),            # stop below start
-    (["--trunc", "0:1:0.5"], "--trunc"),                # psi 0 on a DeepMind model
-    (["--trunc", "0.1:1.0:0"], "--trunc"),              # step 0
-    (["--trunc", ""], "--trunc"),                       # empty list
-    (["--trunc", "0.5,1.5"], "--trunc"),                # psi > 1 on a DeepMind model
-    (["--n", "1"], "--n"),
-    (["--metrics", "fid,bogus"], "--metrics"),
-    (["--model", "biggan-128", "--weights", "W.pth"], "--weights"),        # one weights file, two models
-])
-def test_bad_input_exits_2(cli, tmp_path, extra, option):
-    ref = _ref(tmp_path / "R.npz")
-    out = tmp_path / "S"
-    base = ["sweep", "--model", "biggan-deep-128", "--weights", "random", "--ref", ref,
-            "--inception-weights", inception_file(), "--device", "cpu", "--trunc", "0.5", "--n", "10"]
-    r = cli(*base, *extra, "--out", out)
-    assert r.exit_code == 2, (r.stdout, r.stderr)
-    assert option in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
-    assert not out.exists()
-
-
-def test_refuses_foreign_outputs_without_overwrite(cli, tmp_path):
-    out = tmp_path / "S"
-    out.mkdir()
-    (out / "sweep.csv").write_text("someone else's\n")
-    r = cli("sweep", "--weights", "random", "--trunc", "0.5", "--n", "10", "--metrics", "is",
-            "--inception-weights", inception_file(), "--device", "cpu", "--out", out)
-    assert r.exit_code == 2 and "--out" in r.stderr and "--overwrite" in r.stderr
-    assert (out / "sweep.csv").read_text() == "someone else's\n"
-
-
-@pytest.mark.slow
-def test_acceptance_command(env, tmp_path):
-    """A full-size sweep, verbatim: random biggan-deep-128, psi 0.2:1.0:0.4, N=64."""
-    out = tmp_path / "S"
-    code, stdout, stderr = _invoke("sweep", "--model", "biggan-deep-128", "--weights", "random", "--trunc",
-                                   "0.2:1.0:0.4", "--n", "64", "--ref", env["ref"], "--inception-weights",
-                                   inception_file(), "--out", out, "--json")
-    assert code == 0, stderr
-    rows = _csv(out / "sweep.csv")
-    assert [float(r["psi"]) for r in rows] == [0.2, 0.6, 1.0] and list(rows[0]) == COLUMNS
-    assert json.loads(stdout) == json.loads((out / "sweep.json").read_text())
-    _png(out / "sweep.png")
-    assert _png(out / "strip.png").size[1] == 3 * TILE + 2
-
-
 def test_two_models_overlay_with_one_row_per_model_and_psi(cli, env, tmp_path):
     """biggan-deep-128 (DeepMind) and biggan-128 (paper convention), FID only, N=2."""
     out = tmp_path / "S"
@@ -276,15 +193,15 @@ def test_two_models_overlay_with_one_row_per_model_and_psi(cli, env, tmp_path):
             "0.5,1.0", "--n", "2", "--metrics", "fid", "--ref", env["ref"], "--inception-weights", inception_file(),
             "--device", "cpu", "--strip-columns", "1", "--out", out, "--json", "--quiet")
     assert r.exit_code == 0, r.stderr
-    rows = _csv(out / "sweep.csv")
+    rows = read_csv(out / "sweep.csv")
     assert list(rows[0]) == ["model", *COLUMNS]
     assert [(x["model"], float(x["psi"]), x["convention"]) for x in rows] == [
         ("biggan-deep-128", 0.5, "deepmind"), ("biggan-deep-128", 1.0, "deepmind"),
         ("biggan-128", 0.5, "paper"), ("biggan-128", 1.0, "paper")]
     assert all(x["is_mean"] == "" and float(x["fid"]) > 0 for x in rows)
     assert r.json() == json.loads((out / "sweep.json").read_text())
-    assert _png(out / "strip.png").size == (TILE + 2, 4 * TILE + 2)     # one row per (model, psi)
-    _png(out / "sweep.png")
+    assert png(out / "strip.png").size == (TILE + 2, 4 * TILE + 2)     # one row per (model, psi)
+    png(out / "sweep.png")
 
 
 def test_precision_recall_sfid_columns_and_panel(env, tmp_path, monkeypatch):
@@ -304,16 +221,16 @@ def test_precision_recall_sfid_columns_and_panel(env, tmp_path, monkeypatch):
 
     fake_rows(monkeypatch, fake)
     out = tmp_path / "S"
-    code, stdout, stderr = _invoke("sweep", *_common(ref), "--trunc", "0.5,1.0", "--n", 4, "--metrics", "fid,sfid,pr",
+    code, stdout, stderr = invoke("sweep", *common_args(ref), "--trunc", "0.5,1.0", "--n", 4, "--metrics", "fid,sfid,pr",
                                    "--strip-columns", 0, "--out", out, "--json", "--quiet")
     assert code == 0, stderr
     assert seen == [("fid", "sfid", "precision", "recall")] * 2
     rows = json.loads(stdout)["rows"]
     assert [(r["sfid"], r["precision"], r["recall"]) for r in rows] == [(2.5, 0.75, 0.25), (5.0, 0.5, 0.5)]
-    csv_rows = _csv(out / "sweep.csv")
+    csv_rows = read_csv(out / "sweep.csv")
     assert list(csv_rows[0]) == COLUMNS and [float(r["precision"]) for r in csv_rows] == [0.75, 0.5]
     assert csv_rows[0]["is_mean"] == "" and float(csv_rows[1]["sfid"]) == 5.0
-    assert _png(out / "sweep.png").size[0] == 3 * 460           # FID, sFID, precision/recall vs psi
+    assert png(out / "sweep.png").size[0] == 3 * 460           # FID, sFID, precision/recall vs psi
 
 
 def test_progress_takes_every_public_shape():
