@@ -1,4 +1,6 @@
-"""Helpers for the BigGAN-deep tests: reference-port loading and its stat-row choice."""
+"""Helpers for the BigGAN-deep tests (tests/models/test_biggan_deep.py, the HF format tests in
+tests/weights/formats/test_hf.py): random HF checkpoints written once a session,
+reference-port loading and its stat-row choice."""
 
 from __future__ import annotations
 
@@ -11,9 +13,28 @@ import torch
 from bigganctl.weights.formats import hf
 from bigganctl.testing import hf as hf_writer
 from bigganctl.models.biggan_deep import BigGANDeep
+from bigganctl.models.config import DEEP_CONFIGS
 from bigganctl.noise import truncated_noise
 
+from _tiny_configs import TINY
+
 N_STATS = 51
+
+_MADE: dict = {}
+
+
+def random_checkpoints(tmp_path_factory):
+    """``get(res)`` -> folder of a random HF checkpoint (``res`` 128/256/512 or ``"tiny"``
+    for :data:`_tiny_configs.TINY`), written once per session (seed 7)."""
+
+    def get(res):
+        if res not in _MADE:
+            cfg = TINY if res == "tiny" else DEEP_CONFIGS[res]
+            _MADE[res] = hf_writer.write_random_checkpoint(tmp_path_factory.mktemp(f"hf_deep_{res}"), cfg,
+                                                    seed=7)
+        return _MADE[res]
+
+    return get
 
 
 def reference_row(psi: float, n_stats: int = N_STATS) -> tuple[int, float]:

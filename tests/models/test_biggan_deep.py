@@ -1,28 +1,22 @@
-"""BigGAN-deep: parity with pytorch-pretrained-biggan, correct BN-stat selection, the HF
-checkpoint format (strict keys, SN folding), random init, batch-size independence."""
+"""BigGAN-deep: parity with pytorch-pretrained-biggan, correct BN-stat selection, random init,
+batch-size independence. The HF checkpoint format it is read from (keys, SN folding,
+refusals) is in tests/weights/formats/test_hf.py."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-import pickle
-import re
-import types
-from pathlib import Path
 
 import pytest
 import torch
 
-from bigganctl.errors import CheckpointError
-from bigganctl.weights.formats import hf
-from bigganctl.testing import hf as hf_writer
 from bigganctl.models.biggan_deep import BigGANDeep, stat_position
-from bigganctl.models.config import DEEP_CONFIGS, BigGANDeepConfig
+from bigganctl.models.config import DEEP_CONFIGS
 
-from _deep_util import (inputs, load_ours, load_reference, patched_stats_checkpoint,
+from _deep_util import (inputs, load_ours, load_reference, patched_stats_checkpoint, random_checkpoints,
                          reference_is_right, reference_row, soft_class_vector)
+from _tiny_configs import TINY        # a small config of the same architecture (attention before block 1, 8x8)
 
-KEYS_FILE = Path(__file__).resolve().parents[1] / "data" / "keys" / "hf_biggan_deep_128_keys.txt"   # = shared/data/keys
 PARITY_PSI = (0.1, 0.4, 0.5, 1.0)
 #: max |ours - pytorch-pretrained-biggan| over 128/256/512, psi 0.1/0.4/0.5/1.0 and a soft
 #: class vector, fp32, ours NHWC as the loader places it on the CPU (the reference is NCHW):
@@ -31,9 +25,6 @@ PARITY_PSI = (0.1, 0.4, 0.5, 1.0)
 #: moves 1.3e-5 from its own fp64 run); the bound leaves 3x over the worst
 #: (docs/development.md, "Numerics").
 TOL = 2e-4
-#: A small config of the same architecture (attention before block 1, 8x8 output).
-TINY = BigGANDeepConfig(output_dim=8, channel_width=8, attention_layer_position=1,
-                        layers=((False, 16, 16), (True, 16, 8), (False, 8, 4), (False, 4, 2), (False, 2, 1)))
 
 #: Max |diff| measured per parity check, printed at the end of the session (-s or -rA).
 MEASURED: dict[str, float] = {}
@@ -48,16 +39,7 @@ def maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.fixture(scope="session")
 def ckpt(tmp_path_factory):
     """res -> folder of a random HF checkpoint (written once per session)."""
-    made = {}
-
-    def get(res):
-        if res not in made:
-            cfg = TINY if res == "tiny" else DEEP_CONFIGS[res]
-            made[res] = hf_writer.write_random_checkpoint(tmp_path_factory.mktemp(f"hf_deep_{res}"), cfg,
-                                                   seed=7)
-        return made[res]
-
-    return get
+    return random_checkpoints(tmp_path_factory)
 
 
 # 512 differs from 256 only by one more up-block (same kernels, same per-sample threshold);
@@ -221,146 +203,6 @@ def test_half_models_keep_float32_bn_statistics(ckpt, dtype):
     out = G(z, y, 0.5)
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     assert G.to(torch.float32).generator.bn.running_vars.dtype == torch.float32
-
-
-# ----------------------------------------------------------------------------- HF format
-
-def _keys_file() -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in open(KEYS_FILE, encoding="utf-8"):
-        if line.startswith("#") or not line.strip():
-            continue
-        name, shape, _dtype = line.rstrip("\n").split("\t")
-        out[name] = tuple(int(s) for s in re.findall(r"\d+", shape))
-    return out
-
-
-def test_expected_keys_equal_the_reference_key_list():
-    assert list(hf.expected_keys(DEEP_CONFIGS[128]).items()) == list(_keys_file().items())
-    assert len(hf.expected_keys(DEEP_CONFIGS[256])) == 602
-    assert len(hf.expected_keys(DEEP_CONFIGS[512])) == 698
-
-
-@pytest.mark.parametrize("res,size,head,tail", [
-    (128, 630, "a6bb3c38", "eeb6ad"), (256, 715, "edd106f6", "bec677"), (512, 800, "c7690e92", "a6821")])
-def test_config_json_is_byte_identical_to_the_port(res, size, head, tail):
-    """sha256 prefixes/suffixes of the port's generated configs (FIELD_NOTES 3a; its 512
-    tail reads ``6a821``, the digest is ``c7690e92...37a6821``)."""
-    text = DEEP_CONFIGS[res].to_hf_json().encode()
-    digest = hashlib.sha256(text).hexdigest()
-    assert len(text) == size and digest.startswith(head) and digest.endswith(tail)
-
-
-def test_written_checkpoint_is_the_hf_format(ckpt):
-    folder = ckpt("tiny")
-    assert (folder / "config.json").read_text() == TINY.to_hf_json()
-    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
-    assert list(state) == list(hf.expected_keys(TINY))
-    assert all(bool((state[k] > 0).all()) for k in state if k.endswith("running_vars"))
-    # u, v are converged: sigma = u . W v is close to the top singular value.
-    w = state["generator.layers.0.conv_1.weight_orig"].reshape(32, -1)
-    sigma = torch.dot(state["generator.layers.0.conv_1.weight_u"],
-                      w @ state["generator.layers.0.conv_1.weight_v"])
-    assert sigma == pytest.approx(torch.linalg.matrix_norm(w, ord=2).item(), rel=1e-2)
-
-
-def test_sn_is_folded_as_torch_computes_it_in_eval_mode(ckpt):
-    state = torch.load(ckpt("tiny") / "pytorch_model.bin", weights_only=True)
-    _, ours = hf.read(ckpt("tiny"))
-    conv = torch.nn.utils.spectral_norm(torch.nn.Conv2d(32, 32, 3, padding=1), eps=1e-4)
-    p = "generator.layers.0.conv_1"
-    conv.load_state_dict({"bias": state[f"{p}.bias"], "weight_orig": state[f"{p}.weight_orig"],
-                          "weight_u": state[f"{p}.weight_u"], "weight_v": state[f"{p}.weight_v"]})
-    conv.eval()
-    with torch.no_grad():
-        conv(torch.zeros(1, 32, 4, 4))
-    torch.testing.assert_close(ours[f"{p}.weight"], conv.weight, rtol=1e-6, atol=0)
-    assert f"{p}.weight_orig" not in ours and f"{p}.weight_u" not in ours
-
-
-def _write_state(folder, state, config=TINY):
-    return hf_writer.write_checkpoint(folder, config, state)
-
-
-@pytest.mark.parametrize("change", ["removed", "renamed", "misshaped"])
-def test_strict_keys_name_the_offending_key(ckpt, tmp_path, change):
-    state = torch.load(ckpt("tiny") / "pytorch_model.bin", weights_only=True)
-    key = "generator.layers.0.conv_1.bias"
-    if change == "removed":
-        del state[key]
-        patterns = ["1 missing", key]
-    elif change == "renamed":
-        state[key + "_typo"] = state.pop(key)
-        patterns = ["1 missing, 1 unexpected", key, key + "_typo"]
-    else:
-        key = "embeddings.weight"
-        state[key] = torch.zeros(128, 999)
-        patterns = ["1 mis-shaped", key, "(128, 999)", "(128, 1000)"]
-    folder = _write_state(tmp_path / change, state)
-    with pytest.raises(CheckpointError) as info:
-        hf.read(folder)
-    for p in patterns:
-        assert p in str(info.value)
-
-
-def test_read_variants_and_refusals(ckpt, tmp_path):
-    folder = ckpt("tiny")
-    cfg, base = hf.read(folder)
-    assert cfg == TINY
-    # safetensors folder
-    st = hf_writer.write_random_checkpoint(tmp_path / "st", TINY, seed=7, safetensors=True)
-    assert (st / "model.safetensors").is_file() and not (st / "pytorch_model.bin").exists()
-    _, from_st = hf.read(st)
-    assert all(torch.equal(from_st[k], base[k]) for k in base)
-    # a single weights file: config beside it, else the spec's
-    lone = tmp_path / "lone" / "weights.bin"
-    lone.parent.mkdir()
-    lone.write_bytes((folder / "pytorch_model.bin").read_bytes())
-    spec = types.SimpleNamespace(name="biggan-deep-tiny", config=TINY)
-    assert hf.read(lone, spec)[0] == TINY
-    with pytest.raises(CheckpointError, match="no config.json"):
-        hf.read(lone)
-    # wrong spec config for this file: strict key check fails, naming the spec
-    with pytest.raises(CheckpointError, match="biggan-deep-128"):
-        hf.read(lone, types.SimpleNamespace(name="biggan-deep-128", config=DEEP_CONFIGS[128]))
-    # no weights, no path, bad config
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(CheckpointError, match="pytorch_model.bin"):
-        hf.read(empty)
-    with pytest.raises(CheckpointError, match="not found"):
-        hf.read(tmp_path / "nope")
-    (empty / "config.json").write_text('{"layers": [[false, 16]]}')
-    (empty / "pytorch_model.bin").write_bytes((folder / "pytorch_model.bin").read_bytes())
-    with pytest.raises(CheckpointError, match="not a BigGAN-deep config"):
-        hf.read(empty)
-    (empty / "config.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="JSON"):
-        hf.read(empty)
-
-
-def test_non_finite_weights_are_refused(ckpt, tmp_path):
-    state = torch.load(ckpt("tiny") / "pytorch_model.bin", weights_only=True)
-    state["generator.gen_z.bias"][3] = float("nan")
-    with pytest.raises(CheckpointError, match="generator.gen_z.bias"):
-        hf.read(_write_state(tmp_path / "nan", state))
-
-
-class _Evil:
-    def __reduce__(self):
-        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
-
-
-def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "evil"
-    folder.mkdir()
-    (folder / "config.json").write_text(TINY.to_hf_json())
-    with open(folder / "pytorch_model.bin", "wb") as fh:
-        pickle.dump({"embeddings.weight": _Evil()}, fh)
-    with pytest.raises(CheckpointError, match="refused"):
-        hf.read(folder)
-    assert not (tmp_path / "PWNED").exists()
 
 
 # ----------------------------------------------------------------------------- behaviour

@@ -12,74 +12,26 @@ import os
 import socket
 import subprocess
 import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
+from _checkpoint_util import MarkerPickle, state_hash
+from _loader_tiny import TINY_SPEC, TinyConfig, TinyGen, register as register_tiny
 from bigganctl.weights import hub, loader
 from bigganctl.errors import CheckpointError, UsageError, WeightsUnavailable
-from bigganctl.weights.formats.checkpoint import load_state_dict_file
-from bigganctl.models.base import Generator
 from bigganctl.weights.registry import REGISTRY, ModelSpec, RemoteFile
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------
-# A tiny generator, format and spec, registered for these tests only
-
-@dataclass(frozen=True)
-class TinyConfig:
-    resolution: int = 8
-    z_dim: int = 4
-    num_classes: int = 3
-
-
-class TinyGen(Generator):
-    config_class = TinyConfig
-
-    def __init__(self, config: TinyConfig):
-        super().__init__()
-        self.z_dim, self.num_classes, self.resolution = config.z_dim, config.num_classes, config.resolution
-        self.truncation = "paper"
-        self.fc = nn.Linear(config.z_dim + config.num_classes, 4 * 4 * 4)
-        self.conv = nn.Conv2d(4, 3, 3, padding=1)
-
-    def random_init_(self, seed: int) -> TinyGen:
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-        return self
-
-    def synthesize(self, z, y, psi):
-        h = self.fc(torch.cat([z, y], 1)).view(-1, 4, 4, 4)
-        h = nn.functional.interpolate(h, size=self.resolution)
-        return torch.tanh(self.conv(h))
-
-
-def _tiny_read(path, spec):
-    path = Path(path)
-    if path.is_dir():
-        path = loader.find_weights_file(path)
-    return None, load_state_dict_file(path)
-
-
-TINY_FORMAT = types.SimpleNamespace(read=_tiny_read)
-TINY_SPEC = ModelSpec(name="tiny-8", arch="tiny", config=TinyConfig(), format="tiny",
-                      truncation="paper", description="test-only tiny generator")
-
+# A tiny generator, format and spec (tests/_loader_tiny.py), registered for these tests only
 
 @pytest.fixture(autouse=True)
 def tiny(monkeypatch):
-    monkeypatch.setitem(loader.ARCHS, "tiny", TinyGen)
-    monkeypatch.setitem(loader.FORMATS, "tiny", TINY_FORMAT)
-    monkeypatch.setitem(REGISTRY, "tiny-8", TINY_SPEC)
-    loader.clear_cache()
+    register_tiny(monkeypatch)
     yield
     loader.clear_cache()
 
@@ -93,14 +45,6 @@ def _save(path: Path, state) -> Path:
     return path
 
 
-def _state_hash(G) -> str:
-    h = hashlib.sha256()
-    for k, v in sorted(G.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().float().numpy().tobytes())
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------
 # Random weights, caching, device and dtype
 
@@ -112,10 +56,10 @@ def test_random_weights_are_deterministic_and_ready():
     assert G.spec is TINY_SPEC
     assert G.weights_info == {"source": "random", "path": None, "sha256": "random", "seed": 0,
                               "format": "tiny"}
-    h = _state_hash(G)
+    h = state_hash(G)
     loader.clear_cache()
     G2 = loader.load_generator("tiny-8", weights="random", device="cpu")
-    assert G2 is not G and _state_hash(G2) == h
+    assert G2 is not G and state_hash(G2) == h
     x = G(torch.randn(2, 4), torch.tensor([0, 2]), 1.0)
     assert x.shape == (2, 3, 8, 8) and x.dtype == torch.float32
 
@@ -133,7 +77,7 @@ def test_same_load_twice_reuses_the_model(tmp_path):
     _save(w, _tiny_state(seed=2))                       # a new file under the same name
     os.utime(w, ns=(1, 1))
     d = loader.load_generator("tiny-8", weights=w, device="cpu")
-    assert d is not c and _state_hash(d) != _state_hash(c)
+    assert d is not c and state_hash(d) != state_hash(c)
 
 
 def test_weights_file_loads_with_sha256(tmp_path):
@@ -177,18 +121,10 @@ def test_bad_checkpoint_names_the_key(tmp_path, damage, named):
     assert named in str(e.value) and e.value.exit_code == 1
 
 
-class _Evil:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))      # unpickling would create the marker
-
-
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     state = dict(_tiny_state())
-    state["conv.bias"] = _Evil(marker)
+    state["conv.bias"] = MarkerPickle(marker)
     w = tmp_path / "evil.pt"
     torch.save(state, w)
     assert not marker.exists()
@@ -238,7 +174,7 @@ def test_registry_download_then_offline_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("BIGGANCTL_OFFLINE", "1")
     monkeypatch.setattr(socket, "socket", lambda *a, **k: pytest.fail("socket opened offline"))
     G2 = loader.load_generator("tiny-dl", device="cpu", progress=False)
-    assert G2.weights_info["source"] == "cache" and _state_hash(G2) == _state_hash(G)
+    assert G2.weights_info["source"] == "cache" and state_hash(G2) == state_hash(G)
 
 
 def test_spec_without_files_asks_for_weights():
@@ -277,33 +213,6 @@ def test_random_weights_identical_across_processes():
     assert len(other) == 64 and h.hexdigest() == other
 
 
-def test_malicious_pickle_refused_by_the_hf_format(tmp_path):
-    marker = tmp_path / "pwned"
-    folder = tmp_path / "evil"
-    folder.mkdir()
-    (folder / "config.json").write_text(REGISTRY["biggan-deep-128"].config.to_hf_json())
-    torch.save({"embeddings.weight": _Evil(marker)}, folder / "pytorch_model.bin")
-    with pytest.raises(CheckpointError, match="refused to unpickle"):
-        loader.load_generator("biggan-deep-128", weights=folder, device="cpu")
-    with pytest.raises(CheckpointError, match="refused to unpickle"):
-        loader.load_generator(folder, device="cpu")
-    assert not marker.exists()
-
-
-def test_hf_folder_round_trip_and_config_mismatch(tmp_path):
-    from bigganctl.testing import hf
-
-    cfg = REGISTRY["biggan-deep-128"].config
-    hf.write_random_checkpoint(tmp_path / "d128", cfg, 3)
-    G = loader.load_generator(tmp_path / "d128", device="cpu")
-    assert G.spec.arch == "biggan-deep" and G.spec.config == cfg
-    G2 = loader.load_generator("biggan-deep-128", weights=tmp_path / "d128", device="cpu")
-    assert _state_hash(G2) == _state_hash(G)
-    with pytest.raises(UsageError) as e:
-        loader.load_generator("biggan-deep-256", weights=tmp_path / "d128", device="cpu")
-    assert e.value.param == "weights" and "output_dim" in str(e.value)
-
-
 def test_zip_with_member_is_unpacked_into_the_cache(tmp_path, monkeypatch):
     import zipfile
 
@@ -319,19 +228,7 @@ def test_zip_with_member_is_unpacked_into_the_cache(tmp_path, monkeypatch):
     cached = hub.home() / "models" / "tiny-zip" / "G_ema.pth"
     assert cached.read_bytes() == w.read_bytes() and G.weights_info["path"] == str(cached)
     loader.clear_cache()
-    assert _state_hash(loader.load_generator("tiny-zip", device="cpu")) == _state_hash(G)
-
-
-def test_bench_command_times_generation(cli):
-    r = cli("bench", "--model", "tiny-8", "--n", "6", "--batch-size", "4", "--device", "cpu", "--json")
-    assert r.exit_code == 0, r.stderr
-    doc = r.json()
-    assert doc["model"] == "tiny-8" and doc["weights"]["source"] == "random"
-    assert doc["n"] == 8 and doc["batch_size"] == 4 and doc["images_per_s"] > 0    # whole batches
-    assert doc["load_s"] >= 0 and doc["peak_rss_mb"] > 10
-    assert doc["features_per_s"] > 0 and doc["fid50k_s"] == doc["runs"]["eager"]["fid50k_s"] > 0
-    r = cli("bench", "--model", "tiny-8", "--n", "2", "--trunc", "0")
-    assert r.exit_code == 2 and "--trunc" in r.stderr
+    assert state_hash(loader.load_generator("tiny-zip", device="cpu")) == state_hash(G)
 
 
 class TinyWithPlainTensor(TinyGen):
