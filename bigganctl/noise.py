@@ -155,7 +155,7 @@ def eval_plan(kind: str, n: int, seed: int, num_classes: int) -> Plan:
     """``n`` samples as ``eval --classes KIND --seed SEED --n N`` generates them."""
     kind = kind.strip().lower()
     if kind not in EVAL_PLANS:
-        raise UsageError(f"unknown plan {kind!r} (balanced, random)", param="--classes")
+        raise UsageError(f"unknown plan {kind!r} (balanced, random)", param="classes")
     if int(seed) + n - 1 > MAX_SEED:
         raise UsageError("seeds must stay below 2**63", param="seed")
     labels, _ = class_plan(kind, n, num_classes, seed)

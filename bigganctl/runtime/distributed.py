@@ -90,16 +90,15 @@ def _rank_device(device_spec: str | torch.device, d: Dist) -> torch.device:
     before any process group exists."""
     spec = str(device_spec or "auto").strip().lower()
     if spec.startswith("cuda:"):
-        raise UsageError(f"--device {spec} under torchrun would put every process on one GPU; pass "
-                         "--device cuda (process i takes cuda:LOCAL_RANK) and pick the GPUs with "
-                         "CUDA_VISIBLE_DEVICES", option="--device")
+        raise UsageError(f"{spec} under torchrun would put every process on one GPU; pass cuda (process i "
+                         "takes cuda:LOCAL_RANK) and pick the GPUs with CUDA_VISIBLE_DEVICES", param="device")
     if not (torch.cuda.is_available() and spec in ("auto", "cuda")):
         return resolve_device(spec)
     count = torch.cuda.device_count()
     if d.local_rank >= count:
         raise UsageError(f"torchrun started more processes on this machine than it has CUDA devices "
                          f"(local rank {d.local_rank}, {count} GPU(s)); pass --nproc-per-node {count} "
-                         "or less", option="--device")
+                         "or less", param="device")
     return torch.device("cuda", d.local_rank)
 
 
