@@ -1,7 +1,6 @@
 """The tutorial (seed document / Coursera notebook) checkpoint format
-(bigganctl.weights.formats.tutorial): its expected keys equal the Coursera module's key list,
-the seed document's flat layout, a full-size state converts and loads strictly, a broken key
-is named in one readable error, numerical parity with modules built like the notebook's (torch
+(bigganctl.weights.formats.tutorial; keys and strict loading, the contract of all three
+BigGAN adapters, are in test_biggan.py): the seed document's flat layout, numerical parity with modules built like the notebook's (torch
 spectral_norm, eval mode), and the layout taken from the file rather than the spec."""
 
 from __future__ import annotations
@@ -13,11 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import _biggan_util
-from _biggan_util import FORMATS, FULL, KEY_FILES, TOL, broken, inputs, load_model, read_key_file, soft_classes
-from _tiny_configs import SMALL, SMALL_FORMAT
-from bigganctl.errors import CheckpointError
-from bigganctl.models.biggan import BigGAN
+from _biggan_util import TOL, inputs, load_model, soft_classes
+from _tiny_configs import SMALL
 from bigganctl.models.config import TUTORIAL_SEED_CONFIG_128, BigGANConfig
 from bigganctl.weights.formats import tutorial
 
@@ -26,20 +22,6 @@ from bigganctl.weights.formats import tutorial
 # ---------------------------------------------------------------------------------------
 SN = nn.utils.spectral_norm
 
-
-@pytest.fixture(scope="session")
-def small_files(tmp_path_factory):
-    return _biggan_util.small_files(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def small_models(tmp_path_factory):
-    return _biggan_util.small_models(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def full_random_states():
-    return _biggan_util.full_random_states()
 
 class RefCCBN(nn.Module):
     def __init__(self, in_channels, out_channels):
@@ -142,44 +124,6 @@ def tutorial_reference(sd, cfg, nested, z, y):
 # ---------------------------------------------------------------------------------------
 # Keys, strict loading, readable errors, parity
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fmt", ["tutorial"])
-def test_expected_keys_equal_shared_key_lists(fmt):
-    want = read_key_file(KEY_FILES[fmt])
-    got = list(FORMATS[fmt].expected_keys(FULL[fmt]).items())
-    assert got == want            # names, shapes and the file's order
-
-
-@pytest.mark.parametrize("fmt", ["tutorial"])
-def test_full_size_random_state_loads_strictly(fmt, full_random_states):
-    cfg = FULL[fmt]
-    internal = FORMATS[fmt].to_internal(full_random_states[fmt], cfg)
-    model = BigGAN(cfg)
-    model.load_state_dict(internal, strict=True)       # every internal key, right shapes
-    assert all(torch.isfinite(t).all() for t in internal.values())
-
-
-@pytest.mark.parametrize("how", ["removed", "renamed", "misshaped"])
-@pytest.mark.parametrize("fmt", ["tutorial"])
-def test_broken_state_dict_names_the_key(fmt, how, full_random_states):
-    sd, names = broken(full_random_states[fmt], how)
-    with pytest.raises(CheckpointError) as e:
-        FORMATS[fmt].to_internal(sd, FULL[fmt], what="G.pth")
-    msg = str(e.value)
-    assert e.value.exit_code == 1
-    assert msg.startswith("G.pth: ") and all(n in msg for n in names)
-    assert len(msg.splitlines()) <= 4                    # one readable error, not a dump
-
-
-@pytest.mark.parametrize("name", ["seed"])
-def test_read_from_file_with_broken_key(name, small_files, tmp_path):
-    foreign = torch.load(small_files[name], weights_only=True)
-    key = next(k for k in foreign if k.endswith("conv1.bias"))
-    del foreign[key]
-    torch.save(foreign, tmp_path / "broken.pth")
-    with pytest.raises(CheckpointError, match=key.replace(".", r"\.")):
-        SMALL_FORMAT[name].read(tmp_path / "broken.pth", SMALL[name])
-
-
 def test_seed_document_flat_layout_keys():
     keys = tutorial.expected_keys(TUTORIAL_SEED_CONFIG_128)
     assert keys["g_blocks.4.gamma"] == () and keys["g_blocks.4.theta.weight_orig"] == (24, 192, 1, 1)
