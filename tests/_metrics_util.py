@@ -97,3 +97,10 @@ def fake_rows(monkeypatch, numbers) -> None:
     monkeypatch.setattr(evaluation, "generator_source", lambda G, **kw: (None, {"trunc": kw["psi"]}))
     monkeypatch.setattr(evaluation, "evaluate_source",
                         lambda src, info, **kw: numbers(info["trunc"], kw["n"], kw["protocol"]))
+
+
+def mu_sigma(d: int = 2048, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A random mean and a positive semi-definite covariance of rank 8, ``d``-dimensional."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((d, 8))
+    return rng.random(d), a @ a.T / 8

@@ -109,6 +109,18 @@ class CliResult:
 
 
 @pytest.fixture
+def tiny_model(monkeypatch):
+    """A tiny test-only generator in place of every model the operations open
+    (``bigganctl.api._shared.open_generator``)."""
+    import bigganctl.api._shared as shared
+    from tiny_generator import TinyGenerator
+
+    G = TinyGenerator()
+    monkeypatch.setattr(shared, "open_generator", lambda *a, **k: G)
+    return G
+
+
+@pytest.fixture
 def cli():
     """Run ``bigganctl ARGS...`` in-process; returns exit code, stdout and stderr apart."""
     from bigganctl.cli.app import app

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_generator import TinyGenerator
 
 import bigganctl.api._shared as core
 
@@ -22,14 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def tiny(monkeypatch):
-    """The CLI with a tiny generator in place of the loader."""
-    G = TinyGenerator()
-    monkeypatch.setattr(core, "open_generator", lambda *a, **k: G)
-    return G
 
 
 @pytest.fixture
@@ -104,7 +95,7 @@ def test_unwritable_output_exits_1_without_traceback(cli, workdir, no_load):
     assert files_under(workdir) == ["file"]
 
 
-def test_cli_outputs_and_json(cli, workdir, tiny):
+def test_cli_outputs_and_json(cli, workdir, tiny_model):
     r = cli("sample", *ACCEPT, "--out", "out/g.png", "--npz", "b.npz", "--images", "imgs", "--json")
     assert r.exit_code == 0, r.stderr
     doc = r.json()

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 
+from _metrics_util import mu_sigma
 from bigganctl.metrics.reference import (
     Stats,
     write_stats,
 )
-
-
-def _mu_sigma(d=2048, seed=0):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((d, 8))
-    return rng.random(d), a @ a.T / 8
 
 
 def test_stats_list_and_info_cli(cli, tmp_path):
@@ -22,7 +16,7 @@ def test_stats_list_and_info_cli(cli, tmp_path):
     names = [x["name"] for x in r.json()["references"]]
     assert names == ["imagenet-64", "imagenet-128", "imagenet-256", "imagenet-512"]
     assert not any(x["cached"] for x in r.json()["references"])
-    mu, sigma = _mu_sigma()
+    mu, sigma = mu_sigma()
     write_stats(tmp_path / "s.npz", Stats(mu, sigma, None, {"extractor_id": "x", "count": 3}))
     r = cli("stats", "info", str(tmp_path / "s.npz"), "--json")
     assert r.exit_code == 0, r.stderr

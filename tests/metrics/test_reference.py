@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from _metrics_util import mu_sigma
 from bigganctl.errors import UsageError, WeightsUnavailable
 from bigganctl.metrics.features import OFFICIAL_ID
 from bigganctl.metrics.reference import (
@@ -21,14 +22,8 @@ from bigganctl.metrics.reference import (
 )
 
 
-def _mu_sigma(d=2048, seed=0):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((d, 8))
-    return rng.random(d), a @ a.T / 8
-
-
 def test_our_stats_roundtrip(tmp_path):
-    mu, sigma = _mu_sigma(16)
+    mu, sigma = mu_sigma(16)
     feats = np.random.default_rng(1).random((5, 16)).astype(np.float32)
     meta = {"extractor_id": "x", "count": 5, "resolution": 32, "source": "/data/imgs"}
     write_stats(tmp_path / "s.npz", Stats(mu, sigma, feats, meta))
@@ -42,7 +37,7 @@ def test_our_stats_roundtrip(tmp_path):
 
 
 def test_adm_reference_batch_is_recognised(tmp_path):
-    mu, sigma = _mu_sigma()
+    mu, sigma = mu_sigma()
     np.savez(tmp_path / "VIRTUAL_imagenet64_labeled.npz", mu=mu, sigma=sigma, mu_s=mu[:8], sigma_s=sigma[:8, :8],
              arr_0=np.zeros((2, 64, 64, 3), np.uint8))
     st = read_stats(tmp_path / "VIRTUAL_imagenet64_labeled.npz")
@@ -51,7 +46,7 @@ def test_adm_reference_batch_is_recognised(tmp_path):
 
 
 def test_biggan_pytorch_moments_are_torchvision_and_refused(tmp_path):
-    mu, sigma = _mu_sigma()
+    mu, sigma = mu_sigma()
     np.savez(tmp_path / "I128_inception_moments.npz", mu=mu, sigma=sigma)
     st = read_stats(tmp_path / "I128_inception_moments.npz")
     assert st.extractor_id == TORCHVISION_ID
@@ -62,7 +57,7 @@ def test_biggan_pytorch_moments_are_torchvision_and_refused(tmp_path):
 
 
 def test_plain_mu_sigma_is_assumed_tf_inception_with_a_warning(tmp_path):
-    mu, sigma = _mu_sigma()
+    mu, sigma = mu_sigma()
     np.savez(tmp_path / "fid_stats.npz", mu=mu, sigma=sigma)
     st = read_stats(tmp_path / "fid_stats.npz")
     assert st.extractor_id == OFFICIAL_ID and st.meta["assumed"]
@@ -99,7 +94,7 @@ def test_files_without_mu_sigma_are_usage_errors(tmp_path):
 
 
 def test_feature_dimension_mismatch_is_refused_even_when_forced(tmp_path):
-    mu, sigma = _mu_sigma(64)
+    mu, sigma = mu_sigma(64)
     st = Stats(mu, sigma, meta={"extractor_id": OFFICIAL_ID, "path": "x.npz"})
     for force in (False, True):
         with pytest.raises(UsageError, match="64-dimensional"):
@@ -107,7 +102,7 @@ def test_feature_dimension_mismatch_is_refused_even_when_forced(tmp_path):
 
 
 def test_resolution_mismatch_is_refused_unless_forced():
-    mu, sigma = _mu_sigma()
+    mu, sigma = mu_sigma()
     st = Stats(mu, sigma, meta={"extractor_id": OFFICIAL_ID, "resolution": 256, "name": "imagenet-256"})
     assert check_comparable(st, extractor_id=OFFICIAL_ID, resolution=256) == []
     with pytest.raises(UsageError, match="resolution 256"):

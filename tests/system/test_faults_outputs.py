@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import bigganctl.api._shared as core
 from _tmpfs import small_tmpfs
-from tiny_generator import TinyGenerator
 
 
 def _fill(folder: Path, leave: int) -> Path:
@@ -23,13 +21,6 @@ def _fill(folder: Path, leave: int) -> Path:
     return filler
 
 
-@pytest.fixture
-def tiny(monkeypatch):
-    G = TinyGenerator()
-    monkeypatch.setattr(core, "open_generator", lambda *a, **k: G)
-    return G
-
-
 @pytest.mark.parametrize("outputs", [
     ["--no-grid", "--images", "imgs"],
     ["--out", "g.png", "--npz", "x.npz"],
@@ -37,7 +28,7 @@ def tiny(monkeypatch):
     ["--out", "g.png"],
 ], ids=["images", "grid+npz", "all", "grid"])
 @pytest.mark.parametrize("pages", [3, 6, 9])     # refused up front, or out of space while writing
-def test_a_full_disk_leaves_no_output_and_the_rerun_is_not_refused(cli, tiny, tmp_path, monkeypatch, outputs,
+def test_a_full_disk_leaves_no_output_and_the_rerun_is_not_refused(cli, tiny_model, tmp_path, monkeypatch, outputs,
                                                                     pages):
     with small_tmpfs(tmp_path / "disk", size="256k") as disk:
         monkeypatch.chdir(disk)

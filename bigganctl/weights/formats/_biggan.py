@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 from typing import Any, NamedTuple
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
 
@@ -56,6 +56,42 @@ def layout(cfg: BigGANConfig) -> Iterator[Part]:
 def attn_shapes(c: int) -> dict[str, tuple[int, ...]]:
     return {"theta": (c // 8, c, 1, 1), "phi": (c // 8, c, 1, 1), "g": (c // 2, c, 1, 1),
             "o": (c, c // 2, 1, 1)}
+
+
+Keys = dict[str, tuple[int, ...]]
+#: ``rule(prefix, part)``: the keys (name -> shape) one part has in a format's file.
+KeyRule = Callable[[str, Part], Keys]
+#: ``sn_keys(prefix, shape, bias=...)``: a format's keys of one spectrally normalised weight.
+SNKeys = Callable[..., Keys]
+
+
+def keys_of(parts: Iterable[Part], prefix: Callable[[Part], str], rules: Mapping[str, KeyRule]) -> Keys:
+    """Every key of a checkpoint with its shape, in the file's order. A format is a table of
+    rules, one per part kind: ``rules[part.kind](prefix(part), part)``."""
+    keys: Keys = {}
+    for part in parts:
+        keys.update(rules[part.kind](prefix(part), part))
+    return keys
+
+
+def embed_keys(p: str, part: Part) -> Keys:
+    return {f"{p}.weight": part.shape}
+
+
+def sn_rule(sn_keys: SNKeys, *, bias: bool) -> KeyRule:
+    """The rule of a part that is one spectrally normalised weight."""
+    return lambda p, part: sn_keys(p, part.shape, bias=bias)
+
+
+def attn_rule(sn_keys: SNKeys, *, gamma: tuple[int, ...], names: Mapping[str, str] | None = None) -> KeyRule:
+    """Self-attention: ``gamma``, then theta, phi, g, o (renamed by ``names``), each SN."""
+    def rule(p: str, part: Part) -> Keys:
+        keys: Keys = {f"{p}.gamma": gamma}
+        for name, shape in attn_shapes(part.shape[0]).items():
+            keys.update(sn_keys(f"{p}.{(names or {}).get(name, name)}", shape, bias=False))
+        return keys
+
+    return rule
 
 
 def spec_config(spec: ModelSpec | None, default: BigGANConfig) -> BigGANConfig:

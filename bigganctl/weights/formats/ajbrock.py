@@ -65,28 +65,15 @@ def _sn_keys(p: str, shape: tuple[int, ...], bias: bool) -> dict[str, tuple[int,
 def expected_keys(cfg: BigGANConfig) -> dict[str, tuple[int, ...]]:
     """Every key of a ``G_ema.pth`` for ``cfg`` with its shape, in the file's order."""
     check_config(cfg)
-    keys: dict[str, tuple[int, ...]] = {}
-    for part in B.layout(cfg):
-        p = key_prefix(part)
-        if part.kind == "embed":
-            keys[f"{p}.weight"] = part.shape
-        elif part.kind in ("linear", "conv", "out_conv"):
-            keys.update(_sn_keys(p, part.shape, bias=True))
-        elif part.kind == "cbn":
-            c = part.shape[0]
-            keys[f"{p}.stored_mean"] = (c,)
-            keys[f"{p}.stored_var"] = (c,)
-            keys.update(_sn_keys(f"{p}.gain", part.shape, bias=False))
-            keys.update(_sn_keys(f"{p}.bias", part.shape, bias=False))
-        elif part.kind == "attn":
-            keys[f"{p}.gamma"] = ()
-            for name, shape in B.attn_shapes(part.shape[0]).items():
-                keys.update(_sn_keys(f"{p}.{name}", shape, bias=False))
-        elif part.kind == "out_bn":
-            c = part.shape[0]
-            keys.update({f"{p}.gain": (c,), f"{p}.bias": (c,), f"{p}.stored_mean": (c,),
-                         f"{p}.stored_var": (c,)})
-    return keys
+    weight = B.sn_rule(_sn_keys, bias=True)
+    return B.keys_of(B.layout(cfg), key_prefix, {
+        "embed": B.embed_keys, "linear": weight, "conv": weight, "out_conv": weight,
+        "cbn": lambda p, part: {f"{p}.stored_mean": part.shape[:1], f"{p}.stored_var": part.shape[:1],
+                                **_sn_keys(f"{p}.gain", part.shape, bias=False),
+                                **_sn_keys(f"{p}.bias", part.shape, bias=False)},
+        "attn": B.attn_rule(_sn_keys, gamma=()),
+        "out_bn": lambda p, part: {f"{p}.{k}": part.shape[:1] for k in ("gain", "bias", "stored_mean", "stored_var")},
+    })
 
 
 def fold_sn(weight: torch.Tensor, u0: torch.Tensor, eps: float) -> torch.Tensor:

@@ -74,24 +74,15 @@ ATTN_KEYS = {"theta": "theta", "phi": "phi", "g": "g", "o": "o_conv"}   # intern
 def expected_keys(cfg: BigGANConfig) -> dict[str, tuple[int, ...]]:
     """Every key of a ``biggan*-release.pt`` for ``cfg`` with its shape, in the file's order."""
     check_config(cfg)
-    keys: dict[str, tuple[int, ...]] = {}
-    for part in B.layout(cfg):
-        p = key_prefix(part)
-        if part.kind == "embed":
-            keys[f"{p}.weight"] = part.shape
-        elif part.kind in ("linear", "conv", "out_conv"):
-            keys.update(torch_sn_keys(p, part.shape, bias=True))
-        elif part.kind == "cbn":
-            keys.update(_bn_keys(f"{p}.crossreplicabn", part.shape[0], cfg.n_stats, affine=False))
-            keys.update(torch_sn_keys(f"{p}.gamma", part.shape, bias=False))
-            keys.update(torch_sn_keys(f"{p}.beta", part.shape, bias=False))
-        elif part.kind == "attn":
-            keys[f"{p}.gamma"] = (1,)
-            for name, shape in B.attn_shapes(part.shape[0]).items():
-                keys.update(torch_sn_keys(f"{p}.{ATTN_KEYS[name]}", shape, bias=False))
-        elif part.kind == "out_bn":
-            keys.update(_bn_keys(p, part.shape[0], cfg.n_stats, affine=True))
-    return keys
+    weight = B.sn_rule(torch_sn_keys, bias=True)
+    return B.keys_of(B.layout(cfg), key_prefix, {
+        "embed": B.embed_keys, "linear": weight, "conv": weight, "out_conv": weight,
+        "cbn": lambda p, part: {**_bn_keys(f"{p}.crossreplicabn", part.shape[0], cfg.n_stats, affine=False),
+                                **torch_sn_keys(f"{p}.gamma", part.shape, bias=False),
+                                **torch_sn_keys(f"{p}.beta", part.shape, bias=False)},
+        "attn": B.attn_rule(torch_sn_keys, gamma=(1,), names=ATTN_KEYS),
+        "out_bn": lambda p, part: _bn_keys(p, part.shape[0], cfg.n_stats, affine=True),
+    })
 
 
 def sn_matrix(w: torch.Tensor) -> torch.Tensor:

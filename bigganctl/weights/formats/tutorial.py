@@ -87,29 +87,16 @@ def expected_keys(cfg: BigGANConfig, nested: bool | None = None) -> dict[str, tu
     """Every key of a tutorial-layout state dict for ``cfg`` with its shape, in module order."""
     check_config(cfg)
     nested = default_nesting(cfg) if nested is None else nested
-    keys: dict[str, tuple[int, ...]] = {}
-    for part in parts(cfg):
-        p = key_prefix(part, cfg, nested)
-        if part.kind == "embed":
-            keys[f"{p}.weight"] = part.shape
-        elif part.kind == "linear":
-            if cfg.sn_linear:
-                keys.update(torch_sn_keys(p, part.shape, bias=True))
-            else:
-                keys.update({f"{p}.weight": part.shape, f"{p}.bias": (part.shape[0],)})
-        elif part.kind in ("conv", "out_conv"):
-            keys.update(torch_sn_keys(p, part.shape, bias=True))
-        elif part.kind == "cbn":
-            keys.update(_bn_keys(f"{p}.bn", part.shape[0], cfg.cbn_affine_bn))
-            keys.update(torch_sn_keys(f"{p}.class_scale_transform", part.shape, bias=False))
-            keys.update(torch_sn_keys(f"{p}.class_shift_transform", part.shape, bias=False))
-        elif part.kind == "attn":
-            keys[f"{p}.gamma"] = ()
-            for name, shape in B.attn_shapes(part.shape[0]).items():
-                keys.update(torch_sn_keys(f"{p}.{name}", shape, bias=False))
-        elif part.kind == "out_bn":
-            keys.update(_bn_keys(p, part.shape[0], affine=True))
-    return keys
+    weight = B.sn_rule(torch_sn_keys, bias=True)
+    linear = weight if cfg.sn_linear else (lambda p, part: {f"{p}.weight": part.shape, f"{p}.bias": part.shape[:1]})
+    return B.keys_of(parts(cfg), lambda part: key_prefix(part, cfg, nested), {
+        "embed": B.embed_keys, "linear": linear, "conv": weight, "out_conv": weight,
+        "cbn": lambda p, part: {**_bn_keys(f"{p}.bn", part.shape[0], cfg.cbn_affine_bn),
+                                **torch_sn_keys(f"{p}.class_scale_transform", part.shape, bias=False),
+                                **torch_sn_keys(f"{p}.class_shift_transform", part.shape, bias=False)},
+        "attn": B.attn_rule(torch_sn_keys, gamma=()),
+        "out_bn": lambda p, part: _bn_keys(p, part.shape[0], affine=True),
+    })
 
 
 def to_internal(state: dict[str, torch.Tensor], cfg: BigGANConfig, nested: bool | None = None, *,
