@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import UsageError
 
 from ..media.manifest import plan_manifest, sample_manifest
+from ..models.base import model_name
 from ..noise import eval_plan, grid_plan
 from ..progress import ProgressArg, Reporter, as_reporter
 from ..runtime.device import resolve_device, resolve_dtype
@@ -56,8 +57,9 @@ def save_samples(model: Model = "biggan-deep-128", classes: Classes = core.DEFAU
     total = len(cols) * (1 if plan else len(infos))
     grid = grid_choice(grid, out, total, streamed=npz is not None or images is not None)
     if grid and out is None:
-        out = (Path("samples") / f"{Path(str(model)).name}_{plan}_psi{psi:g}_seed{seed}_n{total}.png" if plan
-               else core.default_out(str(model), infos, cols, psi))
+        name = model_name(model, model)          # a name, a folder, a loaded generator or a spec
+        out = (Path("samples") / f"{Path(name).name}_{plan}_psi{psi:g}_seed{seed}_n{total}.png" if plan
+               else core.default_out(name, infos, cols, psi))
     resolve_device(device)
     dt = resolve_dtype(dtype)
     with session(device) as (d, dev):            # torchrun: one share per process

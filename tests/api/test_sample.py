@@ -264,7 +264,7 @@ def test_the_evaluation_plans_in_memory(G):
     assert sample(G, classes="balanced", n=3).labels.tolist() == [0, 1, 2]
 
 
-def test_save_samples_is_the_commands_operation(G, tmp_path):
+def test_save_samples_is_the_commands_operation(G, tmp_path, monkeypatch):
     """``bigganctl.save_samples``, which ``bigganctl sample`` calls: a grid alone in memory,
     files streamed otherwise, the same pixels as ``sample``; bad input before any file."""
     import bigganctl
@@ -278,6 +278,10 @@ def test_save_samples_is_the_commands_operation(G, tmp_path):
     with np.load(doc["outputs"]["npz"]) as f:
         assert np.array_equal(f["arr_0"], res.images.permute(0, 2, 3, 1).numpy())
         assert f["arr_1"].tolist() == [207, 207, 1, 1]
+    monkeypatch.chdir(tmp_path)             # no out: named for the model, here the generator's class
+    doc = bigganctl.save_samples(G, classes=[1], n=1, psi=0.5, device="cpu")
+    assert Path(doc["outputs"]["grid"]).parent == Path("samples")
+    assert Path(doc["outputs"]["grid"]).name.startswith(f"{type(G).__name__}_")
     with pytest.raises(UsageError) as e:
         bigganctl.save_samples(G, classes=[1], psi=2.0, out=tmp_path / "x.png", device="cpu")
     assert e.value.param == "psi" and not (tmp_path / "x.png").exists()
